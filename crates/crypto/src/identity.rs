@@ -119,7 +119,11 @@ impl AgreementPublicKey {
 
 impl fmt::Debug for AgreementPublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "AgreementPublicKey({})", bs58::encode(&self.0).into_string())
+        write!(
+            f,
+            "AgreementPublicKey({})",
+            bs58::encode(&self.0).into_string()
+        )
     }
 }
 
@@ -223,7 +227,10 @@ mod tests {
     #[test]
     fn did_parse_errors_are_specific() {
         assert_eq!("did:web:x".parse::<Did>(), Err(IdentityError::NotDidKey));
-        assert_eq!("did:key:z0OIl".parse::<Did>(), Err(IdentityError::BadBase58));
+        assert_eq!(
+            "did:key:z0OIl".parse::<Did>(),
+            Err(IdentityError::BadBase58)
+        );
         // X25519 multicodec (0xec) is not a signing key.
         let mut body = vec![0xec, 0x01];
         body.extend_from_slice(&[5; 32]);
@@ -238,7 +245,10 @@ mod tests {
         let id = Identity::from_secrets(&[3; 32], &[4; 32]);
         let sig = id.sign(b"hello");
         assert_eq!(id.did().verify(b"hello", &sig), Ok(()));
-        assert_eq!(id.did().verify(b"hellp", &sig), Err(IdentityError::BadSignature));
+        assert_eq!(
+            id.did().verify(b"hellp", &sig),
+            Err(IdentityError::BadSignature)
+        );
         assert_eq!(
             id.did().verify(b"hello", &sig[..63]),
             Err(IdentityError::BadSignatureLength)

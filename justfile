@@ -1,0 +1,59 @@
+# Sealbase tasks. Run `./scripts/setup.sh` once on a fresh machine (it installs just itself).
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+export PATH := env_var("HOME") / ".cargo/bin:" + env_var("PATH")
+export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", env_var("HOME") / ".cache/sealbase/target")
+export CARGO_TERM_COLOR := env_var_or_default("CARGO_TERM_COLOR", "auto")
+
+# Crates that must build and pass their tests on wasm32-unknown-unknown.
+wasm_crates := "-p sealbase-crypto -p sealbase-protocol"
+
+# List the recipes.
+default:
+    @just --list
+
+# Install toolchains and packages (idempotent).
+setup:
+    ./scripts/setup.sh
+
+# Build the workspace. (No servers exist yet: the accounts and sync issues add them.)
+dev:
+    cargo build --workspace
+    scripts/cargo-wasm build {{wasm_crates}} --release
+    @echo "Built the Sealbase crates (native and wasm32). There is nothing to serve yet: see README.md, 'What works today'."
+
+# Every check CI runs: formatting, clippy, native tests (incl. PostgreSQL), wasm32 tests in Node, WebCrypto vectors.
+test: lint test-native test-wasm test-webcrypto
+
+# rustfmt and clippy with warnings as errors.
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Native tests of the whole workspace.
+test-native:
+    cargo test --workspace
+
+# Build for wasm32 and run the crypto and protocol tests in Node.
+test-wasm:
+    scripts/cargo-wasm test {{wasm_crates}}
+
+# Check the Rust test vectors with Node's WebCrypto.
+test-webcrypto:
+    node crates/crypto/tests/webcrypto/check-vectors.mjs
+
+# Release build of the wasm32 crates.
+wasm:
+    scripts/cargo-wasm build {{wasm_crates}} --release
+
+# Criterion benchmarks (figures go to docs/benchmarks.md).
+bench *args:
+    cargo bench -p sealbase-crypto --bench crypto -- {{args}}
+
+# Fuzz frame decoding with libFuzzer (needs a nightly toolchain and cargo-fuzz).
+fuzz seconds="60":
+    cd crates/protocol/fuzz && cargo +nightly fuzz run decode_frame -- -max_total_time={{seconds}}
+
+# Format the code.
+fmt:
+    cargo fmt --all

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Makes a wasm32-unknown-unknown toolchain available (DESIGN.md §2):
+#  1. the rustup target, where it is installed or can be downloaded;
+#  2. otherwise Debian's rustc-web (std sources included) with -Zbuild-std,
+#     clang for C code (SQLite) and wasm-ld.
+# scripts/cargo-wasm picks whichever is present. Set SEALBASE_WASM_TOOLCHAIN
+# to `rustup` or `debian` to force one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+debian_packages=(rustc-web cargo-web rust-web-src clang-19 lld-19 llvm-19)
+mode=${SEALBASE_WASM_TOOLCHAIN:-auto}
+
+have_rustup_target() {
+  rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown
+}
+
+if [ "$mode" != debian ]; then
+  if have_rustup_target; then exit 0; fi
+  log "trying: rustup target add wasm32-unknown-unknown"
+  if timeout 180 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 && have_rustup_target; then
+    exit 0
+  fi
+  [ "$mode" = rustup ] && die "rustup cannot add wasm32-unknown-unknown on this machine"
+  log "rustup target unavailable; using Debian rustc-web with -Zbuild-std"
+fi
+
+apt_ensure "${debian_packages[@]}"
+sysroot=$(/usr/bin/rustc --print sysroot)
+[ -d "$sysroot/lib/rustlib/src/rust/library" ] || die "rust-web-src did not install std sources under $sysroot"
