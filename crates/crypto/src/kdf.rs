@@ -104,6 +104,8 @@ pub(crate) fn identity_x25519_secret(ak: &AppKey) -> Zeroizing<[u8; 32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn app_keys_differ_per_client() {
