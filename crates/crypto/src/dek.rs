@@ -53,7 +53,9 @@ impl WrappedKey {
         let bytes: &[u8; WRAPPED_KEY_LEN] = bytes
             .try_into()
             .map_err(|_| DekWrapError::BadLength(bytes.len()))?;
-        let (epoch, wrapped) = bytes.split_first_chunk::<EPOCH_LEN>().ok_or(DekWrapError::BadLength(WRAPPED_KEY_LEN))?;
+        let (epoch, wrapped) = bytes
+            .split_first_chunk::<EPOCH_LEN>()
+            .ok_or(DekWrapError::BadLength(WRAPPED_KEY_LEN))?;
         let wrapped: [u8; KW_LEN] = wrapped
             .try_into()
             .map_err(|_| DekWrapError::BadLength(WRAPPED_KEY_LEN))?;
@@ -164,7 +166,10 @@ mod tests {
         let bytes = w.to_bytes();
         assert_eq!(wrapped_epoch(&bytes), Ok(0x0102_0304));
         assert_eq!(WrappedKey::from_bytes(&bytes), Ok(w));
-        assert_eq!(wrapped_epoch(&bytes[..43]), Err(DekWrapError::BadLength(43)));
+        assert_eq!(
+            wrapped_epoch(&bytes[..43]),
+            Err(DekWrapError::BadLength(43))
+        );
         assert_eq!(
             WrappedKey::from_bytes(&[0; 45]),
             Err(DekWrapError::BadLength(45))

@@ -17,8 +17,8 @@
 
 use core::ops::Range;
 
-use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::{AeadInPlace, KeyInit};
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -130,7 +130,7 @@ pub fn is_bucket_size(total: usize) -> bool {
         && if total <= LARGE_BUCKET_STEP {
             total.is_power_of_two()
         } else {
-            total % LARGE_BUCKET_STEP == 0
+            total.is_multiple_of(LARGE_BUCKET_STEP)
         }
 }
 
@@ -613,7 +613,10 @@ mod tests {
     fn seal_open_round_trip_and_binding() {
         let blob = seal_record_with_nonce(&dek(), &SPACE, &RECORD, b"doc", &[9; 12]).unwrap();
         assert_eq!(blob.len(), 1 + 12 + 256 + 16);
-        assert_eq!(&*open_record(&dek(), &SPACE, &RECORD, &blob).unwrap(), b"doc");
+        assert_eq!(
+            &*open_record(&dek(), &SPACE, &RECORD, &blob).unwrap(),
+            b"doc"
+        );
         assert_eq!(
             open_record(&dek(), &RECORD, &SPACE, &blob),
             Err(EnvelopeError::Authentication)

@@ -73,9 +73,7 @@ pub fn wrap_ark_with_nonce(
 
 /// Unwraps `ARK`. Checks the version byte, then the length, then the tag.
 pub fn unwrap_ark(kek: &ArkWrappingKey, wrapped: &[u8]) -> Result<AccountRootKey, ArkWrapError> {
-    let (&version, rest) = wrapped
-        .split_first()
-        .ok_or(ArkWrapError::BadLength(0))?;
+    let (&version, rest) = wrapped.split_first().ok_or(ArkWrapError::BadLength(0))?;
     if version != ARK_WRAP_VERSION {
         return Err(ArkWrapError::UnsupportedVersion(version));
     }
@@ -225,7 +223,10 @@ mod tests {
         assert_eq!(unwrap_ark(&kek, &[]), Err(ArkWrapError::BadLength(0)));
         let mut v = w;
         v[0] = 2;
-        assert_eq!(unwrap_ark(&kek, &v), Err(ArkWrapError::UnsupportedVersion(2)));
+        assert_eq!(
+            unwrap_ark(&kek, &v),
+            Err(ArkWrapError::UnsupportedVersion(2))
+        );
         let mut t = w;
         t[30] ^= 0x80;
         assert_eq!(unwrap_ark(&kek, &t), Err(ArkWrapError::Authentication));
@@ -253,19 +254,32 @@ mod tests {
             .enumerate()
             .map(|(i, c)| {
                 if i == 7 && c.is_ascii_alphabetic() {
-                    if c.is_ascii_uppercase() { c.to_ascii_lowercase() } else { c.to_ascii_uppercase() }
+                    if c.is_ascii_uppercase() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        c.to_ascii_uppercase()
+                    }
                 } else {
                     c
                 }
             })
             .collect();
         if flipped != *shown && !flipped.contains(['0', 'O', 'I', 'l']) {
-            assert_eq!(parse_recovery_key(&flipped), Err(RecoveryKeyError::Checksum));
+            assert_eq!(
+                parse_recovery_key(&flipped),
+                Err(RecoveryKeyError::Checksum)
+            );
         }
         let dropped: String = shown.chars().skip(1).collect();
-        assert_eq!(parse_recovery_key(&dropped), Err(RecoveryKeyError::Checksum));
+        assert_eq!(
+            parse_recovery_key(&dropped),
+            Err(RecoveryKeyError::Checksum)
+        );
         let inserted = format!("2{}", &*shown);
-        assert_eq!(parse_recovery_key(&inserted), Err(RecoveryKeyError::Checksum));
+        assert_eq!(
+            parse_recovery_key(&inserted),
+            Err(RecoveryKeyError::Checksum)
+        );
         assert_eq!(
             parse_recovery_key("abc0def"),
             Err(RecoveryKeyError::InvalidCharacter {
