@@ -29,6 +29,19 @@ pub mod keys;
 pub mod sealed;
 pub mod wrap;
 
+// crypto core
+pub use dek::{
+    DekWrapError, WrappedKey, unwrap_dek, unwrap_file_key, wrap_dek, wrap_file_key, wrapped_epoch,
+};
+pub use envelope::{
+    EnvelopeError, PaddingError, RecordEnvelope, open_record, open_record_envelope, seal_record,
+    seal_record_envelope,
+};
+pub use sealed::{SealError, open_epoch_key, seal_epoch_key};
+pub use wrap::{
+    ArkWrapError, RecoveryKeyError, format_recovery_key, parse_recovery_key, unwrap_ark, wrap_ark,
+};
+
 pub use identity::{AgreementPublicKey, Did, Identity, IdentityError};
 pub use keys::{
     AccountRootKey, AppKey, ArkWrappingKey, ChannelKey, Dek, EpochKey, FileKey, RecoveryKey,

@@ -1,0 +1,326 @@
+//! Checks every case of `tests/vectors/*.json` against the implementation.
+//! Runs natively and under wasm32 in Node (vectors are compiled in; no
+//! filesystem, threads or clock).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use common::*;
+use sealbase_crypto::envelope::{self, RecordEnvelope};
+use sealbase_crypto::identity::Did;
+use sealbase_crypto::kdf;
+use sealbase_crypto::{
+    AccountRootKey, AgreementPublicKey, AppKey, ArkWrappingKey, Dek, EpochKey, FileKey, Identity,
+    RecoveryKey, dek, sealed, wrap,
+};
+use x25519_dalek::StaticSecret;
+
+fn load<T: serde::de::DeserializeOwned>(json: &str) -> T {
+    serde_json::from_str(json).unwrap()
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn envelope_cases() {
+    let file: VectorFile<EnvelopeCase> = load(include_str!("vectors/envelope.json"));
+    assert!(file.cases.len() >= 10);
+    for c in &file.cases {
+        let dek = Dek::from_bytes(arr32(&c.dek));
+        let (space, record) = (uuid(&c.space), uuid(&c.record));
+        assert_eq!(
+            hex::encode(envelope::record_aad(&space, &record)),
+            c.aad,
+            "{}",
+            c.name
+        );
+        let blob = unhex(&c.blob);
+        let opened = envelope::open_record(&dek, &space, &record, &blob);
+        match (&c.error, &c.plaintext) {
+            (None, Some(plaintext)) => {
+                let plaintext = unhex(plaintext);
+                assert_eq!(*opened.unwrap(), plaintext, "{}", c.name);
+                let padded_len = c.padded_len.unwrap();
+                assert_eq!(envelope::padded_len(plaintext.len()), Ok(padded_len));
+                assert_eq!(blob.len(), 1 + 12 + padded_len + 16, "{}", c.name);
+                let resealed = envelope::seal_record_with_nonce(
+                    &dek,
+                    &space,
+                    &record,
+                    &plaintext,
+                    &arr12(&c.nonce),
+                )
+                .unwrap();
+                assert_eq!(resealed, blob, "{}", c.name);
+            }
+            (Some(error), _) => assert_eq!(error_name(&opened.unwrap_err()), *error, "{}", c.name),
+            (None, None) => panic!("{}: case has neither plaintext nor error", c.name),
+        }
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn record_envelope_cases() {
+    let file: RecordEnvelopeFile = load(include_str!("vectors/record-envelope.json"));
+    for c in &file.cases {
+        let id = Identity::from_secrets(
+            &arr32(&c.signer_ed25519_seed),
+            &arr32(&c.signer_x25519_secret),
+        );
+        assert_eq!(id.did().to_string(), c.did, "{}", c.name);
+        let (space, record) = (uuid(&c.space), uuid(&c.record));
+        let heads: Vec<[u8; 32]> = c.heads.iter().map(|h| arr32(h)).collect();
+        let env = RecordEnvelope::sign(
+            &id,
+            &space,
+            &record,
+            c.collection.as_str(),
+            c.schema_version,
+            unhex(&c.doc),
+            heads,
+        )
+        .unwrap();
+        assert_eq!(
+            hex::encode(&*env.signed_message(&space, &record).unwrap()),
+            c.signed_message
+        );
+        assert_eq!(hex::encode(env.signature()), c.signature, "{}", c.name);
+        assert_eq!(hex::encode(&*env.to_cbor().unwrap()), c.cbor, "{}", c.name);
+        let decoded = RecordEnvelope::from_cbor(&unhex(&c.cbor)).unwrap();
+        assert_eq!(decoded, env);
+        let dek = Dek::from_bytes(arr32(&c.dek));
+        let blob = unhex(&c.blob);
+        let opened = envelope::open_record_envelope(&dek, &space, &record, &blob).unwrap();
+        assert_eq!(opened, env, "{}", c.name);
+        assert_eq!(opened.collection(), c.collection);
+        assert_eq!(hex::encode(opened.doc()), c.doc);
+        assert_eq!(opened.author().to_string(), c.did);
+        let resealed = envelope::seal_record_with_nonce(
+            &dek,
+            &space,
+            &record,
+            &unhex(&c.cbor),
+            &arr12(&c.nonce),
+        )
+        .unwrap();
+        assert_eq!(resealed, blob);
+    }
+    assert!(file.reject_cases.len() >= 8);
+    for c in &file.reject_cases {
+        let result = RecordEnvelope::from_cbor(&unhex(&c.cbor))
+            .and_then(|env| env.verify(&uuid(&c.space), &uuid(&c.record)));
+        assert_eq!(error_name(&result.unwrap_err()), c.error, "{}", c.name);
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn kdf_cases() {
+    let file: KdfFile = load(include_str!("vectors/kdf.json"));
+    let mut seen = Vec::new();
+    for c in &file.cases {
+        assert!(c.salt.is_empty());
+        assert_eq!(hex::encode(c.info_text.as_bytes()), c.info, "{}", c.name);
+        let ikm = unhex(&c.ikm);
+        let out = match c.function.as_str() {
+            "ark_wrapping_key_from_export_key" => {
+                *kdf::ark_wrapping_key_from_export_key(&ikm).as_bytes()
+            }
+            "ark_wrapping_key_from_recovery_key" => {
+                *kdf::ark_wrapping_key_from_recovery_key(&RecoveryKey::from_bytes(arr32(&c.ikm)))
+                    .as_bytes()
+            }
+            "app_key" => {
+                let client = c.info_text.strip_prefix(kdf::info::APP).unwrap();
+                *kdf::app_key(&AccountRootKey::from_bytes(arr32(&c.ikm)), client).as_bytes()
+            }
+            "personal_epoch_key" => {
+                *kdf::personal_epoch_key(&AppKey::from_bytes(arr32(&c.ikm))).as_bytes()
+            }
+            "channel_key" => *kdf::channel_key(&EpochKey::from_bytes(arr32(&c.ikm))).as_bytes(),
+            // Crate-private; checked through the identities below.
+            "identity_ed25519_seed" | "identity_x25519_secret" => arr32(&c.output),
+            other => panic!("unknown function {other}"),
+        };
+        assert_eq!(hex::encode(out), c.output, "{}", c.name);
+        seen.push(c.function.clone());
+    }
+    for f in [
+        "ark_wrapping_key_from_export_key",
+        "ark_wrapping_key_from_recovery_key",
+        "app_key",
+        "personal_epoch_key",
+        "channel_key",
+        "identity_ed25519_seed",
+        "identity_x25519_secret",
+    ] {
+        assert!(seen.iter().any(|s| s == f), "kdf.json lacks {f}");
+    }
+    for i in &file.identities {
+        let id = Identity::from_app_key(&AppKey::from_bytes(arr32(&i.app_key)));
+        assert_eq!(id.did().to_string(), i.did, "{}", i.name);
+        assert_eq!(
+            hex::encode(id.did().public_key().as_bytes()),
+            i.ed25519_public
+        );
+        assert_eq!(
+            hex::encode(id.agreement_public().as_bytes()),
+            i.x25519_public
+        );
+        let from_seeds = Identity::from_secrets(&arr32(&i.ed25519_seed), &arr32(&i.x25519_secret));
+        assert_eq!(from_seeds.did(), id.did());
+        assert_eq!(from_seeds.agreement_public(), id.agreement_public());
+        // The seeds must be the HKDF outputs listed above.
+        assert!(
+            file.cases
+                .iter()
+                .any(|c| c.output == i.ed25519_seed && c.ikm == i.app_key)
+        );
+        assert!(
+            file.cases
+                .iter()
+                .any(|c| c.output == i.x25519_secret && c.ikm == i.app_key)
+        );
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn dek_wrap_cases() {
+    let file: VectorFile<DekWrapCase> = load(include_str!("vectors/dek-wrap.json"));
+    for c in &file.cases {
+        let ek = EpochKey::from_bytes(arr32(&c.epoch_key));
+        let bytes = unhex(&c.wrapped);
+        let result = dek::WrappedKey::from_bytes(&bytes).and_then(|w| {
+            assert_eq!(w.epoch(), c.epoch, "{}", c.name);
+            assert_eq!(dek::wrapped_epoch(&bytes), Ok(c.epoch));
+            assert_eq!(w.to_bytes().as_slice(), bytes.as_slice());
+            if c.kind == "dek" {
+                dek::unwrap_dek(&ek, &w).map(|k| *k.as_bytes())
+            } else {
+                dek::unwrap_file_key(&ek, &w).map(|k| *k.as_bytes())
+            }
+        });
+        match (&c.error, &c.key) {
+            (None, Some(key)) => {
+                assert_eq!(hex::encode(result.unwrap()), *key, "{}", c.name);
+                let rewrapped = if c.kind == "dek" {
+                    dek::wrap_dek(c.epoch, &ek, &Dek::from_bytes(arr32(key)))
+                } else {
+                    dek::wrap_file_key(c.epoch, &ek, &FileKey::from_bytes(arr32(key)))
+                };
+                assert_eq!(hex::encode(rewrapped.to_bytes()), c.wrapped, "{}", c.name);
+            }
+            (Some(error), _) => assert_eq!(error_name(&result.unwrap_err()), *error, "{}", c.name),
+            (None, None) => panic!("{}: neither key nor error", c.name),
+        }
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn ark_wrap_cases() {
+    let file: VectorFile<ArkWrapCase> = load(include_str!("vectors/ark-wrap.json"));
+    for c in &file.cases {
+        let kek = ArkWrappingKey::from_bytes(arr32(&c.kek));
+        let result = wrap::unwrap_ark(&kek, &unhex(&c.wrapped));
+        match (&c.error, &c.ark) {
+            (None, Some(ark)) => {
+                assert_eq!(hex::encode(result.unwrap().as_bytes()), *ark, "{}", c.name);
+                let again = wrap::wrap_ark_with_nonce(
+                    &kek,
+                    &AccountRootKey::from_bytes(arr32(ark)),
+                    &arr12(&c.nonce),
+                );
+                assert_eq!(hex::encode(again), c.wrapped, "{}", c.name);
+            }
+            (Some(error), _) => assert_eq!(error_name(&result.unwrap_err()), *error, "{}", c.name),
+            (None, None) => panic!("{}: neither ark nor error", c.name),
+        }
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn recovery_key_cases() {
+    let file: VectorFile<RecoveryKeyCase> = load(include_str!("vectors/recovery-key.json"));
+    for c in &file.cases {
+        let result = wrap::parse_recovery_key(&c.input);
+        match (&c.error, &c.key) {
+            (None, Some(key)) => {
+                let parsed = result.unwrap();
+                assert_eq!(hex::encode(parsed.as_bytes()), *key, "{}", c.name);
+                if c.canonical {
+                    assert_eq!(*wrap::format_recovery_key(&parsed), c.input, "{}", c.name);
+                }
+            }
+            (Some(error), _) => assert_eq!(error_name(&result.unwrap_err()), *error, "{}", c.name),
+            (None, None) => panic!("{}: neither key nor error", c.name),
+        }
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn sealed_cases() {
+    let file: VectorFile<SealedCase> = load(include_str!("vectors/sealed.json"));
+    for c in &file.cases {
+        let secret = StaticSecret::from(arr32(&c.recipient_secret));
+        assert_eq!(
+            hex::encode(x25519_dalek::PublicKey::from(&secret).as_bytes()),
+            c.recipient_public
+        );
+        let context = unhex(&c.context);
+        assert_eq!(
+            hex::encode([sealed::SEAL_AAD_PREFIX, &context].concat()),
+            c.aad
+        );
+        let boxed = unhex(&c.sealed);
+        let result = sealed::open(&secret, &boxed, &context);
+        match (&c.error, &c.plaintext) {
+            (None, Some(plaintext)) => {
+                assert_eq!(hex::encode(&*result.unwrap()), *plaintext, "{}", c.name);
+                let eph = StaticSecret::from(arr32(c.ephemeral_secret.as_ref().unwrap()));
+                let again = sealed::seal_with_ephemeral(
+                    &AgreementPublicKey(arr32(&c.recipient_public)),
+                    &unhex(plaintext),
+                    &context,
+                    &eph,
+                    &arr12(&c.nonce),
+                )
+                .unwrap();
+                assert_eq!(again, boxed, "{}", c.name);
+            }
+            (Some(error), _) => assert_eq!(error_name(&result.unwrap_err()), *error, "{}", c.name),
+            (None, None) => panic!("{}: neither plaintext nor error", c.name),
+        }
+    }
+    // The epoch-key case opens through the typed helper too.
+    let c = &file.cases[0];
+    let context = unhex(&c.context);
+    assert!(context.starts_with(sealed::EPOCH_KEY_CONTEXT));
+    let space = sealbase_crypto::Uuid::from_slice(&context[9..25]).unwrap();
+    let epoch = u32::from_be_bytes(context[25..29].try_into().unwrap());
+    let secret = StaticSecret::from(arr32(&c.recipient_secret));
+    let key = sealed::open_epoch_key(&secret, &space, epoch, &unhex(&c.sealed)).unwrap();
+    assert_eq!(hex::encode(key.as_bytes()), *c.plaintext.as_ref().unwrap());
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn did_cases() {
+    let file: VectorFile<DidCase> = load(include_str!("vectors/did.json"));
+    for c in &file.cases {
+        let result = c.did.parse::<Did>();
+        match (&c.error, &c.public_key) {
+            (None, Some(pk)) => {
+                let did = result.unwrap();
+                assert_eq!(hex::encode(did.public_key().as_bytes()), *pk, "{}", c.name);
+                assert_eq!(did.to_string(), c.did);
+                assert_eq!(Did::from_public_bytes(&unhex(pk)).unwrap(), did);
+            }
+            (Some(error), _) => assert_eq!(error_name(&result.unwrap_err()), *error, "{}", c.name),
+            (None, None) => panic!("{}: neither public_key nor error", c.name),
+        }
+    }
+}

@@ -1,0 +1,1017 @@
+//! Regenerates the JSON vectors in `tests/vectors/` from fixed inputs.
+//!
+//! By default it only checks that the committed files equal what the code
+//! produces now; `SEALBASE_WRITE_VECTORS=1 cargo test -p sealbase-crypto --test
+//! vectors_gen` rewrites them. Every input is `SHA-256("sealbase-vector/" ‖
+//! label)` (or a prefix of it), so the files are reproducible byte for byte.
+#![cfg(not(target_arch = "wasm32"))]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::type_complexity
+)]
+
+mod common;
+
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use common::*;
+use hkdf::Hkdf;
+use sealbase_crypto::envelope::{self, RecordEnvelope};
+use sealbase_crypto::identity::Did;
+use sealbase_crypto::kdf::{self, info};
+use sealbase_crypto::{
+    AccountRootKey, AgreementPublicKey, AppKey, Dek, EpochKey, FileKey, Identity, RecoveryKey,
+    Uuid, dek, sealed, wrap,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use x25519_dalek::{PublicKey, StaticSecret};
+
+fn det(label: &str) -> [u8; 32] {
+    Sha256::digest(format!("sealbase-vector/{label}")).into()
+}
+
+fn det12(label: &str) -> [u8; 12] {
+    det(label)[..12].try_into().unwrap()
+}
+
+fn det_uuid(label: &str) -> Uuid {
+    uuid::Builder::from_random_bytes(det(label)[..16].try_into().unwrap()).into_uuid()
+}
+
+/// `n` bytes of a repeating, recognisable pattern.
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 + 3) as u8).collect()
+}
+
+fn hx(b: impl AsRef<[u8]>) -> String {
+    hex::encode(b)
+}
+
+fn hkdf_raw(ikm: &[u8], salt: &[u8], info: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    Hkdf::<Sha256>::new(Some(salt), ikm)
+        .expand(info, &mut out)
+        .unwrap();
+    out
+}
+
+fn check_or_write<T: Serialize>(file: &str, value: &T) {
+    let path = format!("{}/tests/vectors/{file}", env!("CARGO_MANIFEST_DIR"));
+    let mut json = serde_json::to_string_pretty(value).unwrap();
+    json.push('\n');
+    if std::env::var_os("SEALBASE_WRITE_VECTORS").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &json).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}; run with SEALBASE_WRITE_VECTORS=1"));
+    let committed: serde_json::Value = serde_json::from_str(&committed).unwrap();
+    assert_eq!(
+        committed,
+        serde_json::to_value(value).unwrap(),
+        "{file} differs from the generator; if the change is intended, rerun with SEALBASE_WRITE_VECTORS=1"
+    );
+}
+
+fn raw_gcm_blob(dek: &Dek, nonce: &[u8; 12], aad: &[u8], body: &[u8]) -> Vec<u8> {
+    let cipher = aes_gcm::Aes256Gcm::new(dek.as_bytes().into());
+    let mut buf = body.to_vec();
+    let tag = cipher
+        .encrypt_in_place_detached(nonce.into(), aad, &mut buf)
+        .unwrap();
+    let mut blob = vec![1u8];
+    blob.extend_from_slice(nonce);
+    blob.extend_from_slice(&buf);
+    blob.extend_from_slice(&tag);
+    blob
+}
+
+#[test]
+fn envelope_vectors() {
+    let dek = Dek::from_bytes(det("envelope/dek"));
+    let space = det_uuid("envelope/space");
+    let record = det_uuid("envelope/record");
+    let aad = envelope::record_aad(&space, &record);
+    let mut cases = Vec::new();
+    let mut positive = |name: &str, plaintext: &[u8]| {
+        let nonce = det12(&format!("envelope/nonce/{name}"));
+        let blob =
+            envelope::seal_record_with_nonce(&dek, &space, &record, plaintext, &nonce).unwrap();
+        let case = EnvelopeCase {
+            name: name.into(),
+            dek: hx(dek.as_bytes()),
+            space: space.to_string(),
+            record: record.to_string(),
+            aad: hx(&aad),
+            nonce: hx(nonce),
+            plaintext: Some(hx(plaintext)),
+            padded_len: Some(envelope::padded_len(plaintext.len()).unwrap()),
+            blob: hx(&blob),
+            error: None,
+        };
+        cases.push(case);
+        blob
+    };
+    positive("empty", b"");
+    let hello = positive("short text", b"hello, sealbase");
+    positive("251 bytes", &pattern(251));
+    positive("252 bytes fills the first bucket", &pattern(252));
+    positive("253 bytes spills into 512", &pattern(253));
+    positive("1000 bytes", &pattern(1000));
+
+    let negative =
+        |name: &str, dek: &Dek, space: &Uuid, record: &Uuid, blob: Vec<u8>, error: &str| {
+            EnvelopeCase {
+                name: name.into(),
+                dek: hx(dek.as_bytes()),
+                space: space.to_string(),
+                record: record.to_string(),
+                aad: hx(envelope::record_aad(space, record)),
+                nonce: hx(blob.get(1..13).unwrap_or(&[])),
+                plaintext: None,
+                padded_len: None,
+                blob: hx(&blob),
+                error: Some(error.into()),
+            }
+        };
+    let other = det_uuid("envelope/other-record");
+    cases.push(negative(
+        "wrong record id",
+        &dek,
+        &space,
+        &other,
+        hello.clone(),
+        "Authentication",
+    ));
+    cases.push(negative(
+        "space and record swapped",
+        &dek,
+        &record,
+        &space,
+        hello.clone(),
+        "Authentication",
+    ));
+    cases.push(negative(
+        "wrong dek",
+        &Dek::from_bytes(det("envelope/other-dek")),
+        &space,
+        &record,
+        hello.clone(),
+        "Authentication",
+    ));
+    let mut flipped = hello.clone();
+    flipped[100] ^= 0x01;
+    cases.push(negative(
+        "ciphertext bit flipped",
+        &dek,
+        &space,
+        &record,
+        flipped,
+        "Authentication",
+    ));
+    let mut tag = hello.clone();
+    *tag.last_mut().unwrap() ^= 0x80;
+    cases.push(negative(
+        "tag bit flipped",
+        &dek,
+        &space,
+        &record,
+        tag,
+        "Authentication",
+    ));
+    cases.push(negative(
+        "truncated to 28 bytes",
+        &dek,
+        &space,
+        &record,
+        hello[..28].to_vec(),
+        "Truncated",
+    ));
+    let mut v2 = hello.clone();
+    v2[0] = 2;
+    cases.push(negative(
+        "version 2",
+        &dek,
+        &space,
+        &record,
+        v2,
+        "UnsupportedVersion(2)",
+    ));
+    // Authentic bodies with broken padding, sealed with raw AES-GCM.
+    let nonce = det12("envelope/nonce/bad-padding");
+    let mut nonzero = envelope::pad(b"pad").unwrap().to_vec();
+    nonzero[200] = 1;
+    cases.push(negative(
+        "non-zero padding byte",
+        &dek,
+        &space,
+        &record,
+        raw_gcm_blob(&dek, &nonce, &aad, &nonzero),
+        "BadPadding(NonZeroPadding)",
+    ));
+    let mut long_prefix = envelope::pad(b"pad").unwrap().to_vec();
+    long_prefix[..4].copy_from_slice(&253u32.to_be_bytes());
+    cases.push(negative(
+        "length prefix past the body",
+        &dek,
+        &space,
+        &record,
+        raw_gcm_blob(&dek, &nonce, &aad, &long_prefix),
+        "BadPadding(LengthPrefix)",
+    ));
+    let mut odd = vec![0u8; 300];
+    odd[3] = 3;
+    cases.push(negative(
+        "body of 300 bytes is no bucket",
+        &dek,
+        &space,
+        &record,
+        raw_gcm_blob(&dek, &nonce, &aad, &odd),
+        "BadPadding(BucketSize)",
+    ));
+    cases.push(negative(
+        "authentic empty body",
+        &dek,
+        &space,
+        &record,
+        raw_gcm_blob(&dek, &nonce, &aad, &[]),
+        "Truncated",
+    ));
+
+    check_or_write(
+        "envelope.json",
+        &VectorFile {
+            description: "Record blob v1: 0x01 ‖ nonce(12) ‖ AES-256-GCM(dek, pad(plaintext), aad), aad = \"sealbase/v1/record\" ‖ space(16) ‖ record(16). pad = u32 BE len ‖ plaintext ‖ zeros to a bucket (powers of two from 256 to 1 MiB, then multiples of 1 MiB). Negative cases name the EnvelopeError variant open_record returns.".into(),
+            cases,
+        },
+    );
+}
+
+#[test]
+fn record_envelope_vectors() {
+    let mut cases = Vec::new();
+    let mut reject_cases = Vec::new();
+    let dek = Dek::from_bytes(det("record-envelope/dek"));
+    let space = det_uuid("record-envelope/space");
+    let record = det_uuid("record-envelope/record");
+    let inputs: [(&str, &str, u32, Vec<u8>, Vec<[u8; 32]>); 3] = [
+        (
+            "tasks record with two heads",
+            "tasks",
+            1,
+            pattern(40),
+            vec![det("head/b"), det("head/a")],
+        ),
+        ("no heads, empty doc", "notes", 0, vec![], vec![]),
+        (
+            "unicode collection",
+            "tâches/📋",
+            7,
+            pattern(300),
+            vec![det("head/c")],
+        ),
+    ];
+    let mut first = None;
+    for (name, collection, schema, doc, heads) in inputs {
+        let seed = det(&format!("record-envelope/signer/{name}"));
+        let xsecret = det(&format!("record-envelope/signer-x/{name}"));
+        let id = Identity::from_secrets(&seed, &xsecret);
+        let env = RecordEnvelope::sign(
+            &id,
+            &space,
+            &record,
+            collection,
+            schema,
+            doc.clone(),
+            heads.clone(),
+        )
+        .unwrap();
+        let cbor = env.to_cbor().unwrap();
+        let nonce = det12(&format!("record-envelope/nonce/{name}"));
+        let blob = envelope::seal_record_with_nonce(&dek, &space, &record, &cbor, &nonce).unwrap();
+        cases.push(RecordEnvelopeCase {
+            name: name.into(),
+            signer_ed25519_seed: hx(seed),
+            signer_x25519_secret: hx(xsecret),
+            did: id.did().to_string(),
+            space: space.to_string(),
+            record: record.to_string(),
+            collection: collection.into(),
+            schema_version: schema,
+            doc: hx(&doc),
+            heads: heads.iter().map(hx).collect(),
+            signed_message: hx(&*env.signed_message(&space, &record).unwrap()),
+            signature: hx(env.signature()),
+            cbor: hx(&*cbor),
+            dek: hx(dek.as_bytes()),
+            nonce: hx(nonce),
+            blob: hx(&blob),
+        });
+        if first.is_none() {
+            first = Some(cbor.to_vec());
+        }
+    }
+    let good = first.unwrap();
+    let value: ciborium::Value = ciborium::from_reader(&good[..]).unwrap();
+    let edit = |f: &dyn Fn(&mut Vec<(ciborium::Value, ciborium::Value)>)| {
+        let mut v = value.clone();
+        f(v.as_map_mut().unwrap());
+        let mut out = Vec::new();
+        ciborium::into_writer(&v, &mut out).unwrap();
+        out
+    };
+    let set = |key: &'static str, new: ciborium::Value| {
+        edit(&move |m| {
+            for (k, v) in m.iter_mut() {
+                if k.as_text() == Some(key) {
+                    *v = new.clone();
+                }
+            }
+        })
+    };
+    let reject = |name: &str, cbor: Vec<u8>, record: &Uuid, error: &str| RecordEnvelopeRejectCase {
+        name: name.into(),
+        space: space.to_string(),
+        record: record.to_string(),
+        cbor: hx(cbor),
+        error: error.into(),
+    };
+    reject_cases.push(reject(
+        "version 2",
+        set("v", 2.into()),
+        &record,
+        "UnsupportedEnvelopeVersion(2)",
+    ));
+    reject_cases.push(reject(
+        "collection relabelled",
+        set("c", "notes".into()),
+        &record,
+        "BadAuthorSignature",
+    ));
+    reject_cases.push(reject(
+        "schema version changed",
+        set("s", 2.into()),
+        &record,
+        "BadAuthorSignature",
+    ));
+    reject_cases.push(reject(
+        "heads dropped",
+        set("h", ciborium::Value::Array(vec![])),
+        &record,
+        "BadAuthorSignature",
+    ));
+    reject_cases.push(reject(
+        "other record id",
+        good.clone(),
+        &det_uuid("other"),
+        "BadAuthorSignature",
+    ));
+    reject_cases.push(reject(
+        "unknown key",
+        edit(&|m| m.push(("x".into(), 1.into()))),
+        &record,
+        "MalformedEnvelope",
+    ));
+    reject_cases.push(reject(
+        "missing signature",
+        edit(&|m| m.retain(|(k, _)| k.as_text() != Some("sig"))),
+        &record,
+        "MalformedEnvelope",
+    ));
+    reject_cases.push(reject(
+        "doc as text instead of bytes",
+        set("d", "automerge".into()),
+        &record,
+        "MalformedEnvelope",
+    ));
+    reject_cases.push(reject(
+        "author is not a did:key",
+        set("a", "did:web:example.com".into()),
+        &record,
+        "MalformedEnvelope",
+    ));
+    let mut trailing = good.clone();
+    trailing.push(0xf6);
+    reject_cases.push(reject(
+        "trailing bytes",
+        trailing,
+        &record,
+        "MalformedEnvelope",
+    ));
+    reject_cases.push(reject(
+        "truncated",
+        good[..good.len() - 3].to_vec(),
+        &record,
+        "MalformedEnvelope",
+    ));
+    reject_cases.push(reject(
+        "not a map",
+        vec![0x83, 1, 2, 3],
+        &record,
+        "MalformedEnvelope",
+    ));
+
+    check_or_write(
+        "record-envelope.json",
+        &RecordEnvelopeFile {
+            description: "Record envelope (CBOR inside the record blob): canonical map {a: did:key string, c: collection, d: Automerge bytes, h: [32-byte heads, sorted], s: schema version, v: 1, sig: 64-byte Ed25519}. signed_message = \"sealbase/v1/record-sig\" ‖ space(16) ‖ record(16) ‖ u32 BE len(c) ‖ c ‖ u32 BE s ‖ u32 BE count(h) ‖ sorted heads. blob = seal_record_with_nonce(dek, space, record, cbor, nonce). reject_cases name the EnvelopeError of from_cbor followed by verify(space, record).".into(),
+            cases,
+            reject_cases,
+        },
+    );
+}
+
+#[test]
+fn kdf_vectors() {
+    let mut cases = Vec::new();
+    let mut push = |name: &str, function: &str, ikm: &[u8], info: &[u8], output: [u8; 32]| {
+        assert_eq!(hkdf_raw(ikm, &[], info), output, "{name}");
+        cases.push(KdfCase {
+            name: name.into(),
+            function: function.into(),
+            ikm: hx(ikm),
+            salt: String::new(),
+            info: hx(info),
+            info_text: String::from_utf8(info.to_vec()).unwrap(),
+            output: hx(output),
+        });
+    };
+    let mut export_key = det("kdf/export-key").to_vec();
+    export_key.extend_from_slice(&det("kdf/export-key/2"));
+    push(
+        "ARK wrapping key from a 64-byte OPAQUE export key",
+        "ark_wrapping_key_from_export_key",
+        &export_key,
+        info::ARK_WRAP_OPAQUE.as_bytes(),
+        *kdf::ark_wrapping_key_from_export_key(&export_key).as_bytes(),
+    );
+    let recovery = RecoveryKey::from_bytes(det("kdf/recovery-key"));
+    push(
+        "ARK wrapping key from the recovery key",
+        "ark_wrapping_key_from_recovery_key",
+        recovery.as_bytes(),
+        info::ARK_WRAP_RECOVERY.as_bytes(),
+        *kdf::ark_wrapping_key_from_recovery_key(&recovery).as_bytes(),
+    );
+    let ark = AccountRootKey::from_bytes(det("kdf/ark"));
+    let mut app_keys = Vec::new();
+    for client in ["tasks", "com.example.notes"] {
+        let ak = kdf::app_key(&ark, client);
+        push(
+            &format!("app key for client_id {client:?}"),
+            "app_key",
+            ark.as_bytes(),
+            format!("{}{client}", info::APP).as_bytes(),
+            *ak.as_bytes(),
+        );
+        app_keys.push(ak);
+    }
+    let ak = &app_keys[0];
+    push(
+        "personal space epoch key",
+        "personal_epoch_key",
+        ak.as_bytes(),
+        info::PERSONAL_EPOCH.as_bytes(),
+        *kdf::personal_epoch_key(ak).as_bytes(),
+    );
+    let epoch = EpochKey::from_bytes(det("kdf/epoch-key"));
+    push(
+        "channel key",
+        "channel_key",
+        epoch.as_bytes(),
+        info::CHANNEL.as_bytes(),
+        *kdf::channel_key(&epoch).as_bytes(),
+    );
+    let mut identities = Vec::new();
+    for (i, ak) in app_keys.iter().enumerate() {
+        let seed = hkdf_raw(ak.as_bytes(), &[], info::IDENTITY_ED25519.as_bytes());
+        let xsecret = hkdf_raw(ak.as_bytes(), &[], info::IDENTITY_X25519.as_bytes());
+        push(
+            &format!("identity Ed25519 seed (app key {i})"),
+            "identity_ed25519_seed",
+            ak.as_bytes(),
+            info::IDENTITY_ED25519.as_bytes(),
+            seed,
+        );
+        push(
+            &format!("identity X25519 secret (app key {i})"),
+            "identity_x25519_secret",
+            ak.as_bytes(),
+            info::IDENTITY_X25519.as_bytes(),
+            xsecret,
+        );
+        let id = Identity::from_app_key(ak);
+        assert_eq!(id.did(), Identity::from_secrets(&seed, &xsecret).did());
+        identities.push(IdentityCase {
+            name: format!("identity of app key {i}"),
+            app_key: hx(ak.as_bytes()),
+            ed25519_seed: hx(seed),
+            ed25519_public: hx(id.did().public_key().as_bytes()),
+            did: id.did().to_string(),
+            x25519_secret: hx(xsecret),
+            x25519_public: hx(id.agreement_public().as_bytes()),
+        });
+    }
+    check_or_write(
+        "kdf.json",
+        &KdfFile {
+            description: "Every HKDF-SHA256 derivation of kdf.rs: output = HKDF(ikm, salt = empty, info), 32 bytes. The app key's info is \"sealbase/v1/app\" ‖ client_id (UTF-8). identities: Ed25519 public key and did:key from the seed, X25519 public key from the secret (RFC 7748 clamping). The seal KDF (non-empty salt) is pinned in sealed.json.".into(),
+            cases,
+            identities,
+        },
+    );
+}
+
+#[test]
+fn dek_wrap_vectors() {
+    let mut cases = Vec::new();
+    // RFC 3394 §4.6 (KEK and key data from the RFC).
+    let rfc_kek = EpochKey::from_bytes(arr32(
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+    ));
+    let rfc_key = arr32("00112233445566778899aabbccddeeff000102030405060708090a0b0c0d0e0f");
+    let inputs = [
+        (
+            "RFC 3394 4.6 key data at epoch 0",
+            "dek",
+            0u32,
+            rfc_kek.clone(),
+            rfc_key,
+        ),
+        (
+            "record key at epoch 1",
+            "dek",
+            1,
+            EpochKey::from_bytes(det("dek-wrap/e1")),
+            det("dek-wrap/dek"),
+        ),
+        (
+            "file key at epoch 0x01020304",
+            "file",
+            0x0102_0304,
+            EpochKey::from_bytes(det("dek-wrap/e2")),
+            det("dek-wrap/file"),
+        ),
+        (
+            "record key at epoch u32::MAX",
+            "dek",
+            u32::MAX,
+            EpochKey::from_bytes(det("dek-wrap/e3")),
+            det("dek-wrap/dek3"),
+        ),
+    ];
+    let mut first = None;
+    for (name, kind, epoch, ek, key) in inputs {
+        let w = if kind == "dek" {
+            dek::wrap_dek(epoch, &ek, &Dek::from_bytes(key))
+        } else {
+            dek::wrap_file_key(epoch, &ek, &FileKey::from_bytes(key))
+        };
+        if epoch == 1 {
+            first = Some((w.to_bytes(), ek.clone()));
+        }
+        cases.push(DekWrapCase {
+            name: name.into(),
+            kind: kind.into(),
+            epoch,
+            epoch_key: hx(ek.as_bytes()),
+            key: Some(hx(key)),
+            wrapped: hx(w.to_bytes()),
+            error: None,
+        });
+    }
+    let (good, ek) = first.unwrap();
+    let neg = |name: &str, ek: &EpochKey, wrapped: &[u8], error: &str| DekWrapCase {
+        name: name.into(),
+        kind: "dek".into(),
+        epoch: 1,
+        epoch_key: hx(ek.as_bytes()),
+        key: None,
+        wrapped: hx(wrapped),
+        error: Some(error.into()),
+    };
+    cases.push(neg(
+        "wrong epoch key",
+        &EpochKey::from_bytes(det("dek-wrap/e2")),
+        &good,
+        "Unwrap",
+    ));
+    let mut t = good;
+    t[10] ^= 0x04;
+    cases.push(neg("tampered", &ek, &t, "Unwrap"));
+    cases.push(neg("43 bytes", &ek, &good[..43], "BadLength(43)"));
+    let mut long = good.to_vec();
+    long.push(0);
+    cases.push(neg("45 bytes", &ek, &long, "BadLength(45)"));
+    check_or_write(
+        "dek-wrap.json",
+        &VectorFile {
+            description: "Record/file key wrap: epoch (u32 BE) ‖ AES-KW(epoch_key, key) (RFC 3394, AES-256), 44 bytes. The server reads only the 4-byte epoch prefix. Negative cases name the DekWrapError of WrappedKey::from_bytes then unwrap.".into(),
+            cases,
+        },
+    );
+}
+
+#[test]
+fn ark_wrap_vectors() {
+    let mut cases = Vec::new();
+    let ark = AccountRootKey::from_bytes(det("ark-wrap/ark"));
+    let mut export_key = det("kdf/export-key").to_vec();
+    export_key.extend_from_slice(&det("kdf/export-key/2"));
+    let from_password = kdf::ark_wrapping_key_from_export_key(&export_key);
+    let from_recovery =
+        kdf::ark_wrapping_key_from_recovery_key(&RecoveryKey::from_bytes(det("kdf/recovery-key")));
+    let mut good = None;
+    for (name, kek) in [
+        (
+            "wrapped under the OPAQUE-derived key of kdf.json",
+            &from_password,
+        ),
+        (
+            "wrapped under the recovery-derived key of kdf.json",
+            &from_recovery,
+        ),
+    ] {
+        let nonce = det12(&format!("ark-wrap/nonce/{name}"));
+        let w = wrap::wrap_ark_with_nonce(kek, &ark, &nonce);
+        good.get_or_insert(w);
+        cases.push(ArkWrapCase {
+            name: name.into(),
+            kek: hx(kek.as_bytes()),
+            nonce: hx(nonce),
+            ark: Some(hx(ark.as_bytes())),
+            wrapped: hx(w),
+            error: None,
+        });
+    }
+    let good = good.unwrap();
+    let neg =
+        |name: &str, kek: &sealbase_crypto::ArkWrappingKey, w: &[u8], error: &str| ArkWrapCase {
+            name: name.into(),
+            kek: hx(kek.as_bytes()),
+            nonce: hx(w.get(1..13).unwrap_or(&[])),
+            ark: None,
+            wrapped: hx(w),
+            error: Some(error.into()),
+        };
+    cases.push(neg(
+        "wrong password",
+        &from_recovery,
+        &good,
+        "Authentication",
+    ));
+    let mut t = good;
+    t[20] ^= 1;
+    cases.push(neg("tampered", &from_password, &t, "Authentication"));
+    cases.push(neg(
+        "60 bytes",
+        &from_password,
+        &good[..60],
+        "BadLength(60)",
+    ));
+    let mut v = good;
+    v[0] = 0;
+    cases.push(neg(
+        "version 0",
+        &from_password,
+        &v,
+        "UnsupportedVersion(0)",
+    ));
+    check_or_write(
+        "ark-wrap.json",
+        &VectorFile {
+            description: "ARK wrap: 0x01 ‖ nonce(12) ‖ AES-256-GCM(kek, ARK, aad = \"sealbase/v1/ark\"), 61 bytes. kek comes from kdf.json (OPAQUE export key or recovery key). Negative cases name the ArkWrapError of unwrap_ark.".into(),
+            cases,
+        },
+    );
+}
+
+#[test]
+fn recovery_key_vectors() {
+    let mut cases = Vec::new();
+    let keys = [
+        ("all zeros", [0u8; 32]),
+        ("all 0xff", [0xff; 32]),
+        ("random-looking", det("recovery-key/1")),
+    ];
+    for (name, bytes) in keys {
+        let shown = wrap::format_recovery_key(&RecoveryKey::from_bytes(bytes));
+        cases.push(RecoveryKeyCase {
+            name: name.into(),
+            input: shown.to_string(),
+            key: Some(hx(bytes)),
+            canonical: true,
+            error: None,
+        });
+    }
+    let bytes = det("recovery-key/1");
+    let shown = wrap::format_recovery_key(&RecoveryKey::from_bytes(bytes)).to_string();
+    let accept = |name: &str, input: String| RecoveryKeyCase {
+        name: name.into(),
+        input,
+        key: Some(hx(bytes)),
+        canonical: false,
+        error: None,
+    };
+    cases.push(accept(
+        "groups separated by spaces",
+        shown.replace('-', " "),
+    ));
+    cases.push(accept(
+        "no separators, surrounding whitespace",
+        format!(" \t{}\n", shown.replace('-', "")),
+    ));
+    cases.push(accept(
+        "en dashes from a word processor",
+        shown.replace('-', "\u{2013}"),
+    ));
+    let reject = |name: &str, input: String, error: String| RecoveryKeyCase {
+        name: name.into(),
+        input,
+        key: None,
+        canonical: false,
+        error: Some(error),
+    };
+    // A substitution that stays inside the alphabet: a typo.
+    let mut typo: Vec<char> = shown.chars().collect();
+    typo[3] = if typo[3] == 'z' { 'y' } else { 'z' };
+    cases.push(reject(
+        "one character mistyped",
+        typo.into_iter().collect(),
+        "Checksum".into(),
+    ));
+    cases.push(reject(
+        "one character missing",
+        shown.chars().skip(1).collect(),
+        "Checksum".into(),
+    ));
+    let lower = shown.to_lowercase().replace('l', "k");
+    if lower != shown {
+        cases.push(reject(
+            "lower-cased (base58 is case-sensitive)",
+            lower,
+            "Checksum".into(),
+        ));
+    }
+    cases.push(reject(
+        "zero is not base58",
+        format!("0{}", &shown[1..]),
+        "InvalidCharacter { character: '0', position: 0 }".into(),
+    ));
+    cases.push(reject("empty", String::new(), "BadLength".into()));
+    let v2 = bs58::encode(bytes).with_check_version(2).into_string();
+    cases.push(reject("version byte 2", v2, "UnsupportedVersion(2)".into()));
+    let short = bs58::encode(&bytes[..16])
+        .with_check_version(1)
+        .into_string();
+    cases.push(reject("16-byte key", short, "BadLength".into()));
+    for c in &cases {
+        let parsed = wrap::parse_recovery_key(&c.input);
+        match &c.error {
+            None => assert_eq!(
+                hx(parsed.unwrap().as_bytes()),
+                *c.key.as_ref().unwrap(),
+                "{}",
+                c.name
+            ),
+            Some(e) => assert_eq!(error_name(&parsed.unwrap_err()), *e, "{}", c.name),
+        }
+    }
+    check_or_write(
+        "recovery-key.json",
+        &VectorFile {
+            description: "Recovery key display: base58check (bitcoin alphabet, double-SHA-256 checksum) of 0x01 ‖ key(32), in groups of 5 joined by '-'. Parsing ignores whitespace and dashes (ASCII and U+2010..U+2014, U+2212), nothing else. canonical = input is exactly format_recovery_key(key). Negative cases name the RecoveryKeyError.".into(),
+            cases,
+        },
+    );
+}
+
+#[test]
+fn sealed_vectors() {
+    let mut cases = Vec::new();
+    let recipient_secret = det("sealed/recipient");
+    let recipient = StaticSecret::from(recipient_secret);
+    let recipient_public = PublicKey::from(&recipient).to_bytes();
+    let space = det_uuid("sealed/space");
+    let epoch_key = EpochKey::from_bytes(det("sealed/epoch-key"));
+    let inputs: [(&str, Vec<u8>, Vec<u8>); 3] = [
+        (
+            "epoch key for epoch 3",
+            sealed::epoch_key_context(&space, 3),
+            epoch_key.as_bytes().to_vec(),
+        ),
+        ("empty context, empty plaintext", vec![], vec![]),
+        ("invitation payload", b"invitation".to_vec(), pattern(100)),
+    ];
+    let mut first = None;
+    for (name, context, plaintext) in inputs {
+        let eph_secret = det(&format!("sealed/ephemeral/{name}"));
+        let eph = StaticSecret::from(eph_secret);
+        let eph_public = PublicKey::from(&eph);
+        let nonce = det12(&format!("sealed/nonce/{name}"));
+        let boxed = sealed::seal_with_ephemeral(
+            &AgreementPublicKey(recipient_public),
+            &plaintext,
+            &context,
+            &eph,
+            &nonce,
+        )
+        .unwrap();
+        let shared = eph.diffie_hellman(&PublicKey::from(recipient_public));
+        let salt = [eph_public.as_bytes().as_slice(), &recipient_public].concat();
+        let key = hkdf_raw(shared.as_bytes(), &salt, info::SEAL.as_bytes());
+        first.get_or_insert((boxed.clone(), context.clone()));
+        cases.push(SealedCase {
+            name: name.into(),
+            recipient_secret: hx(recipient_secret),
+            recipient_public: hx(recipient_public),
+            ephemeral_secret: Some(hx(eph_secret)),
+            ephemeral_public: hx(eph_public.as_bytes()),
+            key: Some(hx(key)),
+            nonce: hx(nonce),
+            aad: hx([sealed::SEAL_AAD_PREFIX, &context].concat()),
+            context: hx(&context),
+            plaintext: Some(hx(&plaintext)),
+            sealed: hx(&boxed),
+            error: None,
+        });
+    }
+    let (good, good_context) = first.unwrap();
+    let neg =
+        |name: &str, secret: [u8; 32], boxed: &[u8], context: &[u8], error: &str| SealedCase {
+            name: name.into(),
+            recipient_secret: hx(secret),
+            recipient_public: hx(PublicKey::from(&StaticSecret::from(secret)).as_bytes()),
+            ephemeral_secret: None,
+            ephemeral_public: hx(boxed.get(1..33).unwrap_or(&[])),
+            key: None,
+            nonce: hx(boxed.get(33..45).unwrap_or(&[])),
+            aad: hx([sealed::SEAL_AAD_PREFIX, context].concat()),
+            context: hx(context),
+            plaintext: None,
+            sealed: hx(boxed),
+            error: Some(error.into()),
+        };
+    cases.push(neg(
+        "epoch 4 context",
+        recipient_secret,
+        &good,
+        &sealed::epoch_key_context(&space, 4),
+        "Authentication",
+    ));
+    cases.push(neg(
+        "another recipient",
+        det("sealed/other"),
+        &good,
+        &good_context,
+        "Authentication",
+    ));
+    let mut t = good.clone();
+    t[50] ^= 0x10;
+    cases.push(neg(
+        "tampered ciphertext",
+        recipient_secret,
+        &t,
+        &good_context,
+        "Authentication",
+    ));
+    let mut e = good.clone();
+    e[5] ^= 0x01;
+    cases.push(neg(
+        "tampered ephemeral key",
+        recipient_secret,
+        &e,
+        &good_context,
+        "Authentication",
+    ));
+    cases.push(neg(
+        "60 bytes",
+        recipient_secret,
+        &good[..60],
+        &good_context,
+        "Truncated",
+    ));
+    let mut v = good.clone();
+    v[0] = 2;
+    cases.push(neg(
+        "version 2",
+        recipient_secret,
+        &v,
+        &good_context,
+        "UnsupportedVersion(2)",
+    ));
+    let mut low = good.clone();
+    low[1..33].copy_from_slice(&[0; 32]);
+    cases.push(neg(
+        "low-order ephemeral key (zero)",
+        recipient_secret,
+        &low,
+        &good_context,
+        "NonContributory",
+    ));
+    check_or_write(
+        "sealed.json",
+        &VectorFile {
+            description: "Sealed box: 0x01 ‖ eph_pub(32) ‖ nonce(12) ‖ AES-256-GCM(key, plaintext, aad = \"sealbase/v1/seal\" ‖ context), key = HKDF-SHA256(ikm = X25519(eph, recipient), salt = eph_pub ‖ recipient_pub, info = \"sealbase/v1/seal\"). Epoch keys use context \"epoch-key\" ‖ space(16) ‖ epoch u32 BE. Negative cases name the SealError of open.".into(),
+            cases,
+        },
+    );
+}
+
+#[test]
+fn did_vectors() {
+    let mut cases = Vec::new();
+    for (name, seed) in [
+        ("seed of 32 zero bytes", [0u8; 32]),
+        ("seed 0x01..", [1u8; 32]),
+        ("derived seed", det("did/seed")),
+    ] {
+        let id = Identity::from_secrets(&seed, &[0; 32]);
+        cases.push(DidCase {
+            name: name.into(),
+            did: id.did().to_string(),
+            public_key: Some(hx(id.did().public_key().as_bytes())),
+            error: None,
+        });
+    }
+    let b58 = |b: &[u8]| format!("did:key:z{}", bs58::encode(b).into_string());
+    let key = *Identity::from_secrets(&[1; 32], &[0; 32])
+        .did()
+        .public_key()
+        .as_bytes();
+    let mut x25519 = vec![0xec, 0x01];
+    x25519.extend_from_slice(&key);
+    let mut short = vec![0xed, 0x01];
+    short.extend_from_slice(&key[..31]);
+    let mut long = vec![0xed, 0x01];
+    long.extend_from_slice(&key);
+    long.push(0);
+    // y = 2 is not on the curve (the RFC 8032 decoding check fails).
+    let mut not_point = vec![0xed, 0x01];
+    not_point.extend_from_slice(&{
+        let mut y = [0u8; 32];
+        y[0] = 2;
+        y
+    });
+    let valid = b58(&{
+        let mut v = vec![0xed, 0x01];
+        v.extend_from_slice(&key);
+        v
+    });
+    let invalid = [
+        ("did:web", "did:web:example.com".to_string(), "NotDidKey"),
+        (
+            "base64url multibase",
+            valid.replacen("did:key:z", "did:key:u", 1),
+            "NotDidKey",
+        ),
+        (
+            "upper-case method",
+            valid.replacen("did:key", "DID:KEY", 1),
+            "NotDidKey",
+        ),
+        ("0 is not base58", "did:key:z6Mk0".to_string(), "BadBase58"),
+        ("X25519 multicodec", b58(&x25519), "UnsupportedKeyType"),
+        ("31-byte key", b58(&short), "BadPublicKey"),
+        ("33-byte key", b58(&long), "BadPublicKey"),
+        ("not a curve point", b58(&not_point), "BadPublicKey"),
+        (
+            "overlong body",
+            format!("{valid}{}", "1".repeat(40)),
+            "BadPublicKey",
+        ),
+    ];
+    for (name, did, error) in invalid {
+        assert_eq!(
+            error_name(&did.parse::<Did>().unwrap_err()),
+            error,
+            "{name}"
+        );
+        cases.push(DidCase {
+            name: name.into(),
+            did,
+            public_key: None,
+            error: Some(error.into()),
+        });
+    }
+    check_or_write(
+        "did.json",
+        &VectorFile {
+            description: "did:key for Ed25519: \"did:key:z\" ‖ base58btc(0xed 0x01 ‖ public key(32)). public_key is the Ed25519 key of Identity::from_secrets(seed, _) for valid cases; invalid cases name the IdentityError of parsing.".into(),
+            cases,
+        },
+    );
+}
+
+#[test]
+fn app_key_type_is_what_kdf_json_says() {
+    // Guard against a kdf.json case silently naming the wrong function.
+    let ak = AppKey::from_bytes([1; 32]);
+    assert_eq!(
+        kdf::personal_epoch_key(&ak).as_bytes(),
+        &hkdf_raw(&[1; 32], &[], info::PERSONAL_EPOCH.as_bytes())
+    );
+}
