@@ -138,3 +138,14 @@ pub(crate) fn swap_payload(compact: &str, payload: &serde_json::Value) -> String
         parts[2]
     )
 }
+
+/// RFC 7518 §4.6.2 OtherInfo, built independently of the crate.
+pub(crate) fn other_info(enc: &str, apu: &[u8], apv: &[u8], key_bits: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    for field in [enc.as_bytes(), apu, apv] {
+        out.extend_from_slice(&u32::try_from(field.len()).unwrap().to_be_bytes());
+        out.extend_from_slice(field);
+    }
+    out.extend_from_slice(&key_bits.to_be_bytes());
+    out
+}
