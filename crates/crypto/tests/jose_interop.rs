@@ -157,12 +157,7 @@ fn we_encrypt_josekit_decrypts() {
         assert_eq!(header.algorithm(), Some("ECDH-ES"));
         assert_eq!(header.content_encryption(), Some("A256GCM"));
         assert_eq!(header.key_id(), options.kid.as_deref());
-        let claim = |name: &str| {
-            header
-                .claim(name)
-                .and_then(|v| v.as_str())
-                .map(|s| unb64(s))
-        };
+        let claim = |name: &str| header.claim(name).and_then(|v| v.as_str()).map(unb64);
         assert_eq!(claim("apu"), options.apu);
         assert_eq!(claim("apv"), options.apv);
     }

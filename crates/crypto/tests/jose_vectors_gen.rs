@@ -27,6 +27,17 @@ fn did(name: &str) -> Did {
     ident(name).did()
 }
 
+/// (name, token, root, space, audience, now, revoked): `verify_chain`'s inputs.
+type VerifyCase = (
+    String,
+    String,
+    &'static str,
+    sealbase_crypto::Uuid,
+    &'static str,
+    u64,
+    Vec<TokenHash>,
+);
+
 fn capability_vectors() -> Value {
     let identities: serde_json::Map<String, Value> = NAMES
         .iter()
@@ -119,7 +130,7 @@ fn capability_vectors() -> Value {
         )
     };
     let on_leaf = |name: &str, t: String| (name.to_owned(), t, "root", SPACE, "carol", NOW, vec![]);
-    let cases: Vec<(String, String, &str, sealbase_crypto::Uuid, &str, u64, Vec<TokenHash>)> = vec![
+    let cases: Vec<VerifyCase> = vec![
         ok("ok_root", t0.as_str(), "alice"),
         ok("ok_depth_2", t1.as_str(), "bob"),
         ok("ok_depth_3", t2.as_str(), "carol"),
