@@ -20,7 +20,7 @@
 //!
 //! Opening checks, each with its own [`JweError`]: total size
 //! ([`MAX_JWE_LEN`]), exactly five parts, canonical unpadded base64url in
-//! every part, `alg`, `enc`, no `zip`, no `crit`, `epk` is an OKP/X25519 key
+//! every part, a JSON header with no member repeated at any depth, `alg`, `enc`, no `zip`, no `crit`, `epk` is an OKP/X25519 key
 //! with a 32-byte `x` and no other members, empty encrypted key, 12-byte IV,
 //! 16-byte tag, a contributory shared secret (a low-order `epk` would make
 //! `Z` all zeros, which anyone can compute), then the GCM tag. Unknown
@@ -207,8 +207,8 @@ struct HeaderOut<'a> {
     apv: Option<String>,
 }
 
-/// The protected header as parsed. Duplicate known members fail (serde's
-/// derive refuses them); `zip` and `crit` are recorded even when `null`.
+/// The protected header as parsed, after [`NoDuplicateMembers`] has refused
+/// repeated members; `zip` and `crit` are recorded even when `null`.
 #[derive(Deserialize)]
 struct HeaderIn {
     alg: String,
@@ -234,6 +234,57 @@ fn some_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>,
 /// True whenever the member is present, whatever its value.
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     serde::de::IgnoredAny::deserialize(d).map(|_| true)
+}
+
+/// Accepts any JSON value without a repeated member name at any depth.
+/// RFC 7515 §5.2 lets a parser either refuse duplicates or take the last;
+/// refusing means no two parsers can read one header two ways.
+struct NoDuplicateMembers;
+
+impl<'de> Deserialize<'de> for NoDuplicateMembers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NoDuplicateMembers)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicateMembers {
+    type Value = NoDuplicateMembers;
+
+    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("JSON without duplicate member names")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<NoDuplicateMembers>()?.is_some() {}
+        Ok(self)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key) {
+                return Err(serde::de::Error::custom("duplicate member"));
+            }
+            map.next_value::<NoDuplicateMembers>()?;
+        }
+        Ok(self)
+    }
 }
 
 fn okp_x25519(value: OkpPublic) -> Result<AgreementPublicKey, JweError> {
@@ -434,6 +485,7 @@ impl<'a> Parsed<'a> {
 }
 
 fn parse_header(json: &[u8]) -> Result<JweHeader, JweError> {
+    serde_json::from_slice::<NoDuplicateMembers>(json).map_err(|_| JweError::MalformedHeader)?;
     let raw: HeaderIn = serde_json::from_slice(json).map_err(|_| JweError::MalformedHeader)?;
     if raw.alg != ALG {
         return Err(JweError::UnsupportedAlgorithm);
@@ -488,6 +540,7 @@ pub fn parse_x25519_public_jwk(json: &str) -> Result<AgreementPublicKey, JweErro
     if json.len() > MAX_JWE_LEN {
         return Err(JweError::TooLarge);
     }
+    serde_json::from_str::<NoDuplicateMembers>(json).map_err(|_| JweError::UnsupportedKey)?;
     let jwk: Jwk = serde_json::from_str(json).map_err(|_| JweError::UnsupportedKey)?;
     if jwk.d {
         return Err(JweError::PrivateKeyInJwk);

@@ -208,6 +208,21 @@ fn header_checks_name_what_is_refused() {
         ),
     );
     assert_eq!(open(&dup), Err(E::MalformedHeader));
+    // Also inside epk, and for members we otherwise ignore.
+    let x = b64(&[9; 32]);
+    for header in [
+        format!(
+            r#"{{"alg":"ECDH-ES","enc":"A256GCM","epk":{{"kty":"OKP","crv":"X25519","x":"{x}","x":"{x}"}}}}"#
+        ),
+        format!(
+            r#"{{"alg":"ECDH-ES","enc":"A256GCM","epk":{{"kty":"OKP","crv":"X25519","x":"{x}"}},"typ":"a","typ":"b"}}"#
+        ),
+    ] {
+        assert_eq!(
+            open(&with_part(&compact, 0, &b64(header.as_bytes()))),
+            Err(E::MalformedHeader)
+        );
+    }
 }
 
 /// Small-order X25519 points (RFC 7748 §7 / libsodium's blocklist): each
