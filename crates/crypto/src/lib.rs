@@ -48,3 +48,10 @@ pub use keys::{
 };
 pub use rand_core::{CryptoRng, CryptoRngCore, OsRng, RngCore};
 pub use uuid::Uuid;
+
+// JOSE: capabilities and key delivery
+pub use capability::{
+    Capability, CapabilityClaims, CapabilityError, CapabilityToken, TokenHash, VerifiedCapability,
+    verify_chain,
+};
+pub use jwe::{JweError, JweHeader, JweOptions};
