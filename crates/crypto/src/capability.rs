@@ -619,6 +619,8 @@ mod tests {
     use super::*;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn id(n: u8) -> Identity {
         Identity::from_secrets(&[n; 32], &[n.wrapping_add(100); 32])

@@ -134,6 +134,8 @@ pub fn unwrap_file_key(
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     /// RFC 3394 §4.6: 256 bits of key data with a 256-bit KEK.
     #[test]

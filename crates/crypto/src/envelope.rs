@@ -557,6 +557,8 @@ pub fn open_record_envelope(
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     const SPACE: Uuid = Uuid::from_bytes([1; 16]);
     const RECORD: Uuid = Uuid::from_bytes([2; 16]);

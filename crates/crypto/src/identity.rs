@@ -213,6 +213,8 @@ impl<'de> serde::Deserialize<'de> for Did {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn did_round_trips_and_has_ed25519_prefix() {

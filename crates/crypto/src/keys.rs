@@ -91,6 +91,8 @@ secret_key!(
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn debug_never_prints_key_bytes() {

@@ -205,6 +205,8 @@ pub fn open_epoch_key(
 mod tests {
     use super::*;
     use crate::identity::Identity;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     const SPACE: Uuid = Uuid::from_bytes([4; 16]);
 

@@ -207,6 +207,8 @@ pub fn parse_recovery_key(input: &str) -> Result<RecoveryKey, RecoveryKeyError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn ark_wrap_round_trip_and_errors() {
