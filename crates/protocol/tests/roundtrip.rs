@@ -1,6 +1,8 @@
 #![cfg(not(target_arch = "wasm32"))]
 //! Property tests: every frame and message type survives encode → decode,
 //! binary fields encode as byte strings, and decoding never panics.
+// Test helpers outside #[test] fns: clippy.toml's test allowances do not reach them.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -42,9 +44,18 @@ fn space_denied() -> impl Strategy<Value = SpaceDenied> {
     (uuid(), error_body()).prop_map(|(id, error)| SpaceDenied { id, error })
 }
 fn membership_entry() -> impl Strategy<Value = MembershipEntry> {
-    (any::<u64>(), proptest::option::of(hash()), hash(), bytes(64)).prop_map(
-        |(cursor, prev_hash, hash, ciphertext)| MembershipEntry { cursor, prev_hash, hash, ciphertext },
+    (
+        any::<u64>(),
+        proptest::option::of(hash()),
+        hash(),
+        bytes(64),
     )
+        .prop_map(|(cursor, prev_hash, hash, ciphertext)| MembershipEntry {
+            cursor,
+            prev_hash,
+            hash,
+            ciphertext,
+        })
 }
 fn sealed_epoch_key() -> impl Strategy<Value = SealedEpochKey> {
     (any::<u32>(), any::<u64>(), bytes(64)).prop_map(|(epoch, cursor, sealed)| SealedEpochKey {
@@ -62,16 +73,27 @@ fn file_meta() -> impl Strategy<Value = FileMeta> {
     })
 }
 fn wrapped_dek() -> impl Strategy<Value = WrappedDek> {
-    (uuid(), any::<bool>(), any::<u64>(), wrapped()).prop_map(|(id, file, cursor, dek)| WrappedDek {
-        id,
-        owner: if file { KeyOwner::File } else { KeyOwner::Record },
-        cursor,
-        dek,
+    (uuid(), any::<bool>(), any::<u64>(), wrapped()).prop_map(|(id, file, cursor, dek)| {
+        WrappedDek {
+            id,
+            owner: if file {
+                KeyOwner::File
+            } else {
+                KeyOwner::Record
+            },
+            cursor,
+            dek,
+        }
     })
 }
 fn invitation() -> impl Strategy<Value = Invitation> {
     (uuid(), uuid(), bytes(64), any::<u64>()).prop_map(|(id, mailbox, payload, expires_at)| {
-        Invitation { id, mailbox, payload, expires_at }
+        Invitation {
+            id,
+            mailbox,
+            payload,
+            expires_at,
+        }
     })
 }
 fn record_or_delete() -> impl Strategy<Value = (Option<Bytes>, Option<WrappedKey>)> {
@@ -85,58 +107,126 @@ fn request() -> impl Strategy<Value = ClientRequest> {
     prop_oneof![
         text().prop_map(|token| AuthParams { token }.into()),
         text().prop_map(|token| TokenRefreshParams { token }.into()),
-        vec((uuid(), cap()).prop_map(|(id, cap)| SpaceRef { id, cap }), 0..4)
-            .prop_map(|spaces| SubscribeParams { spaces }.into()),
+        vec(
+            (uuid(), cap()).prop_map(|(id, cap)| SpaceRef { id, cap }),
+            0..4
+        )
+        .prop_map(|spaces| SubscribeParams { spaces }.into()),
         vec(uuid(), 0..4).prop_map(|spaces| UnsubscribeParams { spaces }.into()),
         (
             uuid(),
             cap(),
             vec(
-                (uuid(), record_or_delete(), any::<u64>()).prop_map(|(id, (blob, dek), expected_cursor)| {
-                    Change { id, blob, dek, expected_cursor }
-                }),
+                (uuid(), record_or_delete(), any::<u64>()).prop_map(
+                    |(id, (blob, dek), expected_cursor)| {
+                        Change {
+                            id,
+                            blob,
+                            dek,
+                            expected_cursor,
+                        }
+                    }
+                ),
                 0..4
             )
         )
-            .prop_map(|(space, cap, changes)| PushParams { space, cap, changes }.into()),
+            .prop_map(|(space, cap, changes)| PushParams {
+                space,
+                cap,
+                changes
+            }
+            .into()),
         vec(
             (uuid(), any::<u64>(), cap()).prop_map(|(id, since, cap)| PullSpace { id, since, cap }),
             0..4
         )
         .prop_map(|spaces| PullParams { spaces }.into()),
-        (uuid(), bytes(64), bytes(64))
-            .prop_map(|(id, entry, key)| SpaceCreateParams { id, entry, key }.into()),
+        (uuid(), bytes(64), bytes(64)).prop_map(|(id, entry, key)| SpaceCreateParams {
+            id,
+            entry,
+            key
+        }
+        .into()),
         (uuid(), cap(), hash(), bytes(64)).prop_map(|(space, cap, prev_hash, ciphertext)| {
-            MembershipAppendParams { space, cap, prev_hash, ciphertext }.into()
+            MembershipAppendParams {
+                space,
+                cap,
+                prev_hash,
+                ciphertext,
+            }
+            .into()
         }),
-        (uuid(), cap(), any::<u64>())
-            .prop_map(|(space, cap, since)| MembershipListParams { space, cap, since }.into()),
-        (uuid(), cap(), hash())
-            .prop_map(|(space, cap, token_hash)| CapRevokeParams { space, cap, token_hash }.into()),
+        (uuid(), cap(), any::<u64>()).prop_map(|(space, cap, since)| MembershipListParams {
+            space,
+            cap,
+            since
+        }
+        .into()),
+        (uuid(), cap(), hash()).prop_map(|(space, cap, token_hash)| CapRevokeParams {
+            space,
+            cap,
+            token_hash
+        }
+        .into()),
         (
             uuid(),
             cap(),
             any::<u32>(),
-            vec((text(), bytes(32)).prop_map(|(did, sealed)| RecipientKey { did, sealed }), 0..3)
+            vec(
+                (text(), bytes(32)).prop_map(|(did, sealed)| RecipientKey { did, sealed }),
+                0..3
+            )
         )
-            .prop_map(|(space, cap, epoch, keys)| EpochBeginParams { space, cap, epoch, keys }.into()),
-        (uuid(), cap(), any::<u32>())
-            .prop_map(|(space, cap, epoch)| EpochCompleteParams { space, cap, epoch }.into()),
+            .prop_map(|(space, cap, epoch, keys)| EpochBeginParams {
+                space,
+                cap,
+                epoch,
+                keys
+            }
+            .into()),
+        (uuid(), cap(), any::<u32>()).prop_map(|(space, cap, epoch)| EpochCompleteParams {
+            space,
+            cap,
+            epoch
+        }
+        .into()),
         (uuid(), cap()).prop_map(|(space, cap)| KeysGetParams { space, cap }.into()),
-        (uuid(), cap(), any::<u32>())
-            .prop_map(|(space, cap, below_epoch)| DeksGetParams { space, cap, below_epoch }.into()),
-        (uuid(), cap(), vec(wrapped_dek(), 0..3))
-            .prop_map(|(space, cap, deks)| DeksRewrapParams { space, cap, deks }.into()),
+        (uuid(), cap(), any::<u32>()).prop_map(|(space, cap, below_epoch)| DeksGetParams {
+            space,
+            cap,
+            below_epoch
+        }
+        .into()),
+        (uuid(), cap(), vec(wrapped_dek(), 0..3)).prop_map(|(space, cap, deks)| DeksRewrapParams {
+            space,
+            cap,
+            deks
+        }
+        .into()),
         (uuid(), uuid(), bytes(64), any::<u64>()).prop_map(|(id, mailbox, payload, expires_at)| {
-            InvitationCreateParams { id, mailbox, payload, expires_at }.into()
+            InvitationCreateParams {
+                id,
+                mailbox,
+                payload,
+                expires_at,
+            }
+            .into()
         }),
         Just(InvitationListParams {}.into()),
         uuid().prop_map(|id| InvitationDeleteParams { id }.into()),
-        (uuid(), cap(), bytes(64))
-            .prop_map(|(space, cap, data)| PresenceSetParams { space, cap, data }.into()),
+        (uuid(), cap(), bytes(64)).prop_map(|(space, cap, data)| PresenceSetParams {
+            space,
+            cap,
+            data
+        }
+        .into()),
         uuid().prop_map(|space| PresenceClearParams { space }.into()),
-        (uuid(), cap(), bytes(64))
-            .prop_map(|(space, cap, data)| EventSendParams { space, cap, data }.into()),
+        (uuid(), cap(), bytes(64)).prop_map(|(space, cap, data)| EventSendParams {
+            space,
+            cap,
+            data
+        }
+        .into()),
     ]
 }
 
@@ -153,7 +243,14 @@ fn result() -> impl Strategy<Value = CallResult> {
     prop_oneof![
         (uuid(), uuid(), text(), any::<u64>(), any::<u64>(), limits).prop_map(
             |(user, personal_space, did, expires_at, server_time, limits)| {
-                CallResult::Auth(Session { user, personal_space, did, expires_at, server_time, limits })
+                CallResult::Auth(Session {
+                    user,
+                    personal_space,
+                    did,
+                    expires_at,
+                    server_time,
+                    limits,
+                })
             }
         ),
         any::<u64>().prop_map(|expires_at| CallResult::TokenRefresh(TokenRefreshed { expires_at })),
@@ -162,15 +259,20 @@ fn result() -> impl Strategy<Value = CallResult> {
         Just(CallResult::Unsubscribe(Empty {})),
         (any::<u64>(), any::<u64>())
             .prop_map(|(prev, cursor)| CallResult::Push(PushResult::Applied { prev, cursor })),
-        vec((uuid(), any::<u64>()).prop_map(|(id, cursor)| RecordCursor { id, cursor }), 0..4)
-            .prop_map(|records| CallResult::Push(PushResult::Conflict { records })),
+        vec(
+            (uuid(), any::<u64>()).prop_map(|(id, cursor)| RecordCursor { id, cursor }),
+            0..4
+        )
+        .prop_map(|records| CallResult::Push(PushResult::Conflict { records })),
         vec(space_denied(), 0..3).prop_map(|denied| CallResult::Pull(PullResult { denied })),
-        (any::<u64>(), hash()).prop_map(|(cursor, hash)| CallResult::SpaceCreate(SpaceCreated { cursor, hash })),
+        (any::<u64>(), hash())
+            .prop_map(|(cursor, hash)| CallResult::SpaceCreate(SpaceCreated { cursor, hash })),
         (any::<u64>(), any::<u64>(), hash()).prop_map(|(prev, cursor, hash)| {
             CallResult::MembershipAppend(MembershipAppended { prev, cursor, hash })
         }),
-        (vec(membership_entry(), 0..3), any::<bool>())
-            .prop_map(|(entries, more)| CallResult::MembershipList(MembershipList { entries, more })),
+        (vec(membership_entry(), 0..3), any::<bool>()).prop_map(|(entries, more)| {
+            CallResult::MembershipList(MembershipList { entries, more })
+        }),
         Just(CallResult::CapRevoke(Empty {})),
         (any::<u64>(), any::<u64>())
             .prop_map(|(prev, cursor)| CallResult::EpochBegin(EpochBegun { prev, cursor })),
@@ -179,8 +281,9 @@ fn result() -> impl Strategy<Value = CallResult> {
             .prop_map(|(current, keys)| CallResult::KeysGet(EpochKeys { current, keys })),
         (vec(wrapped_dek(), 0..3), any::<bool>())
             .prop_map(|(deks, more)| CallResult::DeksGet(Deks { deks, more })),
-        (any::<u32>(), vec(uuid(), 0..3))
-            .prop_map(|(rewrapped, skipped)| CallResult::DeksRewrap(DeksRewrapped { rewrapped, skipped })),
+        (any::<u32>(), vec(uuid(), 0..3)).prop_map(|(rewrapped, skipped)| CallResult::DeksRewrap(
+            DeksRewrapped { rewrapped, skipped }
+        )),
         Just(CallResult::InvitationCreate(Empty {})),
         vec(invitation(), 0..3)
             .prop_map(|invitations| CallResult::InvitationList(InvitationList { invitations })),
@@ -192,42 +295,113 @@ fn result() -> impl Strategy<Value = CallResult> {
 }
 
 fn notification() -> impl Strategy<Value = Notification> {
-    let synced = (uuid(), record_or_delete()).prop_map(|(id, (blob, dek))| SyncedRecord { id, blob, dek });
+    let synced =
+        (uuid(), record_or_delete()).prop_map(|(id, (blob, dek))| SyncedRecord { id, blob, dek });
     let reason = prop_oneof![
         proptest::sample::select(RevokedReason::KNOWN.to_vec()),
         "[a-z_]{1,12}".prop_map(|s| RevokedReason::from_wire(&s)),
     ];
     prop_oneof![
-        (uuid(), any::<u64>(), any::<u64>(), vec(synced, 0..3), vec(sealed_epoch_key(), 0..2)).prop_map(
-            |(space, prev, cursor, records, keys)| SyncNotification { space, prev, cursor, records, keys }.into()
+        (
+            uuid(),
+            any::<u64>(),
+            any::<u64>(),
+            vec(synced, 0..3),
+            vec(sealed_epoch_key(), 0..2)
+        )
+            .prop_map(|(space, prev, cursor, records, keys)| SyncNotification {
+                space,
+                prev,
+                cursor,
+                records,
+                keys
+            }
+            .into()),
+        (uuid(), any::<u64>(), any::<u64>(), membership_entry()).prop_map(
+            |(space, prev, cursor, entry)| {
+                MembershipNotification {
+                    space,
+                    prev,
+                    cursor,
+                    entry,
+                }
+                .into()
+            }
         ),
-        (uuid(), any::<u64>(), any::<u64>(), membership_entry()).prop_map(|(space, prev, cursor, entry)| {
-            MembershipNotification { space, prev, cursor, entry }.into()
+        (uuid(), any::<u64>(), any::<u64>(), file_meta()).prop_map(
+            |(space, prev, cursor, file)| FileNotification {
+                space,
+                prev,
+                cursor,
+                file
+            }
+            .into()
+        ),
+        (vec(uuid(), 0..3), reason).prop_map(|(spaces, reason)| RevokedNotification {
+            spaces,
+            reason
+        }
+        .into()),
+        (uuid(), uuid(), text(), bytes(64)).prop_map(|(space, peer, did, data)| {
+            PresenceNotification {
+                space,
+                peer,
+                did,
+                data,
+            }
+            .into()
         }),
-        (uuid(), any::<u64>(), any::<u64>(), file_meta())
-            .prop_map(|(space, prev, cursor, file)| FileNotification { space, prev, cursor, file }.into()),
-        (vec(uuid(), 0..3), reason).prop_map(|(spaces, reason)| RevokedNotification { spaces, reason }.into()),
-        (uuid(), uuid(), text(), bytes(64))
-            .prop_map(|(space, peer, did, data)| PresenceNotification { space, peer, did, data }.into()),
         (uuid(), uuid()).prop_map(|(space, peer)| PresenceLeaveNotification { space, peer }.into()),
-        (uuid(), uuid(), text(), bytes(64))
-            .prop_map(|(space, peer, did, data)| EventNotification { space, peer, did, data }.into()),
+        (uuid(), uuid(), text(), bytes(64)).prop_map(|(space, peer, did, data)| {
+            EventNotification {
+                space,
+                peer,
+                did,
+                data,
+            }
+            .into()
+        }),
         invitation().prop_map(|invitation| InvitationNotification { invitation }.into()),
     ]
 }
 
 fn chunk() -> impl Strategy<Value = PullChunk> {
     prop_oneof![
-        (uuid(), any::<u64>(), any::<u64>(), any::<bool>())
-            .prop_map(|(space, since, cursor, reset)| PullBegin { space, since, cursor, reset }.into()),
-        (uuid(), uuid(), any::<u64>(), bytes(128), wrapped())
-            .prop_map(|(space, id, cursor, blob, dek)| PulledRecord { space, id, cursor, blob, dek }.into()),
-        (uuid(), uuid(), any::<u64>()).prop_map(|(space, id, cursor)| PulledTombstone { space, id, cursor }.into()),
-        (uuid(), membership_entry()).prop_map(|(space, entry)| PulledMembership { space, entry }.into()),
+        (uuid(), any::<u64>(), any::<u64>(), any::<bool>()).prop_map(
+            |(space, since, cursor, reset)| PullBegin {
+                space,
+                since,
+                cursor,
+                reset
+            }
+            .into()
+        ),
+        (uuid(), uuid(), any::<u64>(), bytes(128), wrapped()).prop_map(
+            |(space, id, cursor, blob, dek)| PulledRecord {
+                space,
+                id,
+                cursor,
+                blob,
+                dek
+            }
+            .into()
+        ),
+        (uuid(), uuid(), any::<u64>()).prop_map(|(space, id, cursor)| PulledTombstone {
+            space,
+            id,
+            cursor
+        }
+        .into()),
+        (uuid(), membership_entry())
+            .prop_map(|(space, entry)| PulledMembership { space, entry }.into()),
         (uuid(), sealed_epoch_key()).prop_map(|(space, key)| PulledKey { space, key }.into()),
         (uuid(), file_meta()).prop_map(|(space, file)| PulledFile { space, file }.into()),
-        (uuid(), any::<u64>(), any::<bool>())
-            .prop_map(|(space, cursor, more)| PullCommit { space, cursor, more }.into()),
+        (uuid(), any::<u64>(), any::<bool>()).prop_map(|(space, cursor, more)| PullCommit {
+            space,
+            cursor,
+            more
+        }
+        .into()),
     ]
 }
 
@@ -277,10 +451,14 @@ fn assert_binary_fields(value: &ciborium::Value) {
             for (k, v) in entries {
                 let key = k.as_text().unwrap();
                 let expected_len = match key {
-                    "id" | "space" | "user" | "personal_space" | "mailbox" | "peer" => Some(Some(16)),
+                    "id" | "space" | "user" | "personal_space" | "mailbox" | "peer" => {
+                        Some(Some(16))
+                    }
                     "dek" => Some(Some(44)),
                     "hash" | "prev_hash" | "token_hash" => Some(Some(32)),
-                    "blob" | "entry" | "ciphertext" | "sealed" | "payload" | "data" | "key" => Some(None),
+                    "blob" | "entry" | "ciphertext" | "sealed" | "payload" | "data" | "key" => {
+                        Some(None)
+                    }
                     _ => None,
                 };
                 match (expected_len, v) {
@@ -291,12 +469,10 @@ fn assert_binary_fields(value: &ciborium::Value) {
                     (Some(Some(n)), Value::Bytes(b)) => assert_eq!(b.len(), n, "{key}"),
                     (Some(_), other) => panic!("{key} is not a byte string: {other:?}"),
                 }
-                if matches!(key, "spaces" | "skipped") {
-                    if let Value::Array(items) = v {
-                        for item in items {
-                            if let Value::Bytes(b) = item {
-                                assert_eq!(b.len(), 16);
-                            }
+                if let ("spaces" | "skipped", Value::Array(items)) = (key, v) {
+                    for item in items {
+                        if let Value::Bytes(b) = item {
+                            assert_eq!(b.len(), 16);
                         }
                     }
                 }
@@ -406,14 +582,20 @@ fn exercise(bytes: &[u8]) {
         Frame::Request(raw) => {
             if let Ok(request) = ClientRequest::from_raw(raw) {
                 let _ = request.validate();
-                assert_eq!(ClientRequest::from_raw(&request.to_raw(raw.id).unwrap()).unwrap(), request);
+                assert_eq!(
+                    ClientRequest::from_raw(&request.to_raw(raw.id).unwrap()).unwrap(),
+                    request
+                );
             }
         }
         Frame::Response(raw) => {
             if let Ok(result) = &raw.outcome {
                 for &method in Method::ALL {
                     if let Ok(typed) = CallResult::from_raw(method, result) {
-                        assert_eq!(CallResult::from_raw(method, &typed.to_raw().unwrap()).unwrap(), typed);
+                        assert_eq!(
+                            CallResult::from_raw(method, &typed.to_raw().unwrap()).unwrap(),
+                            typed
+                        );
                     }
                 }
             }
