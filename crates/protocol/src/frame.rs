@@ -59,8 +59,9 @@ impl RawValue {
         })
     }
 
-    /// Decodes into a generic CBOR value (for logging and tools; the typed
-    /// layer never goes through this).
+    /// Decodes into a generic CBOR value, for tools and tests. The typed
+    /// layer never goes through this: a value tree of many tiny items can
+    /// take tens of times the encoded size in memory.
     pub fn to_value(&self) -> Result<ciborium::Value, DecodeError> {
         self.decode("value")
     }
@@ -72,11 +73,17 @@ impl RawValue {
 }
 
 impl core::fmt::Debug for RawValue {
+    /// Hex of the first 64 bytes: never decodes, so logging a hostile frame
+    /// costs no more than its size.
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self.to_value() {
-            Ok(value) => write!(f, "RawValue({value:?})"),
-            Err(_) => write!(f, "RawValue({} bytes)", self.0.len()),
+        write!(f, "RawValue[{}](", self.0.len())?;
+        for b in self.0.iter().take(64) {
+            write!(f, "{b:02x}")?;
         }
+        if self.0.len() > 64 {
+            f.write_str("…")?;
+        }
+        f.write_str(")")
     }
 }
 
