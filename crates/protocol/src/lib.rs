@@ -16,6 +16,23 @@
 //! A server can thus answer `method_not_found` and `bad_request` apart, and a
 //! client can ignore notifications newer than itself.
 //!
+//! ```
+//! use sealbase_protocol::{decode, ClientRequest, Frame, PushParams, Validate, Uuid};
+//!
+//! // Client: build, validate and encode a request.
+//! let push = PushParams { space: Uuid::nil(), cap: None, changes: vec![] };
+//! assert!(push.validate().is_err()); // an empty batch breaks a rule
+//! let bytes = Frame::request(7, &push.into()).unwrap().encode().unwrap();
+//!
+//! // Server: decode the frame, then the typed request.
+//! let Frame::Request(raw) = decode(&bytes).unwrap() else { unreachable!() };
+//! match ClientRequest::from_raw(&raw) {
+//!     Ok(ClientRequest::Push(params)) => assert!(params.changes.is_empty()),
+//!     Ok(_) => unreachable!(),
+//!     Err(e) => { let _code = e.error_code(); /* answer with this code */ }
+//! }
+//! ```
+//!
 //! What it refuses to do:
 //! - IO, clocks, randomness, crypto: it moves bytes it is given. Blobs, keys
 //!   and payloads are opaque byte strings here; `sealbase-crypto` opens them.
