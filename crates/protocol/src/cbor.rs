@@ -1,0 +1,292 @@
+//! A strict CBOR (RFC 8949) walker and header writer.
+//!
+//! Every frame passes through [`Reader`] before serde sees any of it. The
+//! walker allocates nothing, so a hostile length costs at most one pass over
+//! the bytes actually received, and it refuses everything protocol v1 never
+//! produces: indefinite lengths, tags, unassigned simple values, invalid
+//! UTF-8, trailing bytes and nesting deeper than [`MAX_NESTING_DEPTH`]. What
+//! it accepts, ciborium can then decode without surprises (ciborium itself
+//! silently skips tags and accepts arrays of integers where bytes are
+//! expected; the walker and our byte types close both doors).
+
+/// Deepest nesting of arrays and maps accepted in a frame, the frame map
+/// itself counting as level 1. Protocol v1 needs 5; the rest is headroom for
+/// fields added by later minor versions.
+pub const MAX_NESTING_DEPTH: usize = 16;
+
+pub(crate) const MAJOR_UINT: u8 = 0;
+pub(crate) const MAJOR_BYTES: u8 = 2;
+pub(crate) const MAJOR_TEXT: u8 = 3;
+pub(crate) const MAJOR_ARRAY: u8 = 4;
+pub(crate) const MAJOR_MAP: u8 = 5;
+const MAJOR_NEGATIVE: u8 = 1;
+const MAJOR_SIMPLE: u8 = 7;
+
+/// Why bytes are not a CBOR item protocol v1 accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CborError {
+    /// The input ends inside an item.
+    #[error("input ends inside a CBOR item")]
+    Truncated,
+    /// Bytes follow the single top-level item.
+    #[error("bytes follow the CBOR item")]
+    TrailingBytes,
+    /// Additional information 28–30, which RFC 8949 reserves.
+    #[error("reserved additional information {0}")]
+    Reserved(u8),
+    /// An indefinite-length string, array or map, or a stray break.
+    #[error("indefinite-length items are not allowed")]
+    Indefinite,
+    /// A tag (major type 6); protocol v1 uses none.
+    #[error("CBOR tags are not allowed")]
+    Tag,
+    /// Arrays and maps nest deeper than [`MAX_NESTING_DEPTH`].
+    #[error("nesting deeper than {MAX_NESTING_DEPTH}")]
+    TooDeep,
+    /// A text string that is not UTF-8.
+    #[error("text string is not valid UTF-8")]
+    InvalidUtf8,
+    /// A simple value other than false, true, null and undefined.
+    #[error("unassigned simple value {0}")]
+    SimpleValue(u8),
+}
+
+/// Cursor over a byte slice that reads CBOR headers and whole items.
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    fn byte(&mut self) -> Result<u8, CborError> {
+        let b = *self.buf.get(self.pos).ok_or(CborError::Truncated)?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    /// Takes `n` bytes without copying; fails before allocating anything.
+    fn take(&mut self, n: u64) -> Result<&'a [u8], CborError> {
+        let n = usize::try_from(n).map_err(|_| CborError::Truncated)?;
+        let end = self.pos.checked_add(n).ok_or(CborError::Truncated)?;
+        let slice = self.buf.get(self.pos..end).ok_or(CborError::Truncated)?;
+        self.pos = end;
+        Ok(slice)
+    }
+
+    fn uint_be(&mut self, width: u64) -> Result<u64, CborError> {
+        Ok(self
+            .take(width)?
+            .iter()
+            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+    }
+
+    /// Reads one header: its major type and argument (length, value or
+    /// simple-value number). Rejects indefinite lengths and reserved forms.
+    pub(crate) fn header(&mut self) -> Result<(u8, u64), CborError> {
+        let initial = self.byte()?;
+        let major = initial >> 5;
+        let info = initial & 0x1f;
+        let arg = match info {
+            0..=23 => u64::from(info),
+            24 => self.uint_be(1)?,
+            25 => self.uint_be(2)?,
+            26 => self.uint_be(4)?,
+            27 => self.uint_be(8)?,
+            28..=30 => return Err(CborError::Reserved(info)),
+            _ => return Err(CborError::Indefinite),
+        };
+        if major == MAJOR_SIMPLE {
+            match info {
+                // false, true, null, undefined
+                20..=23 => {}
+                // half, single and double floats
+                25..=27 => {}
+                24 => return Err(CborError::SimpleValue(u8::try_from(arg).unwrap_or(u8::MAX))),
+                _ => return Err(CborError::SimpleValue(info)),
+            }
+        }
+        Ok((major, arg))
+    }
+
+    /// Skips one complete item; `depth` counts the containers around it.
+    fn skip_item(&mut self, depth: usize) -> Result<(), CborError> {
+        let (major, arg) = self.header()?;
+        match major {
+            MAJOR_UINT | MAJOR_NEGATIVE | MAJOR_SIMPLE => Ok(()),
+            MAJOR_BYTES => self.take(arg).map(|_| ()),
+            MAJOR_TEXT => {
+                let text = self.take(arg)?;
+                core::str::from_utf8(text).map_err(|_| CborError::InvalidUtf8)?;
+                Ok(())
+            }
+            MAJOR_ARRAY | MAJOR_MAP => {
+                let depth = depth + 1;
+                if depth > MAX_NESTING_DEPTH {
+                    return Err(CborError::TooDeep);
+                }
+                let per_entry = if major == MAJOR_MAP { 2 } else { 1 };
+                // Each item takes at least one byte, so a hostile count ends
+                // in `Truncated` after at most one pass over the input.
+                let mut remaining = arg;
+                while remaining > 0 {
+                    for _ in 0..per_entry {
+                        self.skip_item(depth)?;
+                    }
+                    remaining -= 1;
+                }
+                Ok(())
+            }
+            // MAJOR_TAG, the only major type left.
+            _ => Err(CborError::Tag),
+        }
+    }
+
+    /// Reads one complete item at nesting `depth` and returns its bytes.
+    pub(crate) fn item(&mut self, depth: usize) -> Result<&'a [u8], CborError> {
+        let start = self.pos;
+        self.skip_item(depth)?;
+        self.buf.get(start..self.pos).ok_or(CborError::Truncated)
+    }
+
+    /// Reads a text string (header included).
+    pub(crate) fn text(&mut self, len: u64) -> Result<&'a str, CborError> {
+        core::str::from_utf8(self.take(len)?).map_err(|_| CborError::InvalidUtf8)
+    }
+
+    /// Fails unless the whole input has been consumed.
+    pub(crate) fn finish(&self) -> Result<(), CborError> {
+        if self.pos == self.buf.len() {
+            Ok(())
+        } else {
+            Err(CborError::TrailingBytes)
+        }
+    }
+}
+
+/// Checks that `bytes` is exactly one acceptable item, nested in `depth`
+/// containers.
+pub(crate) fn check_item(bytes: &[u8], depth: usize) -> Result<(), CborError> {
+    let mut reader = Reader::new(bytes);
+    reader.skip_item(depth)?;
+    reader.finish()
+}
+
+/// Decodes `bytes` as exactly one unsigned integer.
+pub(crate) fn read_uint(bytes: &[u8]) -> Option<u64> {
+    let mut reader = Reader::new(bytes);
+    match reader.header() {
+        Ok((MAJOR_UINT, value)) if reader.finish().is_ok() => Some(value),
+        _ => None,
+    }
+}
+
+/// Decodes `bytes` as exactly one text string.
+pub(crate) fn read_text(bytes: &[u8]) -> Option<&str> {
+    let mut reader = Reader::new(bytes);
+    match reader.header() {
+        Ok((MAJOR_TEXT, len)) => {
+            let text = reader.text(len).ok()?;
+            reader.finish().ok()?;
+            Some(text)
+        }
+        _ => None,
+    }
+}
+
+/// Appends the shortest header for `major` with argument `arg`.
+pub(crate) fn write_header(out: &mut Vec<u8>, major: u8, arg: u64) {
+    let m = major << 5;
+    if let Ok(small) = u8::try_from(arg) {
+        if small < 24 {
+            out.push(m | small);
+        } else {
+            out.push(m | 24);
+            out.push(small);
+        }
+    } else if let Ok(v) = u16::try_from(arg) {
+        out.push(m | 25);
+        out.extend_from_slice(&v.to_be_bytes());
+    } else if let Ok(v) = u32::try_from(arg) {
+        out.push(m | 26);
+        out.extend_from_slice(&v.to_be_bytes());
+    } else {
+        out.push(m | 27);
+        out.extend_from_slice(&arg.to_be_bytes());
+    }
+}
+
+/// Appends a text string.
+pub(crate) fn write_text(out: &mut Vec<u8>, text: &str) {
+    write_header(out, MAJOR_TEXT, text.len() as u64);
+    out.extend_from_slice(text.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_writer_uses_shortest_form() {
+        for (arg, expected) in [
+            (0u64, vec![0x00]),
+            (23, vec![0x17]),
+            (24, vec![0x18, 24]),
+            (255, vec![0x18, 0xff]),
+            (256, vec![0x19, 1, 0]),
+            (65_536, vec![0x1a, 0, 1, 0, 0]),
+            (1 << 32, vec![0x1b, 0, 0, 0, 1, 0, 0, 0, 0]),
+        ] {
+            let mut out = Vec::new();
+            write_header(&mut out, MAJOR_UINT, arg);
+            assert_eq!(out, expected, "{arg}");
+            assert_eq!(read_uint(&out), Some(arg));
+        }
+    }
+
+    #[test]
+    fn rejects_what_v1_never_sends() {
+        assert_eq!(check_item(&[0x5f, 0xff], 0), Err(CborError::Indefinite));
+        assert_eq!(check_item(&[0xc1, 0x00], 0), Err(CborError::Tag));
+        assert_eq!(check_item(&[0x1c], 0), Err(CborError::Reserved(28)));
+        assert_eq!(
+            check_item(&[0x62, 0xff, 0xfe], 0),
+            Err(CborError::InvalidUtf8)
+        );
+        assert_eq!(check_item(&[0xf0], 0), Err(CborError::SimpleValue(16)));
+        assert_eq!(
+            check_item(&[0xf8, 0x20], 0),
+            Err(CborError::SimpleValue(32))
+        );
+        assert_eq!(check_item(&[0x00, 0x00], 0), Err(CborError::TrailingBytes));
+        assert_eq!(check_item(&[0xff], 0), Err(CborError::Indefinite));
+        assert_eq!(check_item(&[0xf6], 0), Ok(()));
+        assert_eq!(check_item(&[0xfb, 0, 0, 0, 0, 0, 0, 0, 0], 0), Ok(()));
+    }
+
+    #[test]
+    fn hostile_lengths_fail_without_allocating() {
+        // Byte string claiming 2^64-1 bytes, array and map claiming as many items.
+        for bytes in [
+            &[0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff][..],
+            &[0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00][..],
+            &[0xbb, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff][..],
+        ] {
+            assert_eq!(check_item(bytes, 0), Err(CborError::Truncated));
+        }
+    }
+
+    #[test]
+    fn nesting_is_capped() {
+        let ok = [vec![0x81; MAX_NESTING_DEPTH], vec![0x00]].concat();
+        assert_eq!(check_item(&ok, 0), Ok(()));
+        let deep = [vec![0x81; MAX_NESTING_DEPTH + 1], vec![0x00]].concat();
+        assert_eq!(check_item(&deep, 0), Err(CborError::TooDeep));
+        let very_deep = vec![0x81; 1_000_000];
+        assert_eq!(check_item(&very_deep, 0), Err(CborError::TooDeep));
+    }
+}
