@@ -1,4 +1,4 @@
-//! A strict CBOR (RFC 8949) walker and header writer.
+//! Protocol v1's CBOR policy, on top of ciborium's low-level layer.
 //!
 //! Every frame passes through [`Reader`] before serde sees any of it. The
 //! walker allocates nothing, so a hostile length costs at most one pass over
@@ -13,6 +13,8 @@
 /// itself counting as level 1. Protocol v1 needs 5; the rest is headroom for
 /// fields added by later minor versions.
 pub const MAX_NESTING_DEPTH: usize = 16;
+
+use ciborium_ll::{Decoder, Encoder, Header};
 
 pub(crate) const MAJOR_UINT: u8 = 0;
 pub(crate) const MAJOR_BYTES: u8 = 2;
@@ -32,9 +34,10 @@ pub enum CborError {
     /// Bytes follow the single top-level item.
     #[error("bytes follow the CBOR item")]
     TrailingBytes,
-    /// Additional information 28–30, which RFC 8949 reserves.
-    #[error("reserved additional information {0}")]
-    Reserved(u8),
+    /// Not well-formed CBOR (e.g. additional information 28–30, which
+    /// RFC 8949 reserves, or a length this platform cannot address).
+    #[error("malformed CBOR header")]
+    Malformed,
     /// An indefinite-length string, array or map, or a stray break.
     #[error("indefinite-length items are not allowed")]
     Indefinite,
@@ -53,6 +56,10 @@ pub enum CborError {
 }
 
 /// Cursor over a byte slice that reads CBOR headers and whole items.
+///
+/// Headers are parsed by `ciborium-ll` (ciborium's own low-level layer);
+/// this type only adds protocol v1's policy on top and skips bodies by
+/// slicing, so nothing is copied or allocated.
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -61,12 +68,6 @@ pub(crate) struct Reader<'a> {
 impl<'a> Reader<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Self {
         Self { buf, pos: 0 }
-    }
-
-    fn byte(&mut self) -> Result<u8, CborError> {
-        let b = *self.buf.get(self.pos).ok_or(CborError::Truncated)?;
-        self.pos += 1;
-        Ok(b)
     }
 
     /// Takes `n` bytes without copying; fails before allocating anything.
@@ -78,52 +79,44 @@ impl<'a> Reader<'a> {
         Ok(slice)
     }
 
-    fn uint_be(&mut self, width: u64) -> Result<u64, CborError> {
-        Ok(self
-            .take(width)?
-            .iter()
-            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
-    }
-
     /// Reads one header: its major type and argument (length, value or
-    /// simple-value number). Rejects indefinite lengths and reserved forms.
+    /// simple-value number). Rejects indefinite lengths, tags, unassigned
+    /// simple values and reserved encodings.
     pub(crate) fn header(&mut self) -> Result<(u8, u64), CborError> {
-        let initial = self.byte()?;
-        let major = initial >> 5;
-        let info = initial & 0x1f;
-        let arg = match info {
-            0..=23 => u64::from(info),
-            24 => self.uint_be(1)?,
-            25 => self.uint_be(2)?,
-            26 => self.uint_be(4)?,
-            27 => self.uint_be(8)?,
-            28..=30 => return Err(CborError::Reserved(info)),
-            _ => return Err(CborError::Indefinite),
-        };
-        if major == MAJOR_SIMPLE {
-            match info {
-                // false, true, null, undefined
-                20..=23 => {}
-                // half, single and double floats
-                25..=27 => {}
-                24 => return Err(CborError::SimpleValue(u8::try_from(arg).unwrap_or(u8::MAX))),
-                _ => return Err(CborError::SimpleValue(info)),
-            }
+        let rest = self.buf.get(self.pos..).ok_or(CborError::Truncated)?;
+        let mut decoder = Decoder::from(rest);
+        let header = decoder.pull().map_err(|e| match e {
+            ciborium_ll::Error::Io(_) => CborError::Truncated,
+            ciborium_ll::Error::Syntax(_) => CborError::Malformed,
+        })?;
+        self.pos += decoder.offset();
+        let len = |n: usize| u64::try_from(n).map_err(|_| CborError::Truncated);
+        match header {
+            Header::Positive(v) => Ok((MAJOR_UINT, v)),
+            Header::Negative(v) => Ok((MAJOR_NEGATIVE, v)),
+            Header::Bytes(Some(n)) => Ok((MAJOR_BYTES, len(n)?)),
+            Header::Text(Some(n)) => Ok((MAJOR_TEXT, len(n)?)),
+            Header::Array(Some(n)) => Ok((MAJOR_ARRAY, len(n)?)),
+            Header::Map(Some(n)) => Ok((MAJOR_MAP, len(n)?)),
+            Header::Bytes(None)
+            | Header::Text(None)
+            | Header::Array(None)
+            | Header::Map(None)
+            | Header::Break => Err(CborError::Indefinite),
+            Header::Tag(_) => Err(CborError::Tag),
+            // false, true, null, undefined
+            Header::Simple(v @ 20..=23) => Ok((MAJOR_SIMPLE, u64::from(v))),
+            Header::Simple(v) => Err(CborError::SimpleValue(v)),
+            Header::Float(_) => Ok((MAJOR_SIMPLE, 0)),
         }
-        Ok((major, arg))
     }
 
     /// Skips one complete item; `depth` counts the containers around it.
     fn skip_item(&mut self, depth: usize) -> Result<(), CborError> {
         let (major, arg) = self.header()?;
         match major {
-            MAJOR_UINT | MAJOR_NEGATIVE | MAJOR_SIMPLE => Ok(()),
             MAJOR_BYTES => self.take(arg).map(|_| ()),
-            MAJOR_TEXT => {
-                let text = self.take(arg)?;
-                core::str::from_utf8(text).map_err(|_| CborError::InvalidUtf8)?;
-                Ok(())
-            }
+            MAJOR_TEXT => self.text(arg).map(|_| ()),
             MAJOR_ARRAY | MAJOR_MAP => {
                 let depth = depth + 1;
                 if depth > MAX_NESTING_DEPTH {
@@ -141,8 +134,8 @@ impl<'a> Reader<'a> {
                 }
                 Ok(())
             }
-            // MAJOR_TAG, the only major type left.
-            _ => Err(CborError::Tag),
+            // Integers, simple values and floats have no body.
+            _ => Ok(()),
         }
     }
 
@@ -153,7 +146,7 @@ impl<'a> Reader<'a> {
         self.buf.get(start..self.pos).ok_or(CborError::Truncated)
     }
 
-    /// Reads a text string (header included).
+    /// Reads the body of a text string whose header was just read.
     pub(crate) fn text(&mut self, len: u64) -> Result<&'a str, CborError> {
         core::str::from_utf8(self.take(len)?).map_err(|_| CborError::InvalidUtf8)
     }
@@ -198,26 +191,16 @@ pub(crate) fn read_text(bytes: &[u8]) -> Option<&str> {
     }
 }
 
-/// Appends the shortest header for `major` with argument `arg`.
+/// Appends the shortest header for `major` (unsigned, text or map) with
+/// argument `arg`, encoded by `ciborium-ll`.
 pub(crate) fn write_header(out: &mut Vec<u8>, major: u8, arg: u64) {
-    let m = major << 5;
-    if let Ok(small) = u8::try_from(arg) {
-        if small < 24 {
-            out.push(m | small);
-        } else {
-            out.push(m | 24);
-            out.push(small);
-        }
-    } else if let Ok(v) = u16::try_from(arg) {
-        out.push(m | 25);
-        out.extend_from_slice(&v.to_be_bytes());
-    } else if let Ok(v) = u32::try_from(arg) {
-        out.push(m | 26);
-        out.extend_from_slice(&v.to_be_bytes());
-    } else {
-        out.push(m | 27);
-        out.extend_from_slice(&arg.to_be_bytes());
-    }
+    let header = match major {
+        MAJOR_MAP => Header::Map(usize::try_from(arg).ok()),
+        MAJOR_TEXT => Header::Text(usize::try_from(arg).ok()),
+        _ => Header::Positive(arg),
+    };
+    // Writing into a Vec cannot fail.
+    let _ = Encoder::from(out).push(header);
 }
 
 /// Appends a text string.
@@ -252,7 +235,7 @@ mod tests {
     fn rejects_what_v1_never_sends() {
         assert_eq!(check_item(&[0x5f, 0xff], 0), Err(CborError::Indefinite));
         assert_eq!(check_item(&[0xc1, 0x00], 0), Err(CborError::Tag));
-        assert_eq!(check_item(&[0x1c], 0), Err(CborError::Reserved(28)));
+        assert_eq!(check_item(&[0x1c], 0), Err(CborError::Malformed));
         assert_eq!(
             check_item(&[0x62, 0xff, 0xfe], 0),
             Err(CborError::InvalidUtf8)

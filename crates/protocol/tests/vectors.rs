@@ -485,16 +485,3 @@ fn validation_names_the_limit() {
     assert_eq!(event.validate(), Ok(()));
     assert_eq!(dek(7).epoch(), 7);
 }
-
-#[cfg(not(target_arch = "wasm32"))]
-#[test]
-#[ignore = "prints the golden hex for tests/vectors/frames.json"]
-fn print_vectors() {
-    for v in vectors().frames {
-        println!(
-            "{}\t{}",
-            v.name,
-            hex::encode(expected(&v.name).encode().unwrap())
-        );
-    }
-}
