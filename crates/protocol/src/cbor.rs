@@ -34,8 +34,8 @@ pub enum CborError {
     /// Bytes follow the single top-level item.
     #[error("bytes follow the CBOR item")]
     TrailingBytes,
-    /// Not well-formed CBOR (e.g. additional information 28–30, which
-    /// RFC 8949 reserves, or a length this platform cannot address).
+    /// Not well-formed CBOR: additional information 28–30, which RFC 8949
+    /// reserves.
     #[error("malformed CBOR header")]
     Malformed,
     /// An indefinite-length string, array or map, or a stray break.
@@ -87,7 +87,17 @@ impl<'a> Reader<'a> {
         let mut decoder = Decoder::from(rest);
         let header = decoder.pull().map_err(|e| match e {
             ciborium_ll::Error::Io(_) => CborError::Truncated,
-            ciborium_ll::Error::Syntax(_) => CborError::Malformed,
+            // Additional information 28–30 is reserved by RFC 8949.
+            ciborium_ll::Error::Syntax(_)
+                if rest
+                    .first()
+                    .is_some_and(|b| (28..=30).contains(&(b & 0x1f))) =>
+            {
+                CborError::Malformed
+            }
+            // Otherwise a length that does not fit `usize` (32-bit targets):
+            // necessarily beyond the input, as it is on 64-bit targets.
+            ciborium_ll::Error::Syntax(_) => CborError::Truncated,
         })?;
         self.pos += decoder.offset();
         let len = |n: usize| u64::try_from(n).map_err(|_| CborError::Truncated);
@@ -212,6 +222,8 @@ pub(crate) fn write_text(out: &mut Vec<u8>, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn header_writer_uses_shortest_form() {
