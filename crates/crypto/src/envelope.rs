@@ -17,22 +17,21 @@
 
 use core::ops::Range;
 
-use aes_gcm::Aes256Gcm;
-use aes_gcm::aead::{AeadInPlace, KeyInit};
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::gcm;
 use crate::identity::{Did, Identity, SIGNATURE_LEN};
 use crate::keys::Dek;
 
 /// Version byte of the record blob format.
 pub const VERSION: u8 = 0x01;
 /// AES-GCM nonce length.
-pub const NONCE_LEN: usize = 12;
+pub const NONCE_LEN: usize = crate::gcm::NONCE_LEN;
 /// AES-GCM tag length.
-pub const TAG_LEN: usize = 16;
+pub const TAG_LEN: usize = crate::gcm::TAG_LEN;
 /// Shortest well-formed blob: version, nonce and tag around an empty body.
 pub const MIN_BLOB_LEN: usize = 1 + NONCE_LEN + TAG_LEN;
 /// Domain-separation prefix of the blob's associated data.
@@ -263,36 +262,6 @@ pub fn open_record(
     body.truncate(range.end);
     body.drain(..range.start);
     Ok(body)
-}
-
-/// The AES-256-GCM calls shared by every format of this crate.
-pub(crate) mod gcm {
-    use super::*;
-
-    /// Encrypts `buf` in place and returns the tag.
-    pub(crate) fn encrypt(
-        key: &[u8; 32],
-        nonce: &[u8; NONCE_LEN],
-        aad: &[u8],
-        buf: &mut [u8],
-    ) -> Result<[u8; TAG_LEN], aes_gcm::Error> {
-        let cipher = Aes256Gcm::new(key.into());
-        let tag = cipher.encrypt_in_place_detached(nonce.into(), aad, buf)?;
-        Ok(tag.into())
-    }
-
-    /// Decrypts `buf` in place if `tag` verifies; on failure `buf` is left as
-    /// ciphertext.
-    pub(crate) fn decrypt(
-        key: &[u8; 32],
-        nonce: &[u8; NONCE_LEN],
-        aad: &[u8],
-        buf: &mut [u8],
-        tag: &[u8; TAG_LEN],
-    ) -> Result<(), aes_gcm::Error> {
-        let cipher = Aes256Gcm::new(key.into());
-        cipher.decrypt_in_place_detached(nonce.into(), aad, buf, tag.into())
-    }
 }
 
 /// The signed, CBOR-encoded content of a record version.

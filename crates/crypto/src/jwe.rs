@@ -38,8 +38,7 @@
 //! (`{"crv":"X25519","kty":"OKP","x":…}`) and its RFC 7638 thumbprint, which
 //! is how the app binds that key into its PKCE challenge.
 
-use aes_gcm::aead::AeadInPlace;
-use aes_gcm::{Aes256Gcm, KeyInit, Nonce, Tag};
+use crate::gcm;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand_core::CryptoRngCore;
@@ -387,10 +386,8 @@ pub fn encrypt_with_ephemeral(
     let header_json = serde_json::to_vec(&header).map_err(|_| JweError::MalformedHeader)?;
     let header_b64 = b64url_encode(&header_json);
 
-    let cipher = Aes256Gcm::new_from_slice(&cek).map_err(|_| JweError::DecryptionFailed)?;
     let mut buffer = plaintext.to_vec();
-    let tag = cipher
-        .encrypt_in_place_detached(Nonce::from_slice(&iv), header_b64.as_bytes(), &mut buffer)
+    let tag = gcm::encrypt(&cek, &iv, header_b64.as_bytes(), &mut buffer)
         .map_err(|_| JweError::TooLarge)?;
 
     let compact = format!(
@@ -420,16 +417,15 @@ pub fn decrypt_with_header(
     let apu = parsed.header.apu.as_deref().unwrap_or_default();
     let apv = parsed.header.apv.as_deref().unwrap_or_default();
     let cek = derive_cek(recipient, &parsed.header.epk, apu, apv)?;
-    let cipher = Aes256Gcm::new_from_slice(&cek).map_err(|_| JweError::DecryptionFailed)?;
     let mut buffer = Zeroizing::new(parsed.ciphertext);
-    cipher
-        .decrypt_in_place_detached(
-            Nonce::from_slice(&parsed.iv),
-            parsed.header_b64.as_bytes(),
-            buffer.as_mut(),
-            Tag::from_slice(&parsed.tag),
-        )
-        .map_err(|_| JweError::DecryptionFailed)?;
+    gcm::decrypt(
+        &cek,
+        &parsed.iv,
+        parsed.header_b64.as_bytes(),
+        buffer.as_mut(),
+        &parsed.tag,
+    )
+    .map_err(|_| JweError::DecryptionFailed)?;
     Ok((buffer, parsed.header))
 }
 

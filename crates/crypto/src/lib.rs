@@ -22,6 +22,7 @@
 pub mod capability;
 pub mod dek;
 pub mod envelope;
+mod gcm;
 pub mod identity;
 pub mod jwe;
 pub mod kdf;

@@ -17,7 +17,8 @@ use uuid::Uuid;
 use x25519_dalek::{PublicKey, SharedSecret, StaticSecret};
 use zeroize::Zeroizing;
 
-use crate::envelope::{NONCE_LEN, TAG_LEN, gcm};
+use crate::envelope::{NONCE_LEN, TAG_LEN};
+use crate::gcm;
 use crate::identity::AgreementPublicKey;
 use crate::kdf;
 use crate::keys::EpochKey;
@@ -121,8 +122,8 @@ pub fn seal_with_ephemeral(
     out.extend_from_slice(nonce);
     out.extend_from_slice(plaintext);
     let body = out.get_mut(header..).ok_or(SealError::Truncated)?;
-    let tag =
-        gcm::encrypt(&key, nonce, &seal_aad(context), body).map_err(|_| SealError::TooLarge)?;
+    let tag = gcm::encrypt(key.as_slice(), nonce, &seal_aad(context), body)
+        .map_err(|_| SealError::TooLarge)?;
     out.extend_from_slice(&tag);
     Ok(core::mem::take(&mut *out))
 }
@@ -159,7 +160,7 @@ pub fn open(
         &recipient_public,
     )?;
     let mut body = Zeroizing::new(ciphertext.to_vec());
-    gcm::decrypt(&key, nonce, &seal_aad(context), &mut body, tag)
+    gcm::decrypt(key.as_slice(), nonce, &seal_aad(context), &mut body, tag)
         .map_err(|_| SealError::Authentication)?;
     Ok(body)
 }

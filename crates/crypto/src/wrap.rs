@@ -14,7 +14,8 @@
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
-use crate::envelope::{NONCE_LEN, TAG_LEN, gcm};
+use crate::envelope::{NONCE_LEN, TAG_LEN};
+use crate::gcm;
 use crate::keys::{AccountRootKey, ArkWrappingKey, RecoveryKey};
 
 /// Version byte of the wrapped `ARK`.

@@ -10,7 +10,7 @@
 
 mod jose_support;
 
-use aes_gcm::aead::AeadInPlace;
+use aes_gcm::aead::AeadInOut;
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce, Tag};
 use jose_support::{Replay, other_info, unb64};
 use sealbase_crypto::capability::HEADER_JSON;
@@ -195,11 +195,11 @@ fn jwe_cases_reproduce_and_pin_the_concat_kdf() {
         let mut buffer = unb64(parts[3]);
         Aes256Gcm::new_from_slice(&cek)
             .unwrap()
-            .decrypt_in_place_detached(
-                Nonce::from_slice(&unb64(parts[2])),
+            .decrypt_inout_detached(
+                &Nonce::try_from(unb64(parts[2]).as_slice()).unwrap(),
                 parts[0].as_bytes(),
-                &mut buffer,
-                Tag::from_slice(&unb64(parts[4])),
+                buffer.as_mut_slice().into(),
+                &Tag::try_from(unb64(parts[4]).as_slice()).unwrap(),
             )
             .unwrap();
         assert_eq!(buffer, plaintext, "{name}");

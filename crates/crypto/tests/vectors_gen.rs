@@ -15,7 +15,7 @@
 
 mod common;
 
-use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::aead::{AeadInOut, KeyInit};
 use common::*;
 use hkdf::Hkdf;
 use sealbase_crypto::envelope::{self, RecordEnvelope};
@@ -77,10 +77,14 @@ fn check_or_write<T: Serialize>(file: &str, value: &T) {
 }
 
 fn raw_gcm_blob(dek: &Dek, nonce: &[u8; 12], aad: &[u8], body: &[u8]) -> Vec<u8> {
-    let cipher = aes_gcm::Aes256Gcm::new(dek.as_bytes().into());
+    let cipher = aes_gcm::Aes256Gcm::new_from_slice(dek.as_bytes()).unwrap();
     let mut buf = body.to_vec();
     let tag = cipher
-        .encrypt_in_place_detached(nonce.into(), aad, &mut buf)
+        .encrypt_inout_detached(
+            &aes_gcm::Nonce::from(*nonce),
+            aad,
+            buf.as_mut_slice().into(),
+        )
         .unwrap();
     let mut blob = vec![1u8];
     blob.extend_from_slice(nonce);
