@@ -52,7 +52,7 @@ bench *args:
 
 # Fuzz frame decoding with libFuzzer (needs a nightly toolchain and cargo-fuzz).
 fuzz seconds="60":
-    cd crates/protocol/fuzz && cargo +nightly fuzz run decode_frame -- -max_total_time={{seconds}}
+    cd crates/protocol && cargo +nightly fuzz run decode_frame -- -max_len=65536 -rss_limit_mb=256 -max_total_time={{seconds}}
 
 # Format the code.
 fmt:
