@@ -242,6 +242,22 @@ pub(crate) fn check_cap(cap: Option<&String>) -> Result<(), ValidationError> {
     cap.map_or(Ok(()), |cap| check(Limit::Token, cap.len()))
 }
 
+/// The rules of every request naming spaces with their capabilities
+/// (`subscribe`, `pull`): not empty, at most [`Limit::Spaces`] entries, each
+/// capability within [`Limit::Token`], no space twice.
+pub(crate) fn check_space_list<T>(
+    spaces: &[T],
+    id: impl Fn(&T) -> Uuid,
+    cap: impl Fn(&T) -> Option<&String>,
+) -> Result<(), ValidationError> {
+    non_empty("spaces", spaces)?;
+    check(Limit::Spaces, spaces.len())?;
+    for space in spaces {
+        check_cap(cap(space))?;
+    }
+    unique("spaces", spaces.iter().map(id))
+}
+
 /// Fails if an id repeats.
 pub(crate) fn unique(
     field: &'static str,

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::binary::{Bytes, WrappedKey};
 use crate::epoch::SealedEpochKey;
 use crate::files::FileMeta;
-use crate::limits::{self, Limit, Validate, ValidationError};
+use crate::limits::{self, Validate, ValidationError};
 use crate::membership::MembershipEntry;
 use crate::space::SpaceDenied;
 
@@ -38,12 +38,7 @@ pub struct PullSpace {
 
 impl Validate for PullParams {
     fn validate(&self) -> Result<(), ValidationError> {
-        limits::non_empty("spaces", &self.spaces)?;
-        limits::check(Limit::Spaces, self.spaces.len())?;
-        for space in &self.spaces {
-            limits::check_cap(space.cap.as_ref())?;
-        }
-        limits::unique("spaces", self.spaces.iter().map(|s| s.id))
+        limits::check_space_list(&self.spaces, |s| s.id, |s| s.cap.as_ref())
     }
 }
 

@@ -49,12 +49,7 @@ pub struct SubscribeParams {
 
 impl Validate for SubscribeParams {
     fn validate(&self) -> Result<(), ValidationError> {
-        limits::non_empty("spaces", &self.spaces)?;
-        limits::check(Limit::Spaces, self.spaces.len())?;
-        for space in &self.spaces {
-            limits::check_cap(space.cap.as_ref())?;
-        }
-        limits::unique("spaces", self.spaces.iter().map(|s| s.id))
+        limits::check_space_list(&self.spaces, |s| s.id, |s| s.cap.as_ref())
     }
 }
 
