@@ -1,0 +1,3 @@
+//! (being written)
+#![allow(missing_docs)]
+pub struct Config;

@@ -1,0 +1,24 @@
+//! The Sealbase sync server: protocol v1 (`docs/protocol.md`) over WebSocket,
+//! on SQLite or PostgreSQL.
+//!
+//! It stores and relays ciphertext only: record blobs, wrapped keys,
+//! membership entries and sealed keys are opaque bytes here. What it
+//! enforces is who may read and write each space (access tokens from a
+//! trusted issuer, capability chains for shared spaces), the per-space
+//! cursor order, and the protocol's limits.
+//!
+//! Layout: [`config`] (CLI and environment), [`auth`] (access tokens),
+//! [`store`] (one module per database backend; handlers never see SQL),
+//! [`hub`] (realtime fanout), [`session`] (one WebSocket connection),
+//! [`server`] (routes and lifecycle).
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod config;
+pub mod hub;
+pub mod server;
+pub mod session;
+pub mod store;
+
+pub use config::Config;
+pub use server::{RunningServer, start};

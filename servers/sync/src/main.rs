@@ -1,0 +1,3 @@
+//! `sealbase-sync`: see `sealbase-sync --help`.
+
+fn main() {}

@@ -1,0 +1,183 @@
+//! Server storage: one small API, one module per backend.
+//!
+//! [`Store`] dispatches to [`sqlite`] (the embedded default, WAL mode) or
+//! [`postgres`] (production, many server instances), chosen by the URL
+//! scheme of `DATABASE_URL`. Handlers call these methods and never see SQL.
+//!
+//! Invariants every backend keeps:
+//! - every space has one monotonic cursor; a push batch moves it by exactly
+//!   one and every record of the batch gets that cursor;
+//! - a push is atomic: either every change is written or none, and it is
+//!   refused as a conflict when any `expected_cursor` differs from the
+//!   record's current cursor (0 = the record must not exist);
+//! - records are keyed by `(space, id)`, never by id alone;
+//! - a deleted record stays as a tombstone (no blob, no key) at the cursor
+//!   of its deletion;
+//! - pulls read in `(cursor, id)` order straight from an index, a page at a
+//!   time, so the first record comes back without sorting the space.
+
+pub mod postgres;
+pub mod sqlite;
+
+use sealbase_protocol::{Change, RecordCursor};
+use uuid::Uuid;
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed or is unreachable.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// `DATABASE_URL` names no supported backend.
+    #[error("unsupported DATABASE_URL {0:?}: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    /// The space exists but is not this user's personal space.
+    #[error("space {0} is not this user's personal space")]
+    NotOwner(Uuid),
+    /// A stored value is not what this version wrote (e.g. a wrapped key of
+    /// the wrong length).
+    #[error("corrupt stored value: {0}")]
+    Corrupt(&'static str),
+}
+
+/// Whose a space is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpaceKind {
+    /// A user's personal space: only that user's tokens reach it.
+    Personal {
+        /// The user.
+        owner: Uuid,
+    },
+    /// A shared space: capability chains rooted at this DID reach it.
+    Shared {
+        /// The creator's `did:key`.
+        root_did: String,
+    },
+}
+
+/// A space and its current cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpaceInfo {
+    /// The space.
+    pub id: Uuid,
+    /// Personal or shared.
+    pub kind: SpaceKind,
+    /// The cursor of its latest write (0: nothing written yet).
+    pub cursor: u64,
+}
+
+/// The outcome of a push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// Written at `cursor`; `prev` was the space cursor before.
+    Applied {
+        /// The space cursor before the batch.
+        prev: u64,
+        /// The new space cursor (the cursor of every record in the batch).
+        cursor: u64,
+    },
+    /// Nothing written: these records have moved on (cursor 0: absent).
+    Conflict(Vec<RecordCursor>),
+}
+
+/// One record as stored: its latest version, or its tombstone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRow {
+    /// The record.
+    pub id: Uuid,
+    /// The cursor of the push that wrote (or deleted) it.
+    pub cursor: u64,
+    /// The blob and its 44-byte wrapped key; `None` for a tombstone.
+    pub version: Option<(Vec<u8>, [u8; 44])>,
+}
+
+/// The storage backend.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// Embedded SQLite.
+    Sqlite(sqlite::SqliteStore),
+    /// PostgreSQL.
+    Postgres(postgres::PostgresStore),
+}
+
+/// Calls the same method on whichever backend this is.
+macro_rules! dispatch {
+    ($self:expr, $s:ident => $call:expr) => {
+        match $self {
+            Store::Sqlite($s) => $call,
+            Store::Postgres($s) => $call,
+        }
+    };
+}
+
+impl Store {
+    /// Opens the database named by `url` (`sqlite://path`, `sqlite::memory:`,
+    /// `postgres://…` or `postgresql://…`). SQLite creates the file (and its
+    /// directory) if missing. Does not migrate; call [`Store::migrate`].
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Store::Sqlite(sqlite::SqliteStore::connect(url).await?))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Store::Postgres(postgres::PostgresStore::connect(url).await?))
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_owned()))
+        }
+    }
+
+    /// The backend's name, for logs and metrics.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        dispatch!(self, s => s.migrate().await)
+    }
+
+    /// Checks the database answers (for `/health`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        dispatch!(self, s => s.ping().await)
+    }
+
+    /// Returns the user's personal space, creating it on first use. Fails
+    /// with [`StoreError::NotOwner`] if `space` exists and is anything else.
+    pub async fn ensure_personal_space(
+        &self,
+        space: Uuid,
+        owner: Uuid,
+    ) -> Result<SpaceInfo, StoreError> {
+        dispatch!(self, s => s.ensure_personal_space(space, owner).await)
+    }
+
+    /// The space, if it exists.
+    pub async fn space(&self, space: Uuid) -> Result<Option<SpaceInfo>, StoreError> {
+        dispatch!(self, s => s.space(space).await)
+    }
+
+    /// Writes a batch atomically (see the module invariants). The space must
+    /// exist; `changes` are already validated (`Validate`), non-empty and
+    /// have unique ids.
+    pub async fn push(&self, space: Uuid, changes: &[Change]) -> Result<PushOutcome, StoreError> {
+        dispatch!(self, s => s.push(space, changes).await)
+    }
+
+    /// Records and tombstones of `space` with `since < cursor <= upto`, in
+    /// `(cursor, id)` order, starting after `after` (the last row of the
+    /// previous page), at most `limit` rows.
+    pub async fn pull_page(
+        &self,
+        space: Uuid,
+        since: u64,
+        upto: u64,
+        after: Option<(u64, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<RecordRow>, StoreError> {
+        dispatch!(self, s => s.pull_page(space, since, upto, after, limit).await)
+    }
+}
