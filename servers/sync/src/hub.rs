@@ -1,1 +1,193 @@
-//! (being written)
+//! Realtime fanout inside one server process.
+//!
+//! Every connection owns a bounded outbound queue. A notification is encoded
+//! once and the same bytes (`Bytes`, reference-counted) are offered to every
+//! subscriber of the space. A subscriber whose queue is full has fallen
+//! behind: it is not skipped silently but closed with 4006 (slow consumer),
+//! so it reconnects and pulls instead of missing changes.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use bytes::Bytes;
+use sealbase_protocol::CloseCode;
+use tokio::sync::{Notify, mpsc};
+use uuid::Uuid;
+
+/// Identifies one connection for the lifetime of the process.
+pub type ConnId = u64;
+
+/// Asks a connection to close with a WebSocket close code; the first
+/// request wins.
+#[derive(Debug, Default)]
+pub struct KillSwitch {
+    reason: OnceLock<(u16, String)>,
+    notify: Notify,
+}
+
+impl KillSwitch {
+    /// Requests a close with a protocol close code. Later requests are ignored.
+    pub fn kill(&self, code: CloseCode, detail: impl Into<String>) {
+        self.close_with(code.code(), detail);
+    }
+
+    /// Requests a close with any WebSocket close code (1000 normal, 1001
+    /// going away).
+    pub fn close_with(&self, code: u16, detail: impl Into<String>) {
+        if self.reason.set((code, detail.into())).is_ok() {
+            self.notify.notify_waiters();
+        }
+    }
+
+    /// The close requested, if any.
+    pub fn reason(&self) -> Option<&(u16, String)> {
+        self.reason.get()
+    }
+
+    /// Resolves once a close is requested.
+    pub async fn killed(&self) -> (u16, String) {
+        loop {
+            // Register interest before checking, so a kill between the
+            // check and the await is not missed.
+            let notified = self.notify.notified();
+            if let Some(r) = self.reason.get() {
+                return r.clone();
+            }
+            notified.await;
+        }
+    }
+}
+
+/// The fanout's handle on one connection.
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    /// Outbound frames, already encoded.
+    pub queue: mpsc::Sender<Bytes>,
+    /// Closes the connection.
+    pub kill: Arc<KillSwitch>,
+}
+
+/// Counters the hub keeps for `/metrics`.
+#[derive(Debug, Default)]
+pub struct HubStats {
+    /// Notifications offered to a subscriber.
+    pub delivered: AtomicU64,
+    /// Subscribers closed because their queue was full.
+    pub slow_consumers: AtomicU64,
+}
+
+/// Space → subscribers.
+#[derive(Debug, Default)]
+pub struct Hub {
+    spaces: Mutex<HashMap<Uuid, HashMap<ConnId, Subscriber>>>,
+    next_id: AtomicU64,
+    /// Fanout counters.
+    pub stats: HubStats,
+}
+
+impl Hub {
+    /// A fresh connection id.
+    pub fn connection_id(&self) -> ConnId {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn spaces(&self) -> MutexGuard<'_, HashMap<Uuid, HashMap<ConnId, Subscriber>>> {
+        // A panic while holding this lock cannot leave the map inconsistent
+        // (every update is a single insert or remove), so poisoning is moot.
+        self.spaces.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds `conn` to the subscribers of `space`.
+    pub fn subscribe(&self, space: Uuid, conn: ConnId, subscriber: Subscriber) {
+        self.spaces().entry(space).or_default().insert(conn, subscriber);
+    }
+
+    /// Removes `conn` from `space`.
+    pub fn unsubscribe(&self, space: Uuid, conn: ConnId) {
+        let mut spaces = self.spaces();
+        if let Some(subs) = spaces.get_mut(&space) {
+            subs.remove(&conn);
+            if subs.is_empty() {
+                spaces.remove(&space);
+            }
+        }
+    }
+
+    /// Offers `frame` to every subscriber of `space` except `skip`. A full
+    /// queue closes that subscriber with 4006.
+    pub fn publish(&self, space: Uuid, frame: &Bytes, skip: Option<ConnId>) {
+        // Clone the handles so no send happens under the lock.
+        let targets: Vec<Subscriber> = match self.spaces().get(&space) {
+            Some(subs) => subs
+                .iter()
+                .filter(|(id, _)| Some(**id) != skip)
+                .map(|(_, s)| s.clone())
+                .collect(),
+            None => return,
+        };
+        for sub in targets {
+            match sub.queue.try_send(frame.clone()) {
+                Ok(()) => {
+                    self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
+                    sub.kill
+                        .kill(CloseCode::SlowConsumer, "outbound queue full");
+                }
+                // The connection is already going away.
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+    }
+
+    /// Number of subscriptions (connection × space), for metrics.
+    pub fn subscriptions(&self) -> usize {
+        self.spaces().values().map(HashMap::len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subscriber(capacity: usize) -> (Subscriber, mpsc::Receiver<Bytes>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        (
+            Subscriber {
+                queue: tx,
+                kill: Arc::new(KillSwitch::default()),
+            },
+            rx,
+        )
+    }
+
+    #[tokio::test]
+    async fn publishes_to_others_and_closes_slow_consumers() {
+        let hub = Hub::default();
+        let space = Uuid::from_bytes([1; 16]);
+        let (a, mut a_rx) = subscriber(8);
+        let (b, _b_rx) = subscriber(1);
+        let (c, mut c_rx) = subscriber(8);
+        hub.subscribe(space, 1, a);
+        hub.subscribe(space, 2, b.clone());
+        hub.subscribe(space, 3, c);
+
+        let frame = Bytes::from_static(b"x");
+        hub.publish(space, &frame, Some(3));
+        assert_eq!(a_rx.recv().await.unwrap(), frame);
+        assert!(c_rx.try_recv().is_err(), "the sender is skipped");
+        assert!(b.kill.reason().is_none());
+
+        // b's queue (capacity 1) is now full: the next publish closes it.
+        hub.publish(space, &frame, None);
+        assert_eq!(b.kill.reason().unwrap().0, CloseCode::SlowConsumer.code());
+        assert_eq!(hub.stats.slow_consumers.load(Ordering::Relaxed), 1);
+
+        hub.unsubscribe(space, 1);
+        hub.unsubscribe(space, 2);
+        hub.unsubscribe(space, 3);
+        assert_eq!(hub.subscriptions(), 0);
+    }
+}

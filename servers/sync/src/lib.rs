@@ -16,9 +16,10 @@
 pub mod auth;
 pub mod config;
 pub mod hub;
+pub mod metrics;
 pub mod server;
 pub mod session;
 pub mod store;
 
 pub use config::Config;
-pub use server::{RunningServer, start};
+pub use server::{Limits, RunningServer, Settings, start};

@@ -1,3 +1,61 @@
 //! `sealbase-sync`: see `sealbase-sync --help`.
 
-fn main() {}
+use clap::Parser;
+use sealbase_sync::config::{Cli, Command, LogFormat};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match cli.config.log_format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs.init(),
+    }
+
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Migrate => {
+            let store = cli.config.store().await?;
+            store.migrate().await?;
+            tracing::info!(backend = store.backend(), "migrations applied");
+            Ok(())
+        }
+        Command::Serve => {
+            let settings = cli.config.settings().await?;
+            let server = sealbase_sync::start(settings).await?;
+            let stop = server.shutdown_handle();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::info!("shutting down: closing connections");
+                let _ = stop.send(true);
+            });
+            server.wait().await?;
+            Ok(())
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

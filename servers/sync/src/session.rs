@@ -1,1 +1,698 @@
-//! (being written)
+//! One WebSocket connection: the auth handshake, concurrent requests,
+//! streamed pulls, notifications and the reasons a connection closes.
+//!
+//! A connection is two tasks. The reader decodes frames and spawns one task
+//! per request (bounded by a semaphore, so a client cannot pile up work); a
+//! long pull therefore never holds up a push. The writer owns the socket's
+//! sink and drains one bounded queue that responses, stream chunks and
+//! notifications all go through; it also sends keepalive pings and the close
+//! frame. Responses and chunks wait for room in the queue (backpressure on
+//! this connection only); notifications from other connections never wait:
+//! if the queue is full the connection is closed with 4006.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use sealbase_crypto::{Capability, CapabilityToken, Did, verify_chain};
+use sealbase_protocol::{
+    AuthParams, ClientRequest, CloseCode, Empty, ErrorBody, ErrorCode, Frame, MAX_FRAME_LEN,
+    Notification, PullBegin, PullChunk, PullCommit, PullParams, PullResult, PulledRecord,
+    PulledTombstone, PushParams, PushResult, RawRequest, RevokedNotification, RevokedReason,
+    Session, SessionLimits, SpaceCursor, SpaceDenied, SubscribeParams, Subscribed,
+    SyncNotification, SyncedRecord, TokenRefreshParams, TokenRefreshed, UnsubscribeParams,
+    Validate,
+};
+use tokio::sync::{Semaphore, mpsc};
+use uuid::Uuid;
+
+use crate::auth::AccessToken;
+use crate::hub::{ConnId, KillSwitch, Subscriber};
+use crate::server::AppState;
+use crate::store::{PushOutcome, SpaceKind, StoreError};
+
+/// `GET /api/v1/ws`: upgrades to a protocol v1 connection. A client that
+/// does not offer the `sealbase.v1` subprotocol gets 400, not a socket.
+pub(crate) async fn upgrade(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let offered = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim() == sealbase_protocol::SUBPROTOCOL);
+    if !offered {
+        return (
+            StatusCode::BAD_REQUEST,
+            "this endpoint speaks the WebSocket subprotocol sealbase.v1 only",
+        )
+            .into_response();
+    }
+    let read_buffer = app.limits.read_buffer;
+    ws.protocols([sealbase_protocol::SUBPROTOCOL])
+        .max_message_size(MAX_FRAME_LEN)
+        .max_frame_size(MAX_FRAME_LEN)
+        .read_buffer_size(read_buffer)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| run(app, socket))
+}
+
+/// Unix time in seconds.
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// What request handlers share about their connection.
+struct Conn {
+    app: Arc<AppState>,
+    id: ConnId,
+    user: Uuid,
+    personal_space: Uuid,
+    did: Did,
+    expires_at: AtomicU64,
+    queue: mpsc::Sender<Bytes>,
+    kill: Arc<KillSwitch>,
+    subscriptions: Mutex<HashSet<Uuid>>,
+}
+
+impl Conn {
+    fn subscriptions(&self) -> MutexGuard<'_, HashSet<Uuid>> {
+        // Every update is a single insert or remove; a poisoned lock still
+        // holds a consistent set.
+        self.subscriptions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues a frame, waiting for room (responses and chunks).
+    async fn send(&self, frame: &Frame) {
+        match frame.encode() {
+            Ok(bytes) => {
+                // A closed queue means the connection is going away.
+                let _ = self.queue.send(Bytes::from(bytes)).await;
+            }
+            Err(e) => {
+                tracing::error!(conn = self.id, error = %e, "cannot encode a frame");
+                self.kill.kill(CloseCode::ProtocolError, "internal encoding error");
+            }
+        }
+    }
+
+    async fn respond<T: serde::Serialize>(&self, id: u32, result: Result<T, ErrorBody>) {
+        let frame = match result {
+            Ok(value) => Frame::result(id, &value).unwrap_or_else(|e| {
+                tracing::error!(conn = self.id, error = %e, "cannot encode a result");
+                Frame::error(id, ErrorBody::new(ErrorCode::Internal, "result too large"))
+            }),
+            Err(error) => Frame::error(id, error),
+        };
+        self.send(&frame).await;
+    }
+
+    /// May this connection act on `space` with at least `need`?
+    async fn authorize(
+        &self,
+        space: Uuid,
+        cap: Option<&str>,
+        need: Capability,
+    ) -> Result<(), ErrorBody> {
+        if space == self.personal_space {
+            return Ok(());
+        }
+        let forbidden = || ErrorBody::new(ErrorCode::Forbidden, "no access to this space");
+        let info = self
+            .app
+            .store
+            .space(space)
+            .await
+            .map_err(|e| internal(&e))?
+            .ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such space"))?;
+        let SpaceKind::Shared { root_did } = info.kind else {
+            // Someone else's personal space.
+            return Err(forbidden());
+        };
+        let cap = cap.ok_or_else(forbidden)?;
+        let root: Did = root_did
+            .parse()
+            .map_err(|_| ErrorBody::new(ErrorCode::Internal, "stored root DID is invalid"))?;
+        let token = CapabilityToken::parse(cap).map_err(|e| {
+            ErrorBody::new(ErrorCode::Forbidden, format!("capability rejected: {e}"))
+        })?;
+        let verified = verify_chain(&token, &root, space, &self.did, unix_now(), |_| false)
+            .map_err(|e| ErrorBody::new(ErrorCode::Forbidden, format!("capability rejected: {e}")))?;
+        if verified.cap < need {
+            return Err(ErrorBody::new(
+                ErrorCode::Forbidden,
+                format!("this needs the {} capability", need.as_str()),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn internal(e: &StoreError) -> ErrorBody {
+    tracing::error!(error = %e, "store error");
+    ErrorBody::new(ErrorCode::Internal, "storage error")
+}
+
+fn bad_request(e: &impl std::fmt::Display) -> ErrorBody {
+    ErrorBody::new(ErrorCode::BadRequest, e.to_string())
+}
+
+async fn run(app: Arc<AppState>, socket: WebSocket) {
+    let (sink, mut stream) = socket.split();
+    let (queue, outbound) = mpsc::channel::<Bytes>(app.limits.queue_frames);
+    let kill = Arc::new(KillSwitch::default());
+    let writer = tokio::spawn(writer(
+        sink,
+        outbound,
+        kill.clone(),
+        app.limits.keepalive,
+        app.shutdown.clone(),
+    ));
+    app.metrics.connections.fetch_add(1, Ordering::Relaxed);
+
+    if let Some(conn) = handshake(&app, &mut stream, &queue, &kill).await {
+        let conn = Arc::new(conn);
+        serve(&conn, &mut stream).await;
+        for space in conn.subscriptions().drain() {
+            app.hub.unsubscribe(space, conn.id);
+        }
+        app.release_socket(conn.user);
+    }
+    // Request tasks may still hold the queue; the writer stops on this.
+    kill.close_with(1000, "bye");
+    drop(queue);
+    let _ = writer.await;
+    app.metrics.connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Waits for `auth` as the first frame (DESIGN §4): anything else, a bad
+/// token or silence past the timeout closes with 4000.
+async fn handshake(
+    app: &Arc<AppState>,
+    stream: &mut SplitStream<WebSocket>,
+    queue: &mpsc::Sender<Bytes>,
+    kill: &Arc<KillSwitch>,
+) -> Option<Conn> {
+    let first = tokio::select! {
+        msg = tokio::time::timeout(app.limits.auth_timeout, stream.next()) => msg,
+        _ = kill.killed() => return None,
+    };
+    let bytes = match first {
+        Ok(Some(Ok(Message::Binary(bytes)))) => bytes,
+        Err(_) => {
+            kill.kill(CloseCode::AuthFailed, "no auth request in time");
+            return None;
+        }
+        Ok(Some(Ok(_))) => {
+            kill.kill(CloseCode::AuthFailed, "the first frame must be a binary auth request");
+            return None;
+        }
+        Ok(None | Some(Err(_))) => return None,
+    };
+    let (id, params) = match sealbase_protocol::decode(&bytes) {
+        Ok(Frame::Request(raw)) => match ClientRequest::from_raw(&raw) {
+            Ok(ClientRequest::Auth(params)) => (raw.id, params),
+            _ => {
+                kill.kill(CloseCode::AuthFailed, "the first request must be auth");
+                return None;
+            }
+        },
+        _ => {
+            kill.kill(CloseCode::AuthFailed, "the first frame must be an auth request");
+            return None;
+        }
+    };
+    let token = match authenticate(app, &params).await {
+        Ok(token) => token,
+        Err(reason) => {
+            tracing::info!(%reason, "auth failed");
+            kill.kill(CloseCode::AuthFailed, reason);
+            return None;
+        }
+    };
+    if !app.claim_socket(token.user) {
+        kill.kill(CloseCode::TooManyConnections, "too many connections for this user");
+        return None;
+    }
+    let space = match app
+        .store
+        .ensure_personal_space(token.personal_space, token.user)
+        .await
+    {
+        Ok(space) => space,
+        Err(e) => {
+            app.release_socket(token.user);
+            let reason = match e {
+                StoreError::NotOwner(_) => "the personal space id is taken",
+                _ => {
+                    tracing::error!(error = %e, "store error during auth");
+                    "server storage unavailable"
+                }
+            };
+            kill.kill(CloseCode::AuthFailed, reason);
+            return None;
+        }
+    };
+    let conn = Conn {
+        id: app.hub.connection_id(),
+        app: app.clone(),
+        user: token.user,
+        personal_space: space.id,
+        did: token.did,
+        expires_at: AtomicU64::new(token.expires_at),
+        queue: queue.clone(),
+        kill: kill.clone(),
+        subscriptions: Mutex::new(HashSet::new()),
+    };
+    let session = Session {
+        user: conn.user,
+        personal_space: conn.personal_space,
+        did: conn.did.to_string(),
+        expires_at: token.expires_at,
+        server_time: unix_now(),
+        limits: SessionLimits::default(),
+    };
+    conn.respond(id, Ok(session)).await;
+    Some(conn)
+}
+
+async fn authenticate(app: &AppState, params: &AuthParams) -> Result<AccessToken, String> {
+    params.validate().map_err(|e| e.to_string())?;
+    app.verifier
+        .verify(&params.token, unix_now())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The reader loop after a successful handshake.
+async fn serve(conn: &Arc<Conn>, stream: &mut SplitStream<WebSocket>) {
+    let inflight = Arc::new(Semaphore::new(conn.app.limits.max_inflight));
+    let idle_limit = conn.app.limits.keepalive.saturating_mul(3);
+    loop {
+        let expires_at = conn.expires_at.load(Ordering::Relaxed);
+        let until_expiry = Duration::from_secs(expires_at.saturating_sub(unix_now()));
+        let msg = tokio::select! {
+            msg = tokio::time::timeout(idle_limit, stream.next()) => msg,
+            _ = conn.kill.killed() => return,
+            _ = tokio::time::sleep(until_expiry) => {
+                if conn.expires_at.load(Ordering::Relaxed) <= unix_now() {
+                    expire(conn).await;
+                    return;
+                }
+                continue;
+            }
+        };
+        let bytes = match msg {
+            Ok(Some(Ok(Message::Binary(bytes)))) => bytes,
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            Ok(Some(Ok(Message::Text(_)))) => {
+                conn.kill.kill(CloseCode::ProtocolError, "text frames are not allowed");
+                return;
+            }
+            Ok(Some(Ok(Message::Close(_)) | Err(_)) | None) => return,
+            Err(_) => {
+                conn.kill.kill(CloseCode::ProtocolError, "no traffic, not even pongs");
+                return;
+            }
+        };
+        conn.app.metrics.frames_in.fetch_add(1, Ordering::Relaxed);
+        let raw = match sealbase_protocol::decode(&bytes) {
+            Ok(Frame::Request(raw)) => raw,
+            // v1 defines no client notifications; unknown ones are ignored.
+            Ok(Frame::Notification(_)) => continue,
+            Ok(Frame::Response(_) | Frame::Chunk(_)) => {
+                conn.kill.kill(CloseCode::ProtocolError, "unexpected frame type from a client");
+                return;
+            }
+            Err(e) => {
+                conn.kill.kill(CloseCode::ProtocolError, format!("undecodable frame: {e}"));
+                return;
+            }
+        };
+        // Waiting here stops reading: a client with too much in flight is
+        // slowed down, not buffered.
+        let Ok(permit) = inflight.clone().acquire_owned().await else {
+            return;
+        };
+        let conn = conn.clone();
+        tokio::spawn(async move {
+            handle(&conn, raw).await;
+            drop(permit);
+        });
+    }
+}
+
+/// The access token ran out without `token.refresh`: tell the client which
+/// subscriptions end, then close with 4001.
+async fn expire(conn: &Arc<Conn>) {
+    let spaces: Vec<Uuid> = conn.subscriptions().iter().copied().collect();
+    let notification = Notification::Revoked(RevokedNotification {
+        spaces,
+        reason: RevokedReason::TokenExpired,
+    });
+    if let Ok(frame) = Frame::notification(&notification) {
+        conn.send(&frame).await;
+    }
+    conn.kill.kill(CloseCode::TokenExpired, "access token expired");
+}
+
+async fn handle(conn: &Arc<Conn>, raw: RawRequest) {
+    let id = raw.id;
+    let request = match ClientRequest::from_raw(&raw) {
+        Ok(request) => request,
+        Err(e) => {
+            conn.respond::<Empty>(id, Err(ErrorBody::new(e.error_code(), e.to_string())))
+                .await;
+            return;
+        }
+    };
+    if let Err(e) = request.validate() {
+        conn.respond::<Empty>(id, Err(ErrorBody::new(e.error_code(), e.to_string())))
+            .await;
+        return;
+    }
+    match request {
+        ClientRequest::Auth(_) => {
+            conn.respond::<Empty>(
+                id,
+                Err(bad_request(&"already authenticated; use token.refresh")),
+            )
+            .await;
+        }
+        ClientRequest::TokenRefresh(p) => {
+            let result = refresh(conn, p).await;
+            conn.respond(id, result).await;
+        }
+        ClientRequest::Subscribe(p) => {
+            let result = subscribe(conn, p).await;
+            conn.respond(id, result).await;
+        }
+        ClientRequest::Unsubscribe(p) => {
+            let result = unsubscribe(conn, p);
+            conn.respond(id, result).await;
+        }
+        ClientRequest::Push(p) => {
+            let result = push(conn, p).await;
+            conn.respond(id, result).await;
+        }
+        ClientRequest::Pull(p) => {
+            let result = pull(conn, id, p).await;
+            conn.respond(id, result).await;
+        }
+        other => {
+            conn.respond::<Empty>(
+                id,
+                Err(ErrorBody::new(
+                    ErrorCode::MethodNotFound,
+                    format!("{} is not available on this server yet", other.method().as_str()),
+                )),
+            )
+            .await;
+        }
+    }
+}
+
+async fn refresh(conn: &Conn, p: TokenRefreshParams) -> Result<TokenRefreshed, ErrorBody> {
+    let token = conn
+        .app
+        .verifier
+        .verify(&p.token, unix_now())
+        .await
+        .map_err(|e| ErrorBody::new(ErrorCode::Unauthorized, e.to_string()))?;
+    if token.user != conn.user
+        || token.personal_space != conn.personal_space
+        || token.did != conn.did
+    {
+        return Err(ErrorBody::new(
+            ErrorCode::Unauthorized,
+            "the new token is for another user or app",
+        ));
+    }
+    conn.expires_at.store(token.expires_at, Ordering::Relaxed);
+    Ok(TokenRefreshed {
+        expires_at: token.expires_at,
+    })
+}
+
+async fn subscribe(conn: &Arc<Conn>, p: SubscribeParams) -> Result<Subscribed, ErrorBody> {
+    let mut spaces = Vec::new();
+    let mut denied = Vec::new();
+    for space in p.spaces {
+        if let Err(error) = conn
+            .authorize(space.id, space.cap.as_deref(), Capability::Read)
+            .await
+        {
+            denied.push(SpaceDenied { id: space.id, error });
+            continue;
+        }
+        let cursor = match conn.app.store.space(space.id).await {
+            Ok(Some(info)) => info.cursor,
+            Ok(None) => {
+                denied.push(SpaceDenied {
+                    id: space.id,
+                    error: ErrorBody::new(ErrorCode::NotFound, "no such space"),
+                });
+                continue;
+            }
+            Err(e) => return Err(internal(&e)),
+        };
+        {
+            let mut subs = conn.subscriptions();
+            if !subs.contains(&space.id) && subs.len() >= conn.app.limits.subscriptions_per_socket
+            {
+                denied.push(SpaceDenied {
+                    id: space.id,
+                    error: ErrorBody::new(
+                        ErrorCode::RateLimited,
+                        "too many subscriptions on this connection",
+                    ),
+                });
+                continue;
+            }
+            subs.insert(space.id);
+        }
+        conn.app.hub.subscribe(
+            space.id,
+            conn.id,
+            Subscriber {
+                queue: conn.queue.clone(),
+                kill: conn.kill.clone(),
+            },
+        );
+        spaces.push(SpaceCursor {
+            id: space.id,
+            cursor,
+        });
+    }
+    Ok(Subscribed { spaces, denied })
+}
+
+fn unsubscribe(conn: &Conn, p: UnsubscribeParams) -> Result<Empty, ErrorBody> {
+    for space in p.spaces {
+        if conn.subscriptions().remove(&space) {
+            conn.app.hub.unsubscribe(space, conn.id);
+        }
+    }
+    Ok(Empty {})
+}
+
+async fn push(conn: &Arc<Conn>, p: PushParams) -> Result<PushResult, ErrorBody> {
+    conn.authorize(p.space, p.cap.as_deref(), Capability::Write)
+        .await?;
+    let started = std::time::Instant::now();
+    let outcome = conn
+        .app
+        .store
+        .push(p.space, &p.changes)
+        .await
+        .map_err(|e| match e {
+            StoreError::NoSuchSpace(_) => ErrorBody::new(ErrorCode::NotFound, "no such space"),
+            e => internal(&e),
+        })?;
+    conn.app.metrics.observe_push(started.elapsed(), p.changes.len());
+    match outcome {
+        PushOutcome::Applied { prev, cursor } => {
+            let notification = Notification::Sync(SyncNotification {
+                space: p.space,
+                prev,
+                cursor,
+                records: p
+                    .changes
+                    .into_iter()
+                    .map(|c| SyncedRecord {
+                        id: c.id,
+                        blob: c.blob,
+                        dek: c.dek,
+                    })
+                    .collect(),
+                keys: Vec::new(),
+            });
+            // Encoded once; every subscriber gets the same bytes.
+            match Frame::notification(&notification).and_then(|f| f.encode()) {
+                Ok(bytes) => conn
+                    .app
+                    .hub
+                    .publish(p.space, &Bytes::from(bytes), Some(conn.id)),
+                // Only a batch at the very edge of the frame limit can get
+                // here; subscribers learn of it from the next notification's
+                // `prev` (or their next pull), as with any lost notification.
+                Err(e) => tracing::warn!(error = %e, "sync notification not sent"),
+            }
+            Ok(PushResult::Applied { prev, cursor })
+        }
+        PushOutcome::Conflict(records) => Ok(PushResult::Conflict { records }),
+    }
+}
+
+async fn pull(conn: &Arc<Conn>, id: u32, p: PullParams) -> Result<PullResult, ErrorBody> {
+    let started = std::time::Instant::now();
+    let mut denied = Vec::new();
+    let page = conn.app.limits.pull_page;
+    for space in p.spaces {
+        if let Err(error) = conn
+            .authorize(space.id, space.cap.as_deref(), Capability::Read)
+            .await
+        {
+            denied.push(SpaceDenied { id: space.id, error });
+            continue;
+        }
+        let upto = match conn.app.store.space(space.id).await {
+            Ok(Some(info)) => info.cursor,
+            Ok(None) => {
+                denied.push(SpaceDenied {
+                    id: space.id,
+                    error: ErrorBody::new(ErrorCode::NotFound, "no such space"),
+                });
+                continue;
+            }
+            Err(e) => return Err(internal(&e)),
+        };
+        // A client ahead of the server (e.g. a restored database) starts
+        // over: it receives everything and drops what is not mentioned.
+        let reset = space.since > upto;
+        let since = if reset { 0 } else { space.since };
+        chunk(
+            conn,
+            id,
+            PullChunk::Begin(PullBegin {
+                space: space.id,
+                since,
+                cursor: upto,
+                reset,
+            }),
+        )
+        .await;
+        let mut after = None;
+        loop {
+            let rows = conn
+                .app
+                .store
+                .pull_page(space.id, since, upto, after, page)
+                .await
+                .map_err(|e| internal(&e))?;
+            let full = rows.len() >= page as usize;
+            for row in rows {
+                after = Some((row.cursor, row.id));
+                let item = match row.version {
+                    Some((blob, dek)) => PullChunk::Record(PulledRecord {
+                        space: space.id,
+                        id: row.id,
+                        cursor: row.cursor,
+                        blob: blob.into(),
+                        dek: dek.into(),
+                    }),
+                    None => PullChunk::Tombstone(PulledTombstone {
+                        space: space.id,
+                        id: row.id,
+                        cursor: row.cursor,
+                    }),
+                };
+                chunk(conn, id, item).await;
+            }
+            if !full {
+                break;
+            }
+        }
+        chunk(
+            conn,
+            id,
+            PullChunk::Commit(PullCommit {
+                space: space.id,
+                cursor: upto,
+                more: false,
+            }),
+        )
+        .await;
+    }
+    conn.app.metrics.observe_pull(started.elapsed());
+    Ok(PullResult { denied })
+}
+
+async fn chunk(conn: &Conn, id: u32, item: PullChunk) {
+    match Frame::chunk(id, &item) {
+        Ok(frame) => conn.send(&frame).await,
+        Err(e) => tracing::error!(error = %e, "cannot encode a pull chunk"),
+    }
+}
+
+/// Owns the sink: sends queued frames, keepalive pings and the close frame.
+async fn writer(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut outbound: mpsc::Receiver<Bytes>,
+    kill: Arc<KillSwitch>,
+    keepalive: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut ping = tokio::time::interval(keepalive);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            biased;
+            (code, reason) = kill.killed() => {
+                let _ = sink
+                    .send(Message::Close(Some(CloseFrame {
+                        code,
+                        reason: reason.into(),
+                    })))
+                    .await;
+                break;
+            }
+            _ = shutdown.wait_for(|down| *down) => {
+                // Going away; the close frame goes out on the next turn.
+                kill.close_with(1001, "server shutting down");
+            }
+            frame = outbound.recv() => match frame {
+                Some(bytes) => {
+                    if sink.send(Message::Binary(bytes)).await.is_err() {
+                        break;
+                    }
+                }
+                None => {
+                    let _ = sink.close().await;
+                    break;
+                }
+            },
+            _ = ping.tick() => {
+                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    // Wake the reader if the socket died under the writer.
+    kill.close_with(1000, "connection closed");
+}

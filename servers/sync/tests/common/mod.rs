@@ -1,0 +1,290 @@
+//! Test harness: a real server on a real socket, on either backend, and a
+//! protocol v1 client over tokio-tungstenite.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use sealbase_crypto::Identity;
+use sealbase_protocol::{
+    AuthParams, CallResult, ClientRequest, Frame, Method, Notification, PullChunk, RawResponse,
+    Session, Uuid,
+};
+use sealbase_sync::auth::{KeySource, TokenVerifier};
+use sealbase_sync::store::Store;
+use sealbase_sync::testing::TestIssuer;
+use sealbase_sync::{Limits, RunningServer, Settings};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const ISSUER: &str = "https://accounts.sealbase.test";
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, migrated store.
+pub async fn store(backend: Backend, name: &str) -> Store {
+    let url = match backend {
+        Backend::Sqlite => {
+            let dir = std::env::temp_dir().join(format!(
+                "sealbase-sync-test-{}-{name}-{}",
+                std::process::id(),
+                Uuid::from_u128(rand_u128()).simple()
+            ));
+            format!("sqlite://{}/sync.db", dir.display())
+        }
+        Backend::Postgres => sealbase_pgtest::database(name).url(),
+    };
+    let store = Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+fn rand_u128() -> u128 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    nanos ^ u128::from(N.fetch_add(1, Ordering::Relaxed)) << 64
+}
+
+/// A server and the issuer whose tokens it trusts.
+pub struct TestServer {
+    pub server: RunningServer,
+    pub issuer: TestIssuer,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend, name: &str) -> Self {
+        Self::start_with(backend, name, Limits::default()).await
+    }
+
+    pub async fn start_with(backend: Backend, name: &str, limits: Limits) -> Self {
+        let issuer = TestIssuer::new(ISSUER);
+        let verifier =
+            TokenVerifier::new(ISSUER.to_owned(), None, KeySource::Static(issuer.jwks_json()))
+                .unwrap();
+        let server = sealbase_sync::start(Settings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            store: store(backend, name).await,
+            verifier,
+            limits,
+        })
+        .await
+        .unwrap();
+        Self { server, issuer }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}{}", self.server.local_addr(), sealbase_protocol::WS_PATH)
+    }
+
+    pub fn http(&self, path: &str) -> String {
+        format!("http://{}{}", self.server.local_addr(), path)
+    }
+
+    /// A new user with a valid token for one hour.
+    pub fn user(&self, seed: u64) -> User {
+        let identity = Identity::generate(&mut ChaCha20Rng::seed_from_u64(seed));
+        let user = User {
+            id: Uuid::from_u128(u128::from(seed) << 64 | 1),
+            personal_space: Uuid::from_u128(u128::from(seed) << 64 | 2),
+            identity,
+        };
+        user
+    }
+
+    pub fn token(&self, user: &User, expires_in: u64) -> String {
+        self.issuer.token(
+            user.id,
+            user.personal_space,
+            &user.identity.did(),
+            now() + expires_in,
+        )
+    }
+
+    /// Connects and authenticates `user`.
+    pub async fn client(&self, user: &User) -> (Client, Session) {
+        let mut client = Client::connect(&self.url()).await;
+        let session = client.auth(&self.token(user, 3600)).await.unwrap();
+        (client, session)
+    }
+}
+
+pub struct User {
+    pub id: Uuid,
+    pub personal_space: Uuid,
+    pub identity: Identity,
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// What arrived on a client socket.
+#[derive(Debug)]
+pub enum Incoming {
+    Response(RawResponse),
+    Notification(Notification),
+    Chunk(u32, PullChunk),
+    Closed(Option<u16>),
+}
+
+pub struct Client {
+    pub ws: Ws,
+    next_id: u32,
+}
+
+impl Client {
+    pub async fn connect(url: &str) -> Self {
+        let mut request = url.into_client_request().unwrap();
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            sealbase_protocol::SUBPROTOCOL.parse().unwrap(),
+        );
+        let (ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+        assert_eq!(
+            response.headers().get("sec-websocket-protocol").unwrap(),
+            sealbase_protocol::SUBPROTOCOL
+        );
+        Self { ws, next_id: 1 }
+    }
+
+    pub async fn send_raw(&mut self, bytes: Vec<u8>) {
+        self.ws.send(Message::Binary(bytes.into())).await.unwrap();
+    }
+
+    /// Sends a request, returns its id.
+    pub async fn send(&mut self, request: impl Into<ClientRequest>) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let frame = Frame::request(id, &request.into()).unwrap();
+        self.send_raw(frame.encode().unwrap()).await;
+        id
+    }
+
+    /// The next frame or close, within 10 s.
+    pub async fn next(&mut self) -> Incoming {
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(10), self.ws.next())
+                .await
+                .expect("nothing arrived within 10 s");
+            match msg {
+                Some(Ok(Message::Binary(bytes))) => {
+                    return match sealbase_protocol::decode(&bytes).unwrap() {
+                        Frame::Response(r) => Incoming::Response(r),
+                        Frame::Notification(n) => {
+                            Incoming::Notification(Notification::from_raw(&n).unwrap())
+                        }
+                        Frame::Chunk(c) => Incoming::Chunk(c.id, PullChunk::from_raw(&c).unwrap()),
+                        Frame::Request(_) => panic!("server sent a request"),
+                    };
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Incoming::Closed(frame.map(|f| u16::from(f.code)));
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Incoming::Closed(None),
+            }
+        }
+    }
+
+    /// Sends a request and waits for its response, skipping notifications.
+    pub async fn call(
+        &mut self,
+        request: impl Into<ClientRequest>,
+    ) -> Result<CallResult, sealbase_protocol::ErrorBody> {
+        let request = request.into();
+        let method = request.method();
+        let id = self.send(request).await;
+        self.response(id, method).await
+    }
+
+    pub async fn response(
+        &mut self,
+        id: u32,
+        method: Method,
+    ) -> Result<CallResult, sealbase_protocol::ErrorBody> {
+        loop {
+            match self.next().await {
+                Incoming::Response(r) if r.id == id => {
+                    return r
+                        .outcome
+                        .map(|raw| CallResult::from_raw(method, &raw).unwrap());
+                }
+                Incoming::Closed(code) => panic!("closed ({code:?}) while waiting for {id}"),
+                _ => continue,
+            }
+        }
+    }
+
+    pub async fn auth(&mut self, token: &str) -> Result<Session, sealbase_protocol::ErrorBody> {
+        match self
+            .call(AuthParams {
+                token: token.to_owned(),
+            })
+            .await?
+        {
+            CallResult::Auth(session) => Ok(session),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// Reads until the server closes; returns the close code.
+    pub async fn closed(&mut self) -> Option<u16> {
+        loop {
+            if let Incoming::Closed(code) = self.next().await {
+                return code;
+            }
+        }
+    }
+
+    /// The next notification, skipping responses and chunks.
+    pub async fn notification(&mut self) -> Notification {
+        loop {
+            match self.next().await {
+                Incoming::Notification(n) => return n,
+                Incoming::Closed(code) => panic!("closed ({code:?}) while waiting"),
+                _ => continue,
+            }
+        }
+    }
+}
+
+/// Declares one async scenario as a test per backend.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,474 @@
+//! The sync server over real sockets, on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+#[macro_use]
+mod common;
+
+use std::time::Duration;
+
+use common::{Backend, Client, Incoming, TestServer};
+use sealbase_protocol::{
+    CallResult, Change, ErrorCode, Notification, PullChunk, PullParams, PullSpace, PushParams,
+    PushResult, RecordCursor, SpaceRef, SubscribeParams, TokenRefreshParams, Uuid, WrappedKey,
+};
+use sealbase_sync::Limits;
+
+fn dek(epoch: u32) -> WrappedKey {
+    let mut bytes = [7u8; 44];
+    bytes[..4].copy_from_slice(&epoch.to_be_bytes());
+    WrappedKey::from(bytes)
+}
+
+fn change(id: u128, blob: &[u8], expected_cursor: u64) -> Change {
+    Change {
+        id: Uuid::from_u128(id),
+        blob: Some(blob.to_vec().into()),
+        dek: Some(dek(1)),
+        expected_cursor,
+    }
+}
+
+fn push(space: Uuid, changes: Vec<Change>) -> PushParams {
+    PushParams {
+        space,
+        cap: None,
+        changes,
+    }
+}
+
+async fn pull_all(client: &mut Client, space: Uuid, since: u64) -> (Vec<PullChunk>, CallResult) {
+    let id = client
+        .send(PullParams {
+            spaces: vec![PullSpace {
+                id: space,
+                since,
+                cap: None,
+            }],
+        })
+        .await;
+    let mut chunks = Vec::new();
+    loop {
+        match client.next().await {
+            Incoming::Chunk(chunk_id, chunk) if chunk_id == id => chunks.push(chunk),
+            Incoming::Response(r) if r.id == id => {
+                let result =
+                    CallResult::from_raw(sealbase_protocol::Method::Pull, &r.outcome.unwrap())
+                        .unwrap();
+                return (chunks, result);
+            }
+            Incoming::Closed(code) => panic!("closed {code:?}"),
+            _ => {}
+        }
+    }
+}
+
+async fn auth_returns_the_session(backend: Backend) {
+    let server = TestServer::start(backend, "auth_session").await;
+    let alice = server.user(1);
+    let (_client, session) = server.client(&alice).await;
+    assert_eq!(session.user, alice.id);
+    assert_eq!(session.personal_space, alice.personal_space);
+    assert_eq!(session.did, alice.identity.did().to_string());
+    assert!(session.expires_at > common::now());
+}
+
+async fn auth_failures_close_with_4000(backend: Backend) {
+    let limits = Limits {
+        auth_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let server = TestServer::start_with(backend, "auth_failures", limits).await;
+    let alice = server.user(1);
+
+    // Silence past the timeout.
+    let mut c = Client::connect(&server.url()).await;
+    assert_eq!(c.closed().await, Some(4000));
+
+    // Another request first.
+    let mut c = Client::connect(&server.url()).await;
+    c.send(push(alice.personal_space, vec![change(1, b"x", 0)])).await;
+    assert_eq!(c.closed().await, Some(4000));
+
+    // A token from an issuer we do not trust.
+    let other = sealbase_sync::testing::TestIssuer::new(common::ISSUER);
+    let forged = other.token(
+        alice.id,
+        alice.personal_space,
+        &alice.identity.did(),
+        common::now() + 60,
+    );
+    let mut c = Client::connect(&server.url()).await;
+    c.send(sealbase_protocol::AuthParams { token: forged }).await;
+    assert_eq!(c.closed().await, Some(4000));
+
+    // An expired token.
+    let mut c = Client::connect(&server.url()).await;
+    let expired = server.issuer.token(
+        alice.id,
+        alice.personal_space,
+        &alice.identity.did(),
+        common::now() - 120,
+    );
+    c.send(sealbase_protocol::AuthParams { token: expired }).await;
+    assert_eq!(c.closed().await, Some(4000));
+
+    // Garbage.
+    let mut c = Client::connect(&server.url()).await;
+    c.send_raw(vec![0xff, 0x00, 0x13]).await;
+    assert_eq!(c.closed().await, Some(4000));
+
+    // The server still serves everyone else.
+    let (_c, session) = server.client(&alice).await;
+    assert_eq!(session.user, alice.id);
+}
+
+async fn without_the_subprotocol_there_is_no_socket(backend: Backend) {
+    let server = TestServer::start(backend, "no_subprotocol").await;
+    let result = tokio_tungstenite::connect_async(server.url()).await;
+    match result {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 400);
+        }
+        other => panic!("expected HTTP 400, got {other:?}"),
+    }
+}
+
+async fn push_then_pull_round_trips(backend: Backend) {
+    let server = TestServer::start(backend, "push_pull").await;
+    let alice = server.user(1);
+    let (mut c, _) = server.client(&alice).await;
+    let space = alice.personal_space;
+
+    let r = c
+        .call(push(space, vec![change(1, b"one", 0), change(2, b"two", 0)]))
+        .await
+        .unwrap();
+    assert_eq!(r, CallResult::Push(PushResult::Applied { prev: 0, cursor: 1 }));
+    let r = c
+        .call(push(
+            space,
+            vec![
+                change(1, b"one v2", 1),
+                Change {
+                    id: Uuid::from_u128(2),
+                    blob: None,
+                    dek: None,
+                    expected_cursor: 1,
+                },
+            ],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r, CallResult::Push(PushResult::Applied { prev: 1, cursor: 2 }));
+
+    let (chunks, result) = pull_all(&mut c, space, 0).await;
+    assert_eq!(result, CallResult::Pull(sealbase_protocol::PullResult { denied: vec![] }));
+    assert!(matches!(&chunks[0], PullChunk::Begin(b) if b.cursor == 2 && b.since == 0 && !b.reset));
+    match (&chunks[1], &chunks[2]) {
+        (PullChunk::Record(r), PullChunk::Tombstone(t)) | (PullChunk::Tombstone(t), PullChunk::Record(r)) => {
+            assert_eq!(r.id, Uuid::from_u128(1));
+            assert_eq!(r.blob.as_slice(), b"one v2");
+            assert_eq!(r.cursor, 2);
+            assert_eq!(t.id, Uuid::from_u128(2));
+            assert_eq!(t.cursor, 2);
+        }
+        other => panic!("unexpected items {other:?}"),
+    }
+    assert!(matches!(&chunks[3], PullChunk::Commit(c) if c.cursor == 2 && !c.more));
+    assert_eq!(chunks.len(), 4);
+
+    // From the latest cursor there is nothing new.
+    let (chunks, _) = pull_all(&mut c, space, 2).await;
+    assert_eq!(chunks.len(), 2);
+}
+
+async fn pulls_stream_in_cursor_order_across_pages(backend: Backend) {
+    let limits = Limits {
+        pull_page: 7,
+        ..Limits::default()
+    };
+    let server = TestServer::start_with(backend, "pull_pages", limits).await;
+    let alice = server.user(1);
+    let (mut c, _) = server.client(&alice).await;
+    let space = alice.personal_space;
+    for batch in 0..10u128 {
+        let changes = (0..5u128).map(|i| change(batch * 100 + i, b"r", 0)).collect();
+        c.call(push(space, changes)).await.unwrap();
+    }
+    let (chunks, _) = pull_all(&mut c, space, 3).await;
+    let cursors: Vec<u64> = chunks
+        .iter()
+        .filter_map(|c| match c {
+            PullChunk::Record(r) => Some(r.cursor),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cursors.len(), 35, "batches 4..=10, five records each");
+    assert!(cursors.windows(2).all(|w| w[0] <= w[1]));
+    assert_eq!(cursors.first(), Some(&4));
+    assert_eq!(cursors.last(), Some(&10));
+}
+
+async fn conflicts_name_each_record(backend: Backend) {
+    let server = TestServer::start(backend, "conflicts").await;
+    let alice = server.user(1);
+    let (mut c, _) = server.client(&alice).await;
+    let space = alice.personal_space;
+    c.call(push(space, vec![change(1, b"a", 0), change(2, b"b", 0)]))
+        .await
+        .unwrap();
+    let r = c
+        .call(push(
+            space,
+            vec![change(1, b"a2", 0), change(2, b"b2", 1), change(3, b"c", 5)],
+        ))
+        .await
+        .unwrap();
+    let CallResult::Push(PushResult::Conflict { mut records }) = r else {
+        panic!("expected a conflict, got {r:?}");
+    };
+    records.sort_by_key(|r| r.id);
+    assert_eq!(
+        records,
+        vec![
+            RecordCursor { id: Uuid::from_u128(1), cursor: 1 },
+            RecordCursor { id: Uuid::from_u128(3), cursor: 0 },
+        ]
+    );
+    // Nothing of the batch was written.
+    let (chunks, _) = pull_all(&mut c, space, 0).await;
+    assert!(matches!(&chunks[0], PullChunk::Begin(b) if b.cursor == 1));
+}
+
+async fn subscribers_get_pushes_in_real_time(backend: Backend) {
+    let server = TestServer::start(backend, "realtime").await;
+    let alice = server.user(1);
+    let (mut phone, _) = server.client(&alice).await;
+    let (mut laptop, _) = server.client(&alice).await;
+    let space = alice.personal_space;
+    let r = phone
+        .call(SubscribeParams {
+            spaces: vec![SpaceRef { id: space, cap: None }],
+        })
+        .await
+        .unwrap();
+    let CallResult::Subscribe(subscribed) = r else { panic!() };
+    assert_eq!(subscribed.spaces[0].cursor, 0);
+
+    laptop.call(push(space, vec![change(9, b"hello", 0)])).await.unwrap();
+    let Notification::Sync(sync) = phone.notification().await else {
+        panic!("expected sync")
+    };
+    assert_eq!((sync.space, sync.prev, sync.cursor), (space, 0, 1));
+    assert_eq!(sync.records[0].blob.as_ref().unwrap().as_slice(), b"hello");
+
+    // The pusher is not notified of its own write, and a second push shows
+    // the continuity the client checks (prev = its cursor).
+    laptop.call(push(space, vec![change(9, b"again", 1)])).await.unwrap();
+    let Notification::Sync(sync) = phone.notification().await else { panic!() };
+    assert_eq!((sync.prev, sync.cursor), (1, 2));
+}
+
+async fn another_users_space_is_refused(backend: Backend) {
+    let server = TestServer::start(backend, "authorization").await;
+    let alice = server.user(1);
+    let mallory = server.user(2);
+    let (_a, _) = server.client(&alice).await;
+    let (mut m, _) = server.client(&mallory).await;
+
+    let err = m
+        .call(push(alice.personal_space, vec![change(1, b"evil", 0)]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::Forbidden);
+
+    let r = m
+        .call(SubscribeParams {
+            spaces: vec![SpaceRef { id: alice.personal_space, cap: None }],
+        })
+        .await
+        .unwrap();
+    let CallResult::Subscribe(s) = r else { panic!() };
+    assert!(s.spaces.is_empty());
+    assert_eq!(s.denied[0].error.code, ErrorCode::Forbidden);
+
+    let (chunks, result) = pull_all(&mut m, alice.personal_space, 0).await;
+    assert!(chunks.is_empty(), "nothing of alice's space is returned");
+    let CallResult::Pull(p) = result else { panic!() };
+    assert_eq!(p.denied[0].error.code, ErrorCode::Forbidden);
+}
+
+async fn bad_input_gets_errors_and_closes(backend: Backend) {
+    let server = TestServer::start(backend, "bad_input").await;
+    let alice = server.user(1);
+    let (mut c, _) = server.client(&alice).await;
+
+    // Unknown method: an error, the connection stays.
+    let frame = sealbase_protocol::Frame::Request(sealbase_protocol::RawRequest {
+        id: 77,
+        method: "no.such.method".into(),
+        params: sealbase_protocol::RawValue::empty_map(),
+    });
+    c.send_raw(frame.encode().unwrap()).await;
+    let Incoming::Response(r) = c.next().await else { panic!() };
+    assert_eq!(r.outcome.unwrap_err().code, ErrorCode::MethodNotFound);
+
+    // Params of the wrong shape: bad_request.
+    let frame = sealbase_protocol::Frame::Request(sealbase_protocol::RawRequest {
+        id: 78,
+        method: "push".into(),
+        params: sealbase_protocol::RawValue::encode(&vec![1, 2, 3]).unwrap(),
+    });
+    c.send_raw(frame.encode().unwrap()).await;
+    let Incoming::Response(r) = c.next().await else { panic!() };
+    assert_eq!(r.outcome.unwrap_err().code, ErrorCode::BadRequest);
+
+    // A rule broken: blob without key.
+    let err = c
+        .call(push(
+            alice.personal_space,
+            vec![Change {
+                id: Uuid::from_u128(1),
+                blob: Some(b"x".to_vec().into()),
+                dek: None,
+                expected_cursor: 0,
+            }],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::BadRequest);
+
+    // Truncated CBOR: the connection closes with 4005.
+    let mut frame = sealbase_protocol::Frame::Request(sealbase_protocol::RawRequest {
+        id: 79,
+        method: "push".into(),
+        params: sealbase_protocol::RawValue::empty_map(),
+    })
+    .encode()
+    .unwrap();
+    frame.truncate(frame.len() - 3);
+    c.send_raw(frame).await;
+    assert_eq!(c.closed().await, Some(4005));
+
+    // A text frame closes with 4005 too; others are unaffected.
+    let (mut c2, _) = server.client(&alice).await;
+    c2.ws
+        .send(tokio_tungstenite::tungstenite::Message::Text("hi".into()))
+        .await
+        .unwrap();
+    assert_eq!(c2.closed().await, Some(4005));
+    let (mut c3, _) = server.client(&alice).await;
+    c3.call(push(alice.personal_space, vec![change(1, b"fine", 0)]))
+        .await
+        .unwrap();
+}
+
+async fn expired_tokens_close_with_4001_unless_refreshed(backend: Backend) {
+    let server = TestServer::start(backend, "expiry").await;
+    let alice = server.user(1);
+
+    // Refreshed in time: the connection lives on.
+    let mut c = Client::connect(&server.url()).await;
+    c.auth(&server.token(&alice, 2)).await.unwrap();
+    let r = c
+        .call(TokenRefreshParams {
+            token: server.token(&alice, 3600),
+        })
+        .await
+        .unwrap();
+    assert!(matches!(r, CallResult::TokenRefresh(t) if t.expires_at > common::now() + 3000));
+
+    // Not refreshed: revoked, then 4001.
+    let mut d = Client::connect(&server.url()).await;
+    d.auth(&server.token(&alice, 2)).await.unwrap();
+    d.call(SubscribeParams {
+        spaces: vec![SpaceRef { id: alice.personal_space, cap: None }],
+    })
+    .await
+    .unwrap();
+    let Notification::Revoked(revoked) = d.notification().await else { panic!() };
+    assert_eq!(revoked.spaces, vec![alice.personal_space]);
+    assert_eq!(d.closed().await, Some(4001));
+
+    // The refreshed one still works after the first token's expiry.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    c.call(push(alice.personal_space, vec![change(1, b"x", 0)]))
+        .await
+        .unwrap();
+
+    // Refreshing with another user's token is refused.
+    let bob = server.user(2);
+    let err = c
+        .call(TokenRefreshParams {
+            token: server.token(&bob, 3600),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::Unauthorized);
+}
+
+async fn slow_consumers_are_closed_not_skipped(backend: Backend) {
+    let limits = Limits {
+        queue_frames: 2,
+        ..Limits::default()
+    };
+    let server = TestServer::start_with(backend, "slow_consumer", limits).await;
+    let alice = server.user(1);
+    let (mut reader, _) = server.client(&alice).await;
+    let (mut writer, _) = server.client(&alice).await;
+    let space = alice.personal_space;
+    reader
+        .call(SubscribeParams {
+            spaces: vec![SpaceRef { id: space, cap: None }],
+        })
+        .await
+        .unwrap();
+    // The reader stops reading; 1 MiB notifications fill the socket buffers
+    // and then its two-frame queue.
+    let blob = vec![0x42u8; 1 << 20];
+    let mut cursor = 0;
+    for i in 0..40u128 {
+        let r = writer.call(push(space, vec![change(i, &blob, 0)])).await.unwrap();
+        let CallResult::Push(PushResult::Applied { cursor: c, .. }) = r else { panic!() };
+        cursor = c;
+    }
+    assert_eq!(cursor, 40);
+    assert_eq!(reader.closed().await, Some(4006));
+}
+
+async fn health_answers(backend: Backend) {
+    let server = TestServer::start(backend, "health").await;
+    let body = http_get(&server.http("/health")).await;
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    let metrics = http_get(&server.http("/metrics")).await;
+    assert!(metrics.contains("sealbase_sync_connections"), "{metrics}");
+}
+
+/// A minimal HTTP/1.1 GET over a raw socket.
+async fn http_get(url: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
+    s.write_all(format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+both_backends!(
+    auth_returns_the_session,
+    auth_failures_close_with_4000,
+    without_the_subprotocol_there_is_no_socket,
+    push_then_pull_round_trips,
+    pulls_stream_in_cursor_order_across_pages,
+    conflicts_name_each_record,
+    subscribers_get_pushes_in_real_time,
+    another_users_space_is_refused,
+    bad_input_gets_errors_and_closes,
+    expired_tokens_close_with_4001_unless_refreshed,
+    slow_consumers_are_closed_not_skipped,
+    health_answers,
+);
