@@ -118,12 +118,32 @@ fn cursor_from_db(cursor: i64) -> Result<u64, StoreError> {
     u64::try_from(cursor).map_err(|_| StoreError::Corrupt("negative cursor"))
 }
 
+/// The bounds of a pull page as stored values: rows with
+/// `(cursor, id) > (lower.0, lower.1)` and `cursor <= upper`, or `None` when
+/// nothing can match.
+///
+/// `since` and `after` collapse into the one exclusive lower bound the index
+/// is walked from: `(since, max id)` skips exactly the rows at `since`.
+fn pull_bounds(since: u64, upto: u64, after: Option<(u64, Uuid)>) -> Option<((i64, Uuid), i64)> {
+    // Stored cursors fit in i64: a lower bound beyond it selects nothing, an
+    // upper bound beyond it everything.
+    let mut lower = (cursor_to_db(since)?, Uuid::from_u128(u128::MAX));
+    if let Some((cursor, id)) = after {
+        lower = lower.max((cursor_to_db(cursor)?, id));
+    }
+    let upper = cursor_to_db(upto).unwrap_or(i64::MAX);
+    Some((lower, upper))
+}
+
+/// A record version as stored: the blob and its wrapped key.
+type Version = (Vec<u8>, [u8; 44]);
+
 /// The stored half of a record version: the blob, and the wrapped key that
 /// must be exactly 44 bytes. Both `None` is a tombstone.
 fn record_version(
     blob: Option<Vec<u8>>,
     dek: Option<Vec<u8>>,
-) -> Result<Option<(Vec<u8>, [u8; 44])>, StoreError> {
+) -> Result<Option<Version>, StoreError> {
     match (blob, dek) {
         (None, None) => Ok(None),
         (Some(blob), Some(dek)) => {

@@ -19,7 +19,7 @@ use sqlx::{Decode, Encode, Postgres, Type};
 
 use super::{
     Change, PushOutcome, RecordCursor, RecordRow, SpaceInfo, StoreError, Uuid, check_personal,
-    cursor_from_db, cursor_to_db, record_version, space_kind,
+    cursor_from_db, cursor_to_db, pull_bounds, record_version, space_kind,
 };
 
 /// Connections per server instance. Postgres serves a few hundred in
@@ -242,34 +242,22 @@ impl PostgresStore {
         after: Option<(u64, Uuid)>,
         limit: u32,
     ) -> Result<Vec<RecordRow>, StoreError> {
-        // Stored cursors fit in i64: a bound beyond it selects nothing (since)
-        // or everything (upto).
-        let Some(since) = cursor_to_db(since) else {
+        let Some(((after_cursor, after_id), upto)) = pull_bounds(since, upto, after) else {
             return Ok(Vec::new());
-        };
-        let upto = cursor_to_db(upto).unwrap_or(i64::MAX);
-        // Without `after`, (since, nil) excludes nothing `cursor > since` keeps.
-        let (after_cursor, after_id) = match after {
-            Some((cursor, id)) => match cursor_to_db(cursor) {
-                Some(cursor) => (cursor, id),
-                None => return Ok(Vec::new()),
-            },
-            None => (since, Uuid::nil()),
         };
 
         let rows: Vec<RecordTuple> = sqlx::query_as(
             "SELECT id, cursor, blob, dek FROM records
              WHERE space_id = $1
-               AND cursor > $2 AND cursor <= $3
-               AND (cursor, id) > ($4, $5)
+               AND (cursor, id) > ($2, $3)
+               AND cursor <= $4
              ORDER BY cursor, id
-             LIMIT $6",
+             LIMIT $5",
         )
         .bind(PgUuid(space))
-        .bind(since)
-        .bind(upto)
         .bind(after_cursor)
         .bind(PgUuid(after_id))
+        .bind(upto)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
