@@ -37,6 +37,9 @@ pub enum StoreError {
     /// The space exists but is not this user's personal space.
     #[error("space {0} is not this user's personal space")]
     NotOwner(Uuid),
+    /// The space does not exist (a push to it writes nothing).
+    #[error("no such space {0}")]
+    NoSuchSpace(Uuid),
     /// A stored value is not what this version wrote (e.g. a wrapped key of
     /// the wrong length).
     #[error("corrupt stored value: {0}")]
@@ -103,6 +106,80 @@ pub enum Store {
     Postgres(postgres::PostgresStore),
 }
 
+/// A cursor as the databases store it (`BIGINT`/`INTEGER`, i.e. `i64`).
+/// `None` when it is beyond anything a store can hold.
+fn cursor_to_db(cursor: u64) -> Option<i64> {
+    i64::try_from(cursor).ok()
+}
+
+/// A stored cursor back as a protocol cursor; a negative one was never written
+/// by this code (the schema forbids it).
+fn cursor_from_db(cursor: i64) -> Result<u64, StoreError> {
+    u64::try_from(cursor).map_err(|_| StoreError::Corrupt("negative cursor"))
+}
+
+/// The bounds of a pull page as stored values: rows with
+/// `(cursor, id) > (lower.0, lower.1)` and `cursor <= upper`, or `None` when
+/// nothing can match.
+///
+/// `since` and `after` collapse into the one exclusive lower bound the index
+/// is walked from: `(since, max id)` skips exactly the rows at `since`.
+fn pull_bounds(since: u64, upto: u64, after: Option<(u64, Uuid)>) -> Option<((i64, Uuid), i64)> {
+    // Stored cursors fit in i64: a lower bound beyond it selects nothing, an
+    // upper bound beyond it everything.
+    let mut lower = (cursor_to_db(since)?, Uuid::from_u128(u128::MAX));
+    if let Some((cursor, id)) = after {
+        lower = lower.max((cursor_to_db(cursor)?, id));
+    }
+    let upper = cursor_to_db(upto).unwrap_or(i64::MAX);
+    Some((lower, upper))
+}
+
+/// A record version as stored: the blob and its wrapped key.
+type Version = (Vec<u8>, [u8; 44]);
+
+/// The stored half of a record version: the blob, and the wrapped key that
+/// must be exactly 44 bytes. Both `None` is a tombstone.
+fn record_version(
+    blob: Option<Vec<u8>>,
+    dek: Option<Vec<u8>>,
+) -> Result<Option<Version>, StoreError> {
+    match (blob, dek) {
+        (None, None) => Ok(None),
+        (Some(blob), Some(dek)) => {
+            let dek = <[u8; 44]>::try_from(dek.as_slice())
+                .map_err(|_| StoreError::Corrupt("wrapped key is not 44 bytes"))?;
+            Ok(Some((blob, dek)))
+        }
+        _ => Err(StoreError::Corrupt(
+            "record has a blob without a key or a key without a blob",
+        )),
+    }
+}
+
+/// The space kind from its stored columns.
+fn space_kind(
+    kind: &str,
+    owner_user: Option<Uuid>,
+    root_did: Option<String>,
+) -> Result<SpaceKind, StoreError> {
+    match (kind, owner_user, root_did) {
+        ("personal", Some(owner), None) => Ok(SpaceKind::Personal { owner }),
+        ("shared", None, Some(root_did)) => Ok(SpaceKind::Shared { root_did }),
+        _ => Err(StoreError::Corrupt(
+            "space kind does not match its owner columns",
+        )),
+    }
+}
+
+/// Whether an existing space may be returned as `owner`'s personal space.
+fn check_personal(info: SpaceInfo, owner: Uuid) -> Result<SpaceInfo, StoreError> {
+    match &info.kind {
+        SpaceKind::Personal { owner: o } if *o == owner => Ok(info),
+        _ => Err(StoreError::NotOwner(info.id)),
+    }
+}
+
 /// Calls the same method on whichever backend this is.
 macro_rules! dispatch {
     ($self:expr, $s:ident => $call:expr) => {
@@ -121,7 +198,9 @@ impl Store {
         if url.starts_with("sqlite:") {
             Ok(Store::Sqlite(sqlite::SqliteStore::connect(url).await?))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Store::Postgres(postgres::PostgresStore::connect(url).await?))
+            Ok(Store::Postgres(
+                postgres::PostgresStore::connect(url).await?,
+            ))
         } else {
             Err(StoreError::UnsupportedUrl(url.to_owned()))
         }

@@ -1,17 +1,319 @@
-//! (placeholder until the backend lands on this branch)
-#![allow(missing_docs, unused_variables, clippy::unused_async)]
+//! The embedded SQLite backend (WAL mode, zero setup).
+//!
+//! SQLite has one writer at a time. Every write goes through `writer`, a
+//! pool of exactly one connection, and opens its transaction with
+//! `BEGIN IMMEDIATE`: concurrent pushes queue fairly in the pool instead of
+//! upgrading read locks mid-transaction (which fails with `SQLITE_BUSY`) or
+//! spinning in SQLite's busy handler. Reads go through `reader`, a few
+//! connections that WAL lets run alongside the writer. Ids are stored as
+//! their 16 big-endian bytes, so BLOB order is UUID order.
 
-use super::*;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
 
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+
+use super::{
+    Change, PushOutcome, RecordCursor, RecordRow, SpaceInfo, StoreError, Uuid, check_personal,
+    cursor_from_db, cursor_to_db, pull_bounds, record_version, space_kind,
+};
+
+/// How long a statement waits for a lock held by another connection (or
+/// process) before failing with `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Read connections: enough for concurrent pulls, few enough that page
+/// caches stay warm.
+const READERS: u32 = 4;
+
+/// A SQLite database file (or a private in-memory database).
 #[derive(Debug, Clone)]
-pub struct SqliteStore;
+pub struct SqliteStore {
+    /// The single connection every write goes through.
+    writer: SqlitePool,
+    /// Connections for reads (the writer itself for an in-memory database).
+    reader: SqlitePool,
+}
+
+/// A space row: kind, owner_user, root_did, cursor.
+type SpaceRow = (String, Option<Vec<u8>>, Option<String>, i64);
+
+/// A record row: id, cursor, blob, dek.
+type RecordTuple = (Vec<u8>, i64, Option<Vec<u8>>, Option<Vec<u8>>);
 
 impl SqliteStore {
-    pub(crate) async fn connect(url: &str) -> Result<Self, StoreError> { Err(StoreError::UnsupportedUrl(url.to_owned())) }
-    pub(crate) async fn migrate(&self) -> Result<(), StoreError> { Err(StoreError::Corrupt("placeholder")) }
-    pub(crate) async fn ping(&self) -> Result<(), StoreError> { Err(StoreError::Corrupt("placeholder")) }
-    pub(crate) async fn ensure_personal_space(&self, space: Uuid, owner: Uuid) -> Result<SpaceInfo, StoreError> { Err(StoreError::Corrupt("placeholder")) }
-    pub(crate) async fn space(&self, space: Uuid) -> Result<Option<SpaceInfo>, StoreError> { Err(StoreError::Corrupt("placeholder")) }
-    pub(crate) async fn push(&self, space: Uuid, changes: &[Change]) -> Result<PushOutcome, StoreError> { Err(StoreError::Corrupt("placeholder")) }
-    pub(crate) async fn pull_page(&self, space: Uuid, since: u64, upto: u64, after: Option<(u64, Uuid)>, limit: u32) -> Result<Vec<RecordRow>, StoreError> { Err(StoreError::Corrupt("placeholder")) }
+    /// Opens (creating if missing) the database at `url`.
+    pub(crate) async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // With WAL, NORMAL loses at most the last commits on power loss,
+            // never consistency; FULL would fsync every push.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            // Every connection would get its own empty database: keep one,
+            // forever, and use it for reads too.
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await?;
+            return Ok(Self {
+                writer: pool.clone(),
+                reader: pool,
+            });
+        }
+
+        let file = options.get_filename();
+        if let Some(dir) = file.parent().filter(|d| *d != Path::new("")) {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        }
+        // The writer connects first: it creates the file and switches it to WAL
+        // before any reader opens it.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .connect_with(options)
+            .await?;
+        Ok(Self { writer, reader })
+    }
+
+    /// Applies the embedded migrations in `migrations/sqlite`.
+    pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Checks both pools answer.
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        sqlx::query("SELECT 1").execute(&self.writer).await?;
+        Ok(())
+    }
+
+    /// Returns `owner`'s personal space `space`, creating it on first use.
+    pub(crate) async fn ensure_personal_space(
+        &self,
+        space: Uuid,
+        owner: Uuid,
+    ) -> Result<SpaceInfo, StoreError> {
+        // Almost every call finds the space: read first, without the write lock.
+        if let Some(info) = self.space(space).await? {
+            return check_personal(info, owner);
+        }
+        // A concurrent first use may insert it between our read and insert:
+        // ignore the conflict and read whichever row won.
+        sqlx::query(
+            "INSERT INTO spaces (id, kind, owner_user) VALUES (?1, 'personal', ?2)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(space.as_bytes().as_slice())
+        .bind(owner.as_bytes().as_slice())
+        .execute(&self.writer)
+        .await?;
+        let row = fetch_space(&self.writer, space).await?;
+        check_personal(row.ok_or(StoreError::Corrupt("space vanished"))?, owner)
+    }
+
+    /// The space, if it exists.
+    pub(crate) async fn space(&self, space: Uuid) -> Result<Option<SpaceInfo>, StoreError> {
+        fetch_space(&self.reader, space).await
+    }
+
+    /// Writes `changes` atomically at the next space cursor, or reports
+    /// every conflicting record and writes nothing.
+    pub(crate) async fn push(
+        &self,
+        space: Uuid,
+        changes: &[Change],
+    ) -> Result<PushOutcome, StoreError> {
+        // Take the write lock now, so the checks below stay true until COMMIT.
+        // Dropping the transaction on any early return (or cancellation)
+        // rolls it back before the connection is reused.
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let space_id = space.as_bytes().as_slice();
+
+        let prev: Option<i64> = sqlx::query_scalar("SELECT cursor FROM spaces WHERE id = ?1")
+            .bind(space_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(prev) = prev else {
+            tx.rollback().await?;
+            return Err(StoreError::NoSuchSpace(space));
+        };
+        let next = prev
+            .checked_add(1)
+            .ok_or(StoreError::Corrupt("space cursor at its maximum"))?;
+
+        // Each change is one conditional write that checks and applies in a
+        // single statement. After the first conflict nothing more is
+        // written; the remaining changes are only checked, so the answer
+        // names every conflicting record.
+        let mut conflicts = Vec::new();
+        for change in changes {
+            if conflicts.is_empty() && write_if_expected(&mut tx, space, next, change).await? {
+                continue;
+            }
+            let current = record_cursor(&mut tx, space, change.id).await?;
+            if current != change.expected_cursor {
+                conflicts.push(RecordCursor {
+                    id: change.id,
+                    cursor: current,
+                });
+            }
+        }
+        if !conflicts.is_empty() {
+            tx.rollback().await?;
+            return Ok(PushOutcome::Conflict(conflicts));
+        }
+
+        sqlx::query("UPDATE spaces SET cursor = ?2 WHERE id = ?1")
+            .bind(space_id)
+            .bind(next)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(PushOutcome::Applied {
+            prev: cursor_from_db(prev)?,
+            cursor: cursor_from_db(next)?,
+        })
+    }
+
+    /// A page of `space`'s records with `since < cursor <= upto` in
+    /// `(cursor, id)` order, after `after`.
+    pub(crate) async fn pull_page(
+        &self,
+        space: Uuid,
+        since: u64,
+        upto: u64,
+        after: Option<(u64, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<RecordRow>, StoreError> {
+        let Some(((after_cursor, after_id), upto)) = pull_bounds(since, upto, after) else {
+            return Ok(Vec::new());
+        };
+
+        let rows: Vec<RecordTuple> = sqlx::query_as(
+            "SELECT id, cursor, blob, dek FROM records
+             WHERE space_id = ?1
+               AND (cursor, id) > (?2, ?3)
+               AND cursor <= ?4
+             ORDER BY cursor, id
+             LIMIT ?5",
+        )
+        .bind(space.as_bytes().as_slice())
+        .bind(after_cursor)
+        .bind(after_id.as_bytes().as_slice())
+        .bind(upto)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+
+        rows.into_iter()
+            .map(|(id, cursor, blob, dek)| {
+                Ok(RecordRow {
+                    id: uuid_from_db(&id)?,
+                    cursor: cursor_from_db(cursor)?,
+                    version: record_version(blob, dek)?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Reads one space through `pool`.
+async fn fetch_space(pool: &SqlitePool, space: Uuid) -> Result<Option<SpaceInfo>, StoreError> {
+    let row: Option<SpaceRow> =
+        sqlx::query_as("SELECT kind, owner_user, root_did, cursor FROM spaces WHERE id = ?1")
+            .bind(space.as_bytes().as_slice())
+            .fetch_optional(pool)
+            .await?;
+    let Some((kind, owner_user, root_did, cursor)) = row else {
+        return Ok(None);
+    };
+    let owner_user = owner_user.as_deref().map(uuid_from_db).transpose()?;
+    Ok(Some(SpaceInfo {
+        id: space,
+        kind: space_kind(&kind, owner_user, root_did)?,
+        cursor: cursor_from_db(cursor)?,
+    }))
+}
+
+/// Writes `change` at `cursor` if the record's current cursor is the one the
+/// change expects; `false` (nothing written) otherwise.
+async fn write_if_expected(
+    tx: &mut Transaction<'static, Sqlite>,
+    space: Uuid,
+    cursor: i64,
+    change: &Change,
+) -> Result<bool, StoreError> {
+    let blob = change.blob.as_ref().map(|b| b.as_slice());
+    let dek = change.dek.as_ref().map(|d| d.as_bytes().as_slice());
+    let result = if change.expected_cursor == 0 {
+        sqlx::query(
+            "INSERT INTO records (space_id, id, cursor, blob, dek) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (space_id, id) DO NOTHING",
+        )
+        .bind(space.as_bytes().as_slice())
+        .bind(change.id.as_bytes().as_slice())
+        .bind(cursor)
+        .bind(blob)
+        .bind(dek)
+        .execute(&mut **tx)
+        .await?
+    } else {
+        // No stored cursor is beyond i64: such an expectation cannot hold.
+        let Some(expected) = cursor_to_db(change.expected_cursor) else {
+            return Ok(false);
+        };
+        sqlx::query(
+            "UPDATE records SET cursor = ?3, blob = ?4, dek = ?5
+             WHERE space_id = ?1 AND id = ?2 AND cursor = ?6",
+        )
+        .bind(space.as_bytes().as_slice())
+        .bind(change.id.as_bytes().as_slice())
+        .bind(cursor)
+        .bind(blob)
+        .bind(dek)
+        .bind(expected)
+        .execute(&mut **tx)
+        .await?
+    };
+    Ok(result.rows_affected() == 1)
+}
+
+/// The record's current cursor (0 if absent; a tombstone counts as present).
+async fn record_cursor(
+    tx: &mut Transaction<'static, Sqlite>,
+    space: Uuid,
+    id: Uuid,
+) -> Result<u64, StoreError> {
+    let cursor: Option<i64> =
+        sqlx::query_scalar("SELECT cursor FROM records WHERE space_id = ?1 AND id = ?2")
+            .bind(space.as_bytes().as_slice())
+            .bind(id.as_bytes().as_slice())
+            .fetch_optional(&mut **tx)
+            .await?;
+    cursor.map_or(Ok(0), cursor_from_db)
+}
+
+/// A stored 16-byte id.
+fn uuid_from_db(bytes: &[u8]) -> Result<Uuid, StoreError> {
+    Uuid::from_slice(bytes).map_err(|_| StoreError::Corrupt("id is not 16 bytes"))
 }

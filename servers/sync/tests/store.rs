@@ -1,0 +1,679 @@
+//! The storage API's contract, run once against SQLite (a temporary file)
+//! and once against PostgreSQL (a throwaway cluster from `sealbase-pgtest`).
+//!
+//! Each scenario is written once as `async fn scenario(db: Db)`; the
+//! `scenarios!` macro generates `sqlite::scenario` and `postgres::scenario`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+use sealbase_protocol::{Bytes, Change, RecordCursor, WrappedKey};
+use sealbase_sync::store::{PushOutcome, RecordRow, SpaceKind, Store, StoreError};
+use uuid::Uuid;
+
+// ---------------------------------------------------------------------------
+// Harness
+
+/// A migrated store and the URL it was opened from (for the few checks that
+/// must look under the API).
+struct Db {
+    store: Store,
+    url: String,
+    /// Removes the SQLite file when the test ends.
+    _cleanup: Option<TempFile>,
+}
+
+/// A SQLite database file (and its WAL and shared-memory files) removed on drop.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+fn temp_sqlite_path(name: &str) -> PathBuf {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    // A directory that does not exist yet: connect must create it.
+    std::env::temp_dir()
+        .join(format!("sealbase-store-{}-{n}-{name}", std::process::id()))
+        .join("sync.db")
+}
+
+async fn open(url: String, cleanup: Option<TempFile>) -> Db {
+    let store = Store::connect(&url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    Db {
+        store,
+        url,
+        _cleanup: cleanup,
+    }
+}
+
+async fn sqlite_db(name: &str) -> Db {
+    let path = temp_sqlite_path(name);
+    let url = format!("sqlite://{}", path.display());
+    open(url, Some(TempFile(path))).await
+}
+
+async fn postgres_db(name: &str) -> Db {
+    let name = name.to_owned();
+    let url = tokio::task::spawn_blocking(move || sealbase_pgtest::database(&name).url())
+        .await
+        .expect("pgtest");
+    open(url, None).await
+}
+
+/// Generates, for each scenario, a test on SQLite and one on PostgreSQL.
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::sqlite_db(stringify!($name)).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::postgres_db(stringify!($name)).await).await;
+                }
+            )*
+        }
+    };
+}
+
+scenarios!(
+    ping,
+    migrations_are_idempotent,
+    personal_space_created_once,
+    personal_space_of_another_user_is_refused,
+    shared_space_is_not_personal,
+    push_moves_the_cursor_by_one,
+    conflicting_batch_writes_nothing,
+    create_when_exists_conflicts,
+    delete_leaves_a_tombstone,
+    pull_pages_in_cursor_order,
+    push_to_missing_space,
+    concurrent_pushes_serialize,
+    concurrent_creates_of_one_record,
+    large_blob_round_trip,
+    pull_reads_the_index,
+);
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+fn rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed)
+}
+
+fn random_id(rng: &mut ChaCha8Rng) -> Uuid {
+    let mut bytes = [0; 16];
+    rng.fill_bytes(&mut bytes);
+    Uuid::from_bytes(bytes)
+}
+
+fn dek_for(blob: &[u8]) -> [u8; 44] {
+    let mut dek = [0; 44];
+    dek[..4].copy_from_slice(&1u32.to_be_bytes());
+    for (d, b) in dek[4..].iter_mut().zip(blob.iter().cycle()) {
+        *d = *b;
+    }
+    dek
+}
+
+fn put(id: Uuid, expected_cursor: u64, blob: &[u8]) -> Change {
+    Change {
+        id,
+        blob: Some(Bytes(blob.to_vec())),
+        dek: Some(WrappedKey(dek_for(blob))),
+        expected_cursor,
+    }
+}
+
+fn delete(id: Uuid, expected_cursor: u64) -> Change {
+    Change {
+        id,
+        blob: None,
+        dek: None,
+        expected_cursor,
+    }
+}
+
+fn applied(prev: u64, cursor: u64) -> PushOutcome {
+    PushOutcome::Applied { prev, cursor }
+}
+
+fn row(id: Uuid, cursor: u64, blob: Option<&[u8]>) -> RecordRow {
+    RecordRow {
+        id,
+        cursor,
+        version: blob.map(|b| (b.to_vec(), dek_for(b))),
+    }
+}
+
+async fn new_space(db: &Db, seed: u64) -> Uuid {
+    let mut rng = rng(seed);
+    let space = random_id(&mut rng);
+    db.store
+        .ensure_personal_space(space, random_id(&mut rng))
+        .await
+        .unwrap();
+    space
+}
+
+/// Everything in `space` after `since`, one unbounded page.
+async fn pull_all(db: &Db, space: Uuid, since: u64) -> Vec<RecordRow> {
+    db.store
+        .pull_page(space, since, u64::MAX, None, u32::MAX)
+        .await
+        .unwrap()
+}
+
+/// Inserts a shared space under the API (no store method creates one yet).
+async fn insert_shared_space(db: &Db, space: Uuid, root_did: &str) {
+    if db.url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+        sqlx::query("INSERT INTO spaces (id, kind, root_did) VALUES (?1, 'shared', ?2)")
+            .bind(space.as_bytes().as_slice())
+            .bind(root_did)
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        sqlx::query("INSERT INTO spaces (id, kind, root_did) VALUES ($1::uuid, 'shared', $2)")
+            .bind(space.to_string())
+            .bind(root_did)
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Scenarios
+
+async fn ping(db: Db) {
+    db.store.ping().await.unwrap();
+}
+
+async fn migrations_are_idempotent(db: Db) {
+    let space = new_space(&db, 1).await;
+    db.store
+        .push(space, &[put(Uuid::from_u128(1), 0, b"a")])
+        .await
+        .unwrap();
+    // Already migrated once by the harness; twice more changes nothing.
+    db.store.migrate().await.unwrap();
+    db.store.migrate().await.unwrap();
+    assert_eq!(
+        pull_all(&db, space, 0).await,
+        vec![row(Uuid::from_u128(1), 1, Some(b"a"))]
+    );
+}
+
+async fn personal_space_created_once(db: Db) {
+    let (space, owner) = (Uuid::from_u128(10), Uuid::from_u128(20));
+    assert_eq!(db.store.space(space).await.unwrap(), None);
+
+    let first = db.store.ensure_personal_space(space, owner).await.unwrap();
+    assert_eq!(first.id, space);
+    assert_eq!(first.kind, SpaceKind::Personal { owner });
+    assert_eq!(first.cursor, 0);
+
+    db.store
+        .push(space, &[put(Uuid::from_u128(1), 0, b"x")])
+        .await
+        .unwrap();
+    let again = db.store.ensure_personal_space(space, owner).await.unwrap();
+    assert_eq!(again.cursor, 1, "a second call finds the existing space");
+    assert_eq!(db.store.space(space).await.unwrap(), Some(again));
+}
+
+async fn personal_space_of_another_user_is_refused(db: Db) {
+    let space = Uuid::from_u128(10);
+    db.store
+        .ensure_personal_space(space, Uuid::from_u128(20))
+        .await
+        .unwrap();
+    let err = db
+        .store
+        .ensure_personal_space(space, Uuid::from_u128(21))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotOwner(s) if s == space),
+        "{err:?}"
+    );
+}
+
+async fn shared_space_is_not_personal(db: Db) {
+    let space = Uuid::from_u128(30);
+    insert_shared_space(&db, space, "did:key:z6Mkroot").await;
+    let info = db.store.space(space).await.unwrap().unwrap();
+    assert_eq!(
+        info.kind,
+        SpaceKind::Shared {
+            root_did: "did:key:z6Mkroot".into()
+        }
+    );
+    let err = db
+        .store
+        .ensure_personal_space(space, Uuid::from_u128(20))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotOwner(s) if s == space),
+        "{err:?}"
+    );
+}
+
+async fn push_moves_the_cursor_by_one(db: Db) {
+    let space = new_space(&db, 2).await;
+    let (a, b, c) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+
+    let outcome = db
+        .store
+        .push(space, &[put(a, 0, b"a1"), put(b, 0, b"b1")])
+        .await;
+    assert_eq!(outcome.unwrap(), applied(0, 1));
+    let outcome = db
+        .store
+        .push(space, &[put(a, 1, b"a2"), put(c, 0, b"c2")])
+        .await;
+    assert_eq!(outcome.unwrap(), applied(1, 2));
+    let outcome = db.store.push(space, &[put(c, 2, b"c3")]).await;
+    assert_eq!(outcome.unwrap(), applied(2, 3));
+
+    assert_eq!(db.store.space(space).await.unwrap().unwrap().cursor, 3);
+    assert_eq!(
+        pull_all(&db, space, 0).await,
+        vec![
+            row(b, 1, Some(b"b1")),
+            row(a, 2, Some(b"a2")),
+            row(c, 3, Some(b"c3"))
+        ]
+    );
+}
+
+async fn conflicting_batch_writes_nothing(db: Db) {
+    let space = new_space(&db, 3).await;
+    let [a, b, c, d, e] = [1, 2, 3, 4, 5].map(Uuid::from_u128);
+    db.store
+        .push(
+            space,
+            &[put(a, 0, b"a1"), put(b, 0, b"b1"), put(e, 0, b"e1")],
+        )
+        .await
+        .unwrap();
+
+    let batch = [
+        put(a, 1, b"a2"), // fine
+        put(b, 0, b"b2"), // b exists at 1
+        put(c, 0, b"c2"), // fine: new
+        put(d, 7, b"d2"), // d does not exist
+        delete(e, 3),     // e is at 1
+    ];
+    let outcome = db.store.push(space, &batch).await.unwrap();
+    assert_eq!(
+        outcome,
+        PushOutcome::Conflict(vec![
+            RecordCursor { id: b, cursor: 1 },
+            RecordCursor { id: d, cursor: 0 },
+            RecordCursor { id: e, cursor: 1 },
+        ])
+    );
+
+    // Nothing of the batch landed, not even the changes that matched.
+    assert_eq!(db.store.space(space).await.unwrap().unwrap().cursor, 1);
+    assert_eq!(
+        pull_all(&db, space, 0).await,
+        vec![
+            row(a, 1, Some(b"a1")),
+            row(b, 1, Some(b"b1")),
+            row(e, 1, Some(b"e1"))
+        ]
+    );
+
+    // The next push still gets the next cursor.
+    let outcome = db.store.push(space, &[put(c, 0, b"c2")]).await.unwrap();
+    assert_eq!(outcome, applied(1, 2));
+}
+
+async fn create_when_exists_conflicts(db: Db) {
+    let space = new_space(&db, 4).await;
+    let x = Uuid::from_u128(9);
+    assert_eq!(
+        db.store.push(space, &[put(x, 0, b"one")]).await.unwrap(),
+        applied(0, 1)
+    );
+    assert_eq!(
+        db.store.push(space, &[put(x, 0, b"two")]).await.unwrap(),
+        PushOutcome::Conflict(vec![RecordCursor { id: x, cursor: 1 }])
+    );
+    assert_eq!(pull_all(&db, space, 0).await, vec![row(x, 1, Some(b"one"))]);
+}
+
+async fn delete_leaves_a_tombstone(db: Db) {
+    let space = new_space(&db, 5).await;
+    let (x, y) = (Uuid::from_u128(1), Uuid::from_u128(2));
+    db.store.push(space, &[put(x, 0, b"x1")]).await.unwrap();
+
+    assert_eq!(
+        db.store.push(space, &[delete(x, 1)]).await.unwrap(),
+        applied(1, 2)
+    );
+    assert_eq!(pull_all(&db, space, 0).await, vec![row(x, 2, None)]);
+    assert_eq!(pull_all(&db, space, 1).await, vec![row(x, 2, None)]);
+    assert_eq!(pull_all(&db, space, 2).await, vec![]);
+
+    // A tombstone exists: creating over it conflicts, writing at its cursor works.
+    assert_eq!(
+        db.store.push(space, &[put(x, 0, b"x3")]).await.unwrap(),
+        PushOutcome::Conflict(vec![RecordCursor { id: x, cursor: 2 }])
+    );
+    // Deleting a record that never existed just records the tombstone.
+    assert_eq!(
+        db.store.push(space, &[delete(y, 0)]).await.unwrap(),
+        applied(2, 3)
+    );
+    assert_eq!(
+        db.store.push(space, &[put(x, 2, b"x4")]).await.unwrap(),
+        applied(3, 4)
+    );
+    assert_eq!(
+        pull_all(&db, space, 0).await,
+        vec![row(y, 3, None), row(x, 4, Some(b"x4"))]
+    );
+}
+
+async fn pull_pages_in_cursor_order(db: Db) {
+    let space = new_space(&db, 6).await;
+    let mut rng = rng(6);
+    // The model: id -> (cursor, blob or tombstone).
+    let mut model: HashMap<Uuid, (u64, Option<Vec<u8>>)> = HashMap::new();
+    let mut ids = Vec::new();
+
+    // 12 pushes of 30 changes: new records, and from the fourth push on,
+    // updates and deletes of earlier ones, so cursors interleave with ids.
+    for push in 1..=12u64 {
+        let mut batch = Vec::new();
+        for i in 0..30u64 {
+            let reuse = push > 3 && i % 3 == 0;
+            let id = if reuse {
+                ids[usize::try_from(rng.next_u32()).unwrap() % ids.len()]
+            } else {
+                let id = random_id(&mut rng);
+                ids.push(id);
+                id
+            };
+            if batch.iter().any(|c: &Change| c.id == id) {
+                continue;
+            }
+            let expected = model.get(&id).map_or(0, |(c, _)| *c);
+            let change = if reuse && i % 2 == 0 {
+                delete(id, expected)
+            } else {
+                put(id, expected, format!("{push}-{i}").as_bytes())
+            };
+            batch.push(change);
+        }
+        assert_eq!(
+            db.store.push(space, &batch).await.unwrap(),
+            applied(push - 1, push)
+        );
+        for c in batch {
+            model.insert(c.id, (push, c.blob.map(|b| b.0)));
+        }
+    }
+    assert!(model.len() > 250, "{} records", model.len());
+
+    for (since, upto) in [
+        (0, 12),
+        (3, 7),
+        (0, 1),
+        (11, 12),
+        (12, 12),
+        (5, 4),
+        (0, u64::MAX),
+    ] {
+        let mut expected: Vec<RecordRow> = model
+            .iter()
+            .filter(|(_, (c, _))| since < *c && *c <= upto)
+            .map(|(id, (c, blob))| row(*id, *c, blob.as_deref()))
+            .collect();
+        expected.sort_by_key(|r| (r.cursor, r.id));
+
+        let mut got = Vec::new();
+        let mut after = None;
+        loop {
+            let page = db
+                .store
+                .pull_page(space, since, upto, after, 50)
+                .await
+                .unwrap();
+            assert!(page.len() <= 50);
+            let Some(last) = page.last() else { break };
+            after = Some((last.cursor, last.id));
+            let full = page.len() == 50;
+            got.extend(page);
+            if !full {
+                break;
+            }
+        }
+        assert_eq!(got.len(), expected.len(), "since {since} upto {upto}");
+        assert_eq!(got, expected, "since {since} upto {upto}");
+    }
+}
+
+async fn push_to_missing_space(db: Db) {
+    let space = Uuid::from_u128(404);
+    let err = db
+        .store
+        .push(space, &[put(Uuid::from_u128(1), 0, b"x")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NoSuchSpace(s) if s == space),
+        "{err:?}"
+    );
+    assert_eq!(db.store.space(space).await.unwrap(), None);
+    assert_eq!(pull_all(&db, space, 0).await, vec![]);
+}
+
+async fn concurrent_pushes_serialize(db: Db) {
+    let space = new_space(&db, 7).await;
+    const PER_TASK: u64 = 25;
+    let tasks: Vec<_> = (0..2u128)
+        .map(|task| {
+            let store = db.store.clone();
+            tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                for i in 0..PER_TASK {
+                    // Two records per batch, disjoint across tasks.
+                    let base = task << 64 | u128::from(i) << 1;
+                    let batch = [
+                        put(Uuid::from_u128(base), 0, b"v"),
+                        put(Uuid::from_u128(base | 1), 0, b"w"),
+                    ];
+                    outcomes.push(store.push(space, &batch).await.unwrap());
+                }
+                outcomes
+            })
+        })
+        .collect();
+    let mut cursors = Vec::new();
+    for task in tasks {
+        for outcome in task.await.unwrap() {
+            let PushOutcome::Applied { prev, cursor } = outcome else {
+                panic!("disjoint records never conflict: {outcome:?}");
+            };
+            assert_eq!(prev + 1, cursor);
+            cursors.push(cursor);
+        }
+    }
+    cursors.sort_unstable();
+    assert_eq!(cursors, (1..=2 * PER_TASK).collect::<Vec<_>>());
+    assert_eq!(
+        db.store.space(space).await.unwrap().unwrap().cursor,
+        2 * PER_TASK
+    );
+    assert_eq!(
+        pull_all(&db, space, 0).await.len(),
+        4 * usize::try_from(PER_TASK).unwrap()
+    );
+}
+
+async fn concurrent_creates_of_one_record(db: Db) {
+    let space = new_space(&db, 8).await;
+    for round in 0..10u128 {
+        let id = Uuid::from_u128(round + 1);
+        let tasks: Vec<_> = [b"left".as_slice(), b"right".as_slice()]
+            .into_iter()
+            .map(|blob| {
+                let store = db.store.clone();
+                let change = put(id, 0, blob);
+                tokio::spawn(async move { store.push(space, &[change]).await.unwrap() })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await.unwrap());
+        }
+        let cursor = u64::try_from(round).unwrap() + 1;
+        let winners = outcomes
+            .iter()
+            .filter(|o| **o == applied(cursor - 1, cursor))
+            .count();
+        let losers = outcomes
+            .iter()
+            .filter(|o| **o == PushOutcome::Conflict(vec![RecordCursor { id, cursor }]))
+            .count();
+        assert_eq!((winners, losers), (1, 1), "{outcomes:?}");
+    }
+}
+
+async fn large_blob_round_trip(db: Db) {
+    let space = new_space(&db, 9).await;
+    let mut blob = vec![0; 3 * 1024 * 1024 + 29];
+    rng(9).fill_bytes(&mut blob);
+    let id = Uuid::from_u128(77);
+    assert_eq!(
+        db.store.push(space, &[put(id, 0, &blob)]).await.unwrap(),
+        applied(0, 1)
+    );
+    assert_eq!(pull_all(&db, space, 0).await, vec![row(id, 1, Some(&blob))]);
+}
+
+/// The pull query walks `records_by_cursor` in order: no sort step, whatever
+/// the page bounds.
+async fn pull_reads_the_index(db: Db) {
+    let space = new_space(&db, 10).await;
+    let mut rng = rng(10);
+    for push in 1..=20u64 {
+        let batch: Vec<Change> = (0..100)
+            .map(|_| put(random_id(&mut rng), 0, b"r"))
+            .collect();
+        assert_eq!(
+            db.store.push(space, &batch).await.unwrap(),
+            applied(push - 1, push)
+        );
+    }
+    let plan = if db.url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+        sqlx::query("ANALYZE").execute(&pool).await.unwrap();
+        let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+            "EXPLAIN QUERY PLAN
+             SELECT id, cursor, blob, dek FROM records
+             WHERE space_id = ?1 AND (cursor, id) > (?2, ?3) AND cursor <= ?4
+             ORDER BY cursor, id LIMIT ?5",
+        )
+        .bind(space.as_bytes().as_slice())
+        .bind(5i64)
+        .bind(Uuid::max().as_bytes().as_slice())
+        .bind(15i64)
+        .bind(50i64)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("\n")
+    } else {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query("ANALYZE records")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        // The plan a long-lived prepared statement ends up with, whatever the
+        // parameter values.
+        sqlx::query("SET plan_cache_mode = force_generic_plan")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query(
+            "PREPARE pull (uuid, bigint, uuid, bigint, bigint) AS
+             SELECT id, cursor, blob, dek FROM records
+             WHERE space_id = $1 AND (cursor, id) > ($2, $3) AND cursor <= $4
+             ORDER BY cursor, id LIMIT $5",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let explain = format!(
+            "EXPLAIN EXECUTE pull ('{space}', 5, '{}', 15, 50)",
+            Uuid::max()
+        );
+        let rows: Vec<(String,)> = sqlx::query_as(&explain).fetch_all(&mut conn).await.unwrap();
+        rows.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n")
+    };
+    println!("{plan}");
+    assert!(plan.contains("records_by_cursor"), "{plan}");
+    assert!(!plan.to_lowercase().contains("sort"), "{plan}");
+    assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+}
+
+// ---------------------------------------------------------------------------
+// SQLite only
+
+#[tokio::test]
+async fn sqlite_in_memory() {
+    let db = open("sqlite::memory:".into(), None).await;
+    let space = new_space(&db, 11).await;
+    let id = Uuid::from_u128(1);
+    assert_eq!(
+        db.store.push(space, &[put(id, 0, b"m")]).await.unwrap(),
+        applied(0, 1)
+    );
+    assert_eq!(pull_all(&db, space, 0).await, vec![row(id, 1, Some(b"m"))]);
+}
+
+#[tokio::test]
+async fn unsupported_url() {
+    let err = Store::connect("mysql://localhost/x").await.unwrap_err();
+    assert!(matches!(err, StoreError::UnsupportedUrl(_)), "{err:?}");
+}
