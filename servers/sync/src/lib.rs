@@ -19,6 +19,8 @@ pub mod hub;
 pub mod server;
 pub mod session;
 pub mod store;
+#[doc(hidden)]
+pub mod testing;
 
 pub use config::Config;
 pub use server::{RunningServer, start};
