@@ -11,7 +11,7 @@ use std::fmt;
 use josekit::jwk::Jwk;
 use josekit::jwk::KeyPair as _;
 use josekit::jwk::alg::ed::EdCurve;
-use josekit::jws::{EdDSA, HS256, JwsHeader};
+use josekit::jws::{self, EdDSA, HS256, JwsHeader};
 use josekit::jwt::{self, JwtPayload};
 use josekit::{JoseError, Map, Value};
 use sealbase_crypto::{Did, Identity, OsRng, RngCore};
@@ -190,6 +190,17 @@ impl TestIssuer {
         header.set_token_type("JWT");
         let signer = EdDSA.signer_from_jwk(&self.private)?;
         jwt::encode_with_signer(&JwtPayload::from_map(claims.clone())?, &header, &signer)
+    }
+
+    /// A compact JWS signed by this key over arbitrary payload bytes (for
+    /// tokens that are signed but not a JWT, e.g. a non-object payload).
+    /// The header's `kid` is kept if set, else this issuer's is used.
+    pub fn sign_payload(&self, header: &JwsHeader, payload: &[u8]) -> Result<String, JoseError> {
+        let mut signer = EdDSA.signer_from_jwk(&self.private)?;
+        if header.key_id().is_some() {
+            signer.remove_key_id();
+        }
+        jws::serialize_compact(payload, header, &signer)
     }
 
     /// A token that expired a minute before `now` (beyond the default skew).
