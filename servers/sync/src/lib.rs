@@ -20,6 +20,8 @@ pub mod metrics;
 pub mod server;
 pub mod session;
 pub mod store;
+#[doc(hidden)]
+pub mod testing;
 
 pub use config::Config;
 pub use server::{Limits, RunningServer, Settings, start};
