@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::auth::{KeySource, TokenVerifier};
+use crate::auth::{KeySource, TokenVerifier, VerifierConfig};
 use crate::server::{Limits, Settings};
 use crate::store::Store;
 
@@ -88,7 +88,9 @@ impl Config {
             Some(_) => {}
         }
         if self.jwks_url.is_none() && self.jwks_file.is_none() {
-            bail!("set where the issuer's keys are: --jwks-url (SEALBASE_JWKS_URL) or --jwks-file (SEALBASE_JWKS_FILE)");
+            bail!(
+                "set where the issuer's keys are: --jwks-url (SEALBASE_JWKS_URL) or --jwks-file (SEALBASE_JWKS_FILE)"
+            );
         }
         if self.queue_frames == 0 {
             bail!("--queue-frames must be at least 1");
@@ -121,8 +123,10 @@ impl Config {
             (None, None) => bail!("no JWKS configured"),
         };
         let issuer = self.issuer.clone().unwrap_or_default();
-        let verifier = TokenVerifier::new(issuer, self.audience.clone(), keys)
-            .context("invalid token verification settings")?;
+        let mut verifier = VerifierConfig::new(issuer, keys);
+        verifier.audience = self.audience.clone();
+        let verifier =
+            TokenVerifier::new(verifier).context("invalid token verification settings")?;
         let store = self.store().await?;
         store.migrate().await.context("database migration failed")?;
         Ok(Settings {

@@ -100,7 +100,10 @@ impl Hub {
 
     /// Adds `conn` to the subscribers of `space`.
     pub fn subscribe(&self, space: Uuid, conn: ConnId, subscriber: Subscriber) {
-        self.spaces().entry(space).or_default().insert(conn, subscriber);
+        self.spaces()
+            .entry(space)
+            .or_default()
+            .insert(conn, subscriber);
     }
 
     /// Removes `conn` from `space`.

@@ -35,8 +35,10 @@ impl Metrics {
     /// Records one push of `records` changes.
     pub fn observe_push(&self, took: Duration, records: usize) {
         self.pushes.fetch_add(1, Ordering::Relaxed);
-        self.pushed_records
-            .fetch_add(u64::try_from(records).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.pushed_records.fetch_add(
+            u64::try_from(records).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
         self.push_micros.fetch_add(micros(took), Ordering::Relaxed);
     }
 
@@ -52,18 +54,71 @@ impl Metrics {
         let seconds = |a: &AtomicU64| get(a) as f64 / 1e6;
         let mut out = String::new();
         let mut metric = |name: &str, kind: &str, help: &str, value: String| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
         };
-        metric("sealbase_sync_connections", "gauge", "Open WebSocket connections.", get(&self.connections).to_string());
-        metric("sealbase_sync_subscriptions", "gauge", "Space subscriptions across connections.", hub.subscriptions().to_string());
-        metric("sealbase_sync_frames_received_total", "counter", "Frames received from clients.", get(&self.frames_in).to_string());
-        metric("sealbase_sync_push_requests_total", "counter", "Push requests handled.", get(&self.pushes).to_string());
-        metric("sealbase_sync_pushed_records_total", "counter", "Records in handled pushes.", get(&self.pushed_records).to_string());
-        metric("sealbase_sync_push_seconds_total", "counter", "Time spent handling pushes.", seconds(&self.push_micros).to_string());
-        metric("sealbase_sync_pull_requests_total", "counter", "Pull requests completed.", get(&self.pulls).to_string());
-        metric("sealbase_sync_pull_seconds_total", "counter", "Time spent streaming pulls.", seconds(&self.pull_micros).to_string());
-        metric("sealbase_sync_notifications_total", "counter", "Notifications queued to subscribers.", get(&hub.stats.delivered).to_string());
-        metric("sealbase_sync_slow_consumers_total", "counter", "Connections closed because their queue was full (4006).", get(&hub.stats.slow_consumers).to_string());
+        metric(
+            "sealbase_sync_connections",
+            "gauge",
+            "Open WebSocket connections.",
+            get(&self.connections).to_string(),
+        );
+        metric(
+            "sealbase_sync_subscriptions",
+            "gauge",
+            "Space subscriptions across connections.",
+            hub.subscriptions().to_string(),
+        );
+        metric(
+            "sealbase_sync_frames_received_total",
+            "counter",
+            "Frames received from clients.",
+            get(&self.frames_in).to_string(),
+        );
+        metric(
+            "sealbase_sync_push_requests_total",
+            "counter",
+            "Push requests handled.",
+            get(&self.pushes).to_string(),
+        );
+        metric(
+            "sealbase_sync_pushed_records_total",
+            "counter",
+            "Records in handled pushes.",
+            get(&self.pushed_records).to_string(),
+        );
+        metric(
+            "sealbase_sync_push_seconds_total",
+            "counter",
+            "Time spent handling pushes.",
+            seconds(&self.push_micros).to_string(),
+        );
+        metric(
+            "sealbase_sync_pull_requests_total",
+            "counter",
+            "Pull requests completed.",
+            get(&self.pulls).to_string(),
+        );
+        metric(
+            "sealbase_sync_pull_seconds_total",
+            "counter",
+            "Time spent streaming pulls.",
+            seconds(&self.pull_micros).to_string(),
+        );
+        metric(
+            "sealbase_sync_notifications_total",
+            "counter",
+            "Notifications queued to subscribers.",
+            get(&hub.stats.delivered).to_string(),
+        );
+        metric(
+            "sealbase_sync_slow_consumers_total",
+            "counter",
+            "Connections closed because their queue was full (4006).",
+            get(&hub.stats.slow_consumers).to_string(),
+        );
         out
     }
 }

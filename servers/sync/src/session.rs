@@ -105,7 +105,8 @@ impl Conn {
             }
             Err(e) => {
                 tracing::error!(conn = self.id, error = %e, "cannot encode a frame");
-                self.kill.kill(CloseCode::ProtocolError, "internal encoding error");
+                self.kill
+                    .kill(CloseCode::ProtocolError, "internal encoding error");
             }
         }
     }
@@ -151,7 +152,9 @@ impl Conn {
             ErrorBody::new(ErrorCode::Forbidden, format!("capability rejected: {e}"))
         })?;
         let verified = verify_chain(&token, &root, space, &self.did, unix_now(), |_| false)
-            .map_err(|e| ErrorBody::new(ErrorCode::Forbidden, format!("capability rejected: {e}")))?;
+            .map_err(|e| {
+                ErrorBody::new(ErrorCode::Forbidden, format!("capability rejected: {e}"))
+            })?;
         if verified.cap < need {
             return Err(ErrorBody::new(
                 ErrorCode::Forbidden,
@@ -218,7 +221,10 @@ async fn handshake(
             return None;
         }
         Ok(Some(Ok(_))) => {
-            kill.kill(CloseCode::AuthFailed, "the first frame must be a binary auth request");
+            kill.kill(
+                CloseCode::AuthFailed,
+                "the first frame must be a binary auth request",
+            );
             return None;
         }
         Ok(None | Some(Err(_))) => return None,
@@ -232,7 +238,10 @@ async fn handshake(
             }
         },
         _ => {
-            kill.kill(CloseCode::AuthFailed, "the first frame must be an auth request");
+            kill.kill(
+                CloseCode::AuthFailed,
+                "the first frame must be an auth request",
+            );
             return None;
         }
     };
@@ -245,7 +254,10 @@ async fn handshake(
         }
     };
     if !app.claim_socket(token.user) {
-        kill.kill(CloseCode::TooManyConnections, "too many connections for this user");
+        kill.kill(
+            CloseCode::TooManyConnections,
+            "too many connections for this user",
+        );
         return None;
     }
     let space = match app
@@ -320,12 +332,14 @@ async fn serve(conn: &Arc<Conn>, stream: &mut SplitStream<WebSocket>) {
             Ok(Some(Ok(Message::Binary(bytes)))) => bytes,
             Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
             Ok(Some(Ok(Message::Text(_)))) => {
-                conn.kill.kill(CloseCode::ProtocolError, "text frames are not allowed");
+                conn.kill
+                    .kill(CloseCode::ProtocolError, "text frames are not allowed");
                 return;
             }
             Ok(Some(Ok(Message::Close(_)) | Err(_)) | None) => return,
             Err(_) => {
-                conn.kill.kill(CloseCode::ProtocolError, "no traffic, not even pongs");
+                conn.kill
+                    .kill(CloseCode::ProtocolError, "no traffic, not even pongs");
                 return;
             }
         };
@@ -335,11 +349,15 @@ async fn serve(conn: &Arc<Conn>, stream: &mut SplitStream<WebSocket>) {
             // v1 defines no client notifications; unknown ones are ignored.
             Ok(Frame::Notification(_)) => continue,
             Ok(Frame::Response(_) | Frame::Chunk(_)) => {
-                conn.kill.kill(CloseCode::ProtocolError, "unexpected frame type from a client");
+                conn.kill.kill(
+                    CloseCode::ProtocolError,
+                    "unexpected frame type from a client",
+                );
                 return;
             }
             Err(e) => {
-                conn.kill.kill(CloseCode::ProtocolError, format!("undecodable frame: {e}"));
+                conn.kill
+                    .kill(CloseCode::ProtocolError, format!("undecodable frame: {e}"));
                 return;
             }
         };
@@ -367,7 +385,8 @@ async fn expire(conn: &Arc<Conn>) {
     if let Ok(frame) = Frame::notification(&notification) {
         conn.send(&frame).await;
     }
-    conn.kill.kill(CloseCode::TokenExpired, "access token expired");
+    conn.kill
+        .kill(CloseCode::TokenExpired, "access token expired");
 }
 
 async fn handle(conn: &Arc<Conn>, raw: RawRequest) {
@@ -418,7 +437,10 @@ async fn handle(conn: &Arc<Conn>, raw: RawRequest) {
                 id,
                 Err(ErrorBody::new(
                     ErrorCode::MethodNotFound,
-                    format!("{} is not available on this server yet", other.method().as_str()),
+                    format!(
+                        "{} is not available on this server yet",
+                        other.method().as_str()
+                    ),
                 )),
             )
             .await;
@@ -456,7 +478,10 @@ async fn subscribe(conn: &Arc<Conn>, p: SubscribeParams) -> Result<Subscribed, E
             .authorize(space.id, space.cap.as_deref(), Capability::Read)
             .await
         {
-            denied.push(SpaceDenied { id: space.id, error });
+            denied.push(SpaceDenied {
+                id: space.id,
+                error,
+            });
             continue;
         }
         let cursor = match conn.app.store.space(space.id).await {
@@ -472,8 +497,7 @@ async fn subscribe(conn: &Arc<Conn>, p: SubscribeParams) -> Result<Subscribed, E
         };
         {
             let mut subs = conn.subscriptions();
-            if !subs.contains(&space.id) && subs.len() >= conn.app.limits.subscriptions_per_socket
-            {
+            if !subs.contains(&space.id) && subs.len() >= conn.app.limits.subscriptions_per_socket {
                 denied.push(SpaceDenied {
                     id: space.id,
                     error: ErrorBody::new(
@@ -523,7 +547,9 @@ async fn push(conn: &Arc<Conn>, p: PushParams) -> Result<PushResult, ErrorBody> 
             StoreError::NoSuchSpace(_) => ErrorBody::new(ErrorCode::NotFound, "no such space"),
             e => internal(&e),
         })?;
-    conn.app.metrics.observe_push(started.elapsed(), p.changes.len());
+    conn.app
+        .metrics
+        .observe_push(started.elapsed(), p.changes.len());
     match outcome {
         PushOutcome::Applied { prev, cursor } => {
             let notification = Notification::Sync(SyncNotification {
@@ -567,7 +593,10 @@ async fn pull(conn: &Arc<Conn>, id: u32, p: PullParams) -> Result<PullResult, Er
             .authorize(space.id, space.cap.as_deref(), Capability::Read)
             .await
         {
-            denied.push(SpaceDenied { id: space.id, error });
+            denied.push(SpaceDenied {
+                id: space.id,
+                error,
+            });
             continue;
         }
         let upto = match conn.app.store.space(space.id).await {
@@ -663,6 +692,16 @@ async fn writer(
         tokio::select! {
             biased;
             (code, reason) = kill.killed() => {
+                // Frames queued before the close (e.g. `revoked`) go out
+                // first, except for a slow consumer, whose queue is the
+                // problem.
+                if code != CloseCode::SlowConsumer.code() {
+                    while let Ok(bytes) = outbound.try_recv() {
+                        if sink.send(Message::Binary(bytes)).await.is_err() {
+                            break;
+                        }
+                    }
+                }
                 let _ = sink
                     .send(Message::Close(Some(CloseFrame {
                         code,
@@ -671,7 +710,7 @@ async fn writer(
                     .await;
                 break;
             }
-            _ = shutdown.wait_for(|down| *down) => {
+            () = stopped(&mut shutdown) => {
                 // Going away; the close frame goes out on the next turn.
                 kill.close_with(1001, "server shutting down");
             }
@@ -695,4 +734,10 @@ async fn writer(
     }
     // Wake the reader if the socket died under the writer.
     kill.close_with(1000, "connection closed");
+}
+
+/// Resolves once the server shuts down (the watch guard is dropped here, so
+/// the writer future stays `Send`).
+async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|down| *down).await;
 }

@@ -1,10 +1,17 @@
 //! The sync server over real sockets, on SQLite and on PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 #[macro_use]
 mod common;
 
 use std::time::Duration;
+
+use futures_util::SinkExt;
 
 use common::{Backend, Client, Incoming, TestServer};
 use sealbase_protocol::{
@@ -86,30 +93,23 @@ async fn auth_failures_close_with_4000(backend: Backend) {
 
     // Another request first.
     let mut c = Client::connect(&server.url()).await;
-    c.send(push(alice.personal_space, vec![change(1, b"x", 0)])).await;
+    c.send(push(alice.personal_space, vec![change(1, b"x", 0)]))
+        .await;
     assert_eq!(c.closed().await, Some(4000));
 
     // A token from an issuer we do not trust.
-    let other = sealbase_sync::testing::TestIssuer::new(common::ISSUER);
-    let forged = other.token(
-        alice.id,
-        alice.personal_space,
-        &alice.identity.did(),
-        common::now() + 60,
-    );
+    let other = server.issuer.impostor().unwrap();
+    let forged = common::mint(&other, &alice, common::now() + 60);
     let mut c = Client::connect(&server.url()).await;
-    c.send(sealbase_protocol::AuthParams { token: forged }).await;
+    c.send(sealbase_protocol::AuthParams { token: forged })
+        .await;
     assert_eq!(c.closed().await, Some(4000));
 
     // An expired token.
     let mut c = Client::connect(&server.url()).await;
-    let expired = server.issuer.token(
-        alice.id,
-        alice.personal_space,
-        &alice.identity.did(),
-        common::now() - 120,
-    );
-    c.send(sealbase_protocol::AuthParams { token: expired }).await;
+    let expired = common::mint(&server.issuer, &alice, common::now() - 120);
+    c.send(sealbase_protocol::AuthParams { token: expired })
+        .await;
     assert_eq!(c.closed().await, Some(4000));
 
     // Garbage.
@@ -140,10 +140,16 @@ async fn push_then_pull_round_trips(backend: Backend) {
     let space = alice.personal_space;
 
     let r = c
-        .call(push(space, vec![change(1, b"one", 0), change(2, b"two", 0)]))
+        .call(push(
+            space,
+            vec![change(1, b"one", 0), change(2, b"two", 0)],
+        ))
         .await
         .unwrap();
-    assert_eq!(r, CallResult::Push(PushResult::Applied { prev: 0, cursor: 1 }));
+    assert_eq!(
+        r,
+        CallResult::Push(PushResult::Applied { prev: 0, cursor: 1 })
+    );
     let r = c
         .call(push(
             space,
@@ -159,13 +165,20 @@ async fn push_then_pull_round_trips(backend: Backend) {
         ))
         .await
         .unwrap();
-    assert_eq!(r, CallResult::Push(PushResult::Applied { prev: 1, cursor: 2 }));
+    assert_eq!(
+        r,
+        CallResult::Push(PushResult::Applied { prev: 1, cursor: 2 })
+    );
 
     let (chunks, result) = pull_all(&mut c, space, 0).await;
-    assert_eq!(result, CallResult::Pull(sealbase_protocol::PullResult { denied: vec![] }));
+    assert_eq!(
+        result,
+        CallResult::Pull(sealbase_protocol::PullResult { denied: vec![] })
+    );
     assert!(matches!(&chunks[0], PullChunk::Begin(b) if b.cursor == 2 && b.since == 0 && !b.reset));
     match (&chunks[1], &chunks[2]) {
-        (PullChunk::Record(r), PullChunk::Tombstone(t)) | (PullChunk::Tombstone(t), PullChunk::Record(r)) => {
+        (PullChunk::Record(r), PullChunk::Tombstone(t))
+        | (PullChunk::Tombstone(t), PullChunk::Record(r)) => {
             assert_eq!(r.id, Uuid::from_u128(1));
             assert_eq!(r.blob.as_slice(), b"one v2");
             assert_eq!(r.cursor, 2);
@@ -192,7 +205,9 @@ async fn pulls_stream_in_cursor_order_across_pages(backend: Backend) {
     let (mut c, _) = server.client(&alice).await;
     let space = alice.personal_space;
     for batch in 0..10u128 {
-        let changes = (0..5u128).map(|i| change(batch * 100 + i, b"r", 0)).collect();
+        let changes = (0..5u128)
+            .map(|i| change(batch * 100 + i, b"r", 0))
+            .collect();
         c.call(push(space, changes)).await.unwrap();
     }
     let (chunks, _) = pull_all(&mut c, space, 3).await;
@@ -231,8 +246,14 @@ async fn conflicts_name_each_record(backend: Backend) {
     assert_eq!(
         records,
         vec![
-            RecordCursor { id: Uuid::from_u128(1), cursor: 1 },
-            RecordCursor { id: Uuid::from_u128(3), cursor: 0 },
+            RecordCursor {
+                id: Uuid::from_u128(1),
+                cursor: 1
+            },
+            RecordCursor {
+                id: Uuid::from_u128(3),
+                cursor: 0
+            },
         ]
     );
     // Nothing of the batch was written.
@@ -248,14 +269,22 @@ async fn subscribers_get_pushes_in_real_time(backend: Backend) {
     let space = alice.personal_space;
     let r = phone
         .call(SubscribeParams {
-            spaces: vec![SpaceRef { id: space, cap: None }],
+            spaces: vec![SpaceRef {
+                id: space,
+                cap: None,
+            }],
         })
         .await
         .unwrap();
-    let CallResult::Subscribe(subscribed) = r else { panic!() };
+    let CallResult::Subscribe(subscribed) = r else {
+        panic!()
+    };
     assert_eq!(subscribed.spaces[0].cursor, 0);
 
-    laptop.call(push(space, vec![change(9, b"hello", 0)])).await.unwrap();
+    laptop
+        .call(push(space, vec![change(9, b"hello", 0)]))
+        .await
+        .unwrap();
     let Notification::Sync(sync) = phone.notification().await else {
         panic!("expected sync")
     };
@@ -264,8 +293,13 @@ async fn subscribers_get_pushes_in_real_time(backend: Backend) {
 
     // The pusher is not notified of its own write, and a second push shows
     // the continuity the client checks (prev = its cursor).
-    laptop.call(push(space, vec![change(9, b"again", 1)])).await.unwrap();
-    let Notification::Sync(sync) = phone.notification().await else { panic!() };
+    laptop
+        .call(push(space, vec![change(9, b"again", 1)]))
+        .await
+        .unwrap();
+    let Notification::Sync(sync) = phone.notification().await else {
+        panic!()
+    };
     assert_eq!((sync.prev, sync.cursor), (1, 2));
 }
 
@@ -284,17 +318,24 @@ async fn another_users_space_is_refused(backend: Backend) {
 
     let r = m
         .call(SubscribeParams {
-            spaces: vec![SpaceRef { id: alice.personal_space, cap: None }],
+            spaces: vec![SpaceRef {
+                id: alice.personal_space,
+                cap: None,
+            }],
         })
         .await
         .unwrap();
-    let CallResult::Subscribe(s) = r else { panic!() };
+    let CallResult::Subscribe(s) = r else {
+        panic!()
+    };
     assert!(s.spaces.is_empty());
     assert_eq!(s.denied[0].error.code, ErrorCode::Forbidden);
 
     let (chunks, result) = pull_all(&mut m, alice.personal_space, 0).await;
     assert!(chunks.is_empty(), "nothing of alice's space is returned");
-    let CallResult::Pull(p) = result else { panic!() };
+    let CallResult::Pull(p) = result else {
+        panic!()
+    };
     assert_eq!(p.denied[0].error.code, ErrorCode::Forbidden);
 }
 
@@ -310,7 +351,9 @@ async fn bad_input_gets_errors_and_closes(backend: Backend) {
         params: sealbase_protocol::RawValue::empty_map(),
     });
     c.send_raw(frame.encode().unwrap()).await;
-    let Incoming::Response(r) = c.next().await else { panic!() };
+    let Incoming::Response(r) = c.next().await else {
+        panic!()
+    };
     assert_eq!(r.outcome.unwrap_err().code, ErrorCode::MethodNotFound);
 
     // Params of the wrong shape: bad_request.
@@ -320,7 +363,9 @@ async fn bad_input_gets_errors_and_closes(backend: Backend) {
         params: sealbase_protocol::RawValue::encode(&vec![1, 2, 3]).unwrap(),
     });
     c.send_raw(frame.encode().unwrap()).await;
-    let Incoming::Response(r) = c.next().await else { panic!() };
+    let Incoming::Response(r) = c.next().await else {
+        panic!()
+    };
     assert_eq!(r.outcome.unwrap_err().code, ErrorCode::BadRequest);
 
     // A rule broken: blob without key.
@@ -382,11 +427,16 @@ async fn expired_tokens_close_with_4001_unless_refreshed(backend: Backend) {
     let mut d = Client::connect(&server.url()).await;
     d.auth(&server.token(&alice, 2)).await.unwrap();
     d.call(SubscribeParams {
-        spaces: vec![SpaceRef { id: alice.personal_space, cap: None }],
+        spaces: vec![SpaceRef {
+            id: alice.personal_space,
+            cap: None,
+        }],
     })
     .await
     .unwrap();
-    let Notification::Revoked(revoked) = d.notification().await else { panic!() };
+    let Notification::Revoked(revoked) = d.notification().await else {
+        panic!()
+    };
     assert_eq!(revoked.spaces, vec![alice.personal_space]);
     assert_eq!(d.closed().await, Some(4001));
 
@@ -419,7 +469,10 @@ async fn slow_consumers_are_closed_not_skipped(backend: Backend) {
     let space = alice.personal_space;
     reader
         .call(SubscribeParams {
-            spaces: vec![SpaceRef { id: space, cap: None }],
+            spaces: vec![SpaceRef {
+                id: space,
+                cap: None,
+            }],
         })
         .await
         .unwrap();
@@ -428,8 +481,13 @@ async fn slow_consumers_are_closed_not_skipped(backend: Backend) {
     let blob = vec![0x42u8; 1 << 20];
     let mut cursor = 0;
     for i in 0..40u128 {
-        let r = writer.call(push(space, vec![change(i, &blob, 0)])).await.unwrap();
-        let CallResult::Push(PushResult::Applied { cursor: c, .. }) = r else { panic!() };
+        let r = writer
+            .call(push(space, vec![change(i, &blob, 0)]))
+            .await
+            .unwrap();
+        let CallResult::Push(PushResult::Applied { cursor: c, .. }) = r else {
+            panic!()
+        };
         cursor = c;
     }
     assert_eq!(cursor, 40);
@@ -450,9 +508,11 @@ async fn http_get(url: &str) -> String {
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_once('/').unwrap();
     let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
-    s.write_all(format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
+    s.write_all(
+        format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();
     out

@@ -12,26 +12,24 @@ use sealbase_protocol::{
     AuthParams, CallResult, ClientRequest, Frame, Method, Notification, PullChunk, RawResponse,
     Session, Uuid,
 };
-use sealbase_sync::auth::{KeySource, TokenVerifier};
 use sealbase_sync::store::Store;
-use sealbase_sync::testing::TestIssuer;
+use sealbase_sync::testing::{TestClaims, TestIssuer};
 use sealbase_sync::{Limits, RunningServer, Settings};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-pub const ISSUER: &str = "https://accounts.sealbase.test";
-
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy)]
-pub enum Backend {
+pub(crate) enum Backend {
     Sqlite,
     Postgres,
 }
 
 /// A fresh, migrated store.
-pub async fn store(backend: Backend, name: &str) -> Store {
+pub(crate) async fn store(backend: Backend, name: &str) -> (Store, Option<TempDir>) {
+    let mut temp = None;
     let url = match backend {
         Backend::Sqlite => {
             let dir = std::env::temp_dir().join(format!(
@@ -39,13 +37,24 @@ pub async fn store(backend: Backend, name: &str) -> Store {
                 std::process::id(),
                 Uuid::from_u128(rand_u128()).simple()
             ));
-            format!("sqlite://{}/sync.db", dir.display())
+            let url = format!("sqlite://{}/sync.db", dir.display());
+            temp = Some(TempDir(dir));
+            url
         }
         Backend::Postgres => sealbase_pgtest::database(name).url(),
     };
     let store = Store::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
-    store
+    (store, temp)
+}
+
+/// A directory removed when the test ends.
+pub(crate) struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn rand_u128() -> u128 {
@@ -59,75 +68,90 @@ fn rand_u128() -> u128 {
 }
 
 /// A server and the issuer whose tokens it trusts.
-pub struct TestServer {
-    pub server: RunningServer,
-    pub issuer: TestIssuer,
+pub(crate) struct TestServer {
+    pub(crate) server: RunningServer,
+    pub(crate) issuer: TestIssuer,
+    _dir: Option<TempDir>,
 }
 
 impl TestServer {
-    pub async fn start(backend: Backend, name: &str) -> Self {
+    pub(crate) async fn start(backend: Backend, name: &str) -> Self {
         Self::start_with(backend, name, Limits::default()).await
     }
 
-    pub async fn start_with(backend: Backend, name: &str, limits: Limits) -> Self {
-        let issuer = TestIssuer::new(ISSUER);
-        let verifier =
-            TokenVerifier::new(ISSUER.to_owned(), None, KeySource::Static(issuer.jwks_json()))
-                .unwrap();
+    pub(crate) async fn start_with(backend: Backend, name: &str, limits: Limits) -> Self {
+        let issuer = TestIssuer::generate("test-key-1").unwrap();
+        let verifier = issuer.verifier().unwrap();
+        let (store, dir) = store(backend, name).await;
         let server = sealbase_sync::start(Settings {
             listen: "127.0.0.1:0".parse().unwrap(),
-            store: store(backend, name).await,
+            store,
             verifier,
             limits,
         })
         .await
         .unwrap();
-        Self { server, issuer }
+        Self {
+            server,
+            issuer,
+            _dir: dir,
+        }
     }
 
-    pub fn url(&self) -> String {
-        format!("ws://{}{}", self.server.local_addr(), sealbase_protocol::WS_PATH)
+    pub(crate) fn url(&self) -> String {
+        format!(
+            "ws://{}{}",
+            self.server.local_addr(),
+            sealbase_protocol::WS_PATH
+        )
     }
 
-    pub fn http(&self, path: &str) -> String {
+    pub(crate) fn http(&self, path: &str) -> String {
         format!("http://{}{}", self.server.local_addr(), path)
     }
 
     /// A new user with a valid token for one hour.
-    pub fn user(&self, seed: u64) -> User {
+    pub(crate) fn user(&self, seed: u64) -> User {
         let identity = Identity::generate(&mut ChaCha20Rng::seed_from_u64(seed));
-        let user = User {
+        User {
             id: Uuid::from_u128(u128::from(seed) << 64 | 1),
             personal_space: Uuid::from_u128(u128::from(seed) << 64 | 2),
             identity,
-        };
-        user
+        }
     }
 
-    pub fn token(&self, user: &User, expires_in: u64) -> String {
-        self.issuer.token(
-            user.id,
-            user.personal_space,
-            &user.identity.did(),
-            now() + expires_in,
-        )
+    pub(crate) fn token(&self, user: &User, expires_in: u64) -> String {
+        mint(&self.issuer, user, now() + expires_in)
     }
 
     /// Connects and authenticates `user`.
-    pub async fn client(&self, user: &User) -> (Client, Session) {
+    pub(crate) async fn client(&self, user: &User) -> (Client, Session) {
         let mut client = Client::connect(&self.url()).await;
         let session = client.auth(&self.token(user, 3600)).await.unwrap();
         (client, session)
     }
 }
 
-pub struct User {
-    pub id: Uuid,
-    pub personal_space: Uuid,
-    pub identity: Identity,
+/// A token for `user` from `issuer`, valid until `expires_at`.
+pub(crate) fn mint(issuer: &TestIssuer, user: &User, expires_at: u64) -> String {
+    let claims = TestClaims {
+        user: user.id,
+        personal_space: user.personal_space,
+        did: user.identity.did(),
+        issued_at: now().min(expires_at),
+        expires_at,
+        ..TestClaims::new(now())
+    };
+    issuer.mint(&claims).unwrap()
 }
 
-pub fn now() -> u64 {
+pub(crate) struct User {
+    pub(crate) id: Uuid,
+    pub(crate) personal_space: Uuid,
+    pub(crate) identity: Identity,
+}
+
+pub(crate) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -138,20 +162,20 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// What arrived on a client socket.
 #[derive(Debug)]
-pub enum Incoming {
+pub(crate) enum Incoming {
     Response(RawResponse),
     Notification(Notification),
     Chunk(u32, PullChunk),
     Closed(Option<u16>),
 }
 
-pub struct Client {
-    pub ws: Ws,
+pub(crate) struct Client {
+    pub(crate) ws: Ws,
     next_id: u32,
 }
 
 impl Client {
-    pub async fn connect(url: &str) -> Self {
+    pub(crate) async fn connect(url: &str) -> Self {
         let mut request = url.into_client_request().unwrap();
         request.headers_mut().insert(
             "Sec-WebSocket-Protocol",
@@ -165,12 +189,12 @@ impl Client {
         Self { ws, next_id: 1 }
     }
 
-    pub async fn send_raw(&mut self, bytes: Vec<u8>) {
+    pub(crate) async fn send_raw(&mut self, bytes: Vec<u8>) {
         self.ws.send(Message::Binary(bytes.into())).await.unwrap();
     }
 
     /// Sends a request, returns its id.
-    pub async fn send(&mut self, request: impl Into<ClientRequest>) -> u32 {
+    pub(crate) async fn send(&mut self, request: impl Into<ClientRequest>) -> u32 {
         let id = self.next_id;
         self.next_id += 1;
         let frame = Frame::request(id, &request.into()).unwrap();
@@ -179,7 +203,7 @@ impl Client {
     }
 
     /// The next frame or close, within 10 s.
-    pub async fn next(&mut self) -> Incoming {
+    pub(crate) async fn next(&mut self) -> Incoming {
         loop {
             let msg = tokio::time::timeout(Duration::from_secs(10), self.ws.next())
                 .await
@@ -205,7 +229,7 @@ impl Client {
     }
 
     /// Sends a request and waits for its response, skipping notifications.
-    pub async fn call(
+    pub(crate) async fn call(
         &mut self,
         request: impl Into<ClientRequest>,
     ) -> Result<CallResult, sealbase_protocol::ErrorBody> {
@@ -215,7 +239,7 @@ impl Client {
         self.response(id, method).await
     }
 
-    pub async fn response(
+    pub(crate) async fn response(
         &mut self,
         id: u32,
         method: Method,
@@ -233,7 +257,10 @@ impl Client {
         }
     }
 
-    pub async fn auth(&mut self, token: &str) -> Result<Session, sealbase_protocol::ErrorBody> {
+    pub(crate) async fn auth(
+        &mut self,
+        token: &str,
+    ) -> Result<Session, sealbase_protocol::ErrorBody> {
         match self
             .call(AuthParams {
                 token: token.to_owned(),
@@ -246,7 +273,7 @@ impl Client {
     }
 
     /// Reads until the server closes; returns the close code.
-    pub async fn closed(&mut self) -> Option<u16> {
+    pub(crate) async fn closed(&mut self) -> Option<u16> {
         loop {
             if let Incoming::Closed(code) = self.next().await {
                 return code;
@@ -255,7 +282,7 @@ impl Client {
     }
 
     /// The next notification, skipping responses and chunks.
-    pub async fn notification(&mut self) -> Notification {
+    pub(crate) async fn notification(&mut self) -> Notification {
         loop {
             match self.next().await {
                 Incoming::Notification(n) => return n,
