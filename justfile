@@ -16,11 +16,11 @@ default:
 setup:
     ./scripts/setup.sh
 
-# Build the workspace. (No servers exist yet: the accounts and sync issues add them.)
+# Build the workspace. (Nothing starts yet: the sync server needs the accounts server to issue tokens.)
 dev:
     cargo build --workspace
     scripts/cargo-wasm build {{wasm_crates}} --release
-    @echo "Built the Sealbase crates (native and wasm32). There is nothing to serve yet: see README.md, 'What works today'."
+    @echo "Built Sealbase (native and wasm32), including the sync server binary sealbase-sync. No server starts yet: it needs the accounts server (README.md, What works today)."
 
 # Every check CI runs: formatting, clippy, native tests (incl. PostgreSQL), wasm32 tests in Node, WebCrypto vectors.
 test: lint test-native test-wasm test-webcrypto
