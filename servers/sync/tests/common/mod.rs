@@ -51,6 +51,12 @@ pub(crate) async fn store(backend: Backend, name: &str) -> (Store, Option<TempDi
 /// A directory removed when the test ends.
 pub(crate) struct TempDir(std::path::PathBuf);
 
+impl TempDir {
+    pub(crate) fn new(path: std::path::PathBuf) -> Self {
+        Self(path)
+    }
+}
+
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);

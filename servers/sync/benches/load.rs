@@ -1,0 +1,328 @@
+//! Load generator for the sync server: `just bench-sync` (or
+//! `cargo bench -p sealbase-sync --bench load -- [sqlite|postgres] [--quick]`).
+//!
+//! It starts the real `sealbase-sync` binary (release build) as a child
+//! process on a fresh database, drives it over real WebSockets from this
+//! process and prints one line per figure. The server is a separate process
+//! so its memory can be read from `/proc/PID/status`; client and server
+//! still share the machine's two cores, as in the upstream measurements the
+//! goals in the sync server issue compare against.
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    unreachable_pub
+)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Client, Incoming, User};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use sealbase_crypto::Identity;
+use sealbase_protocol::{
+    CallResult, Change, Notification, PullChunk, PullParams, PullSpace, PushParams, PushResult,
+    SpaceRef, SubscribeParams, Uuid, WrappedKey,
+};
+use sealbase_sync::testing::TestIssuer;
+
+struct Server {
+    child: Child,
+    addr: String,
+    issuer: TestIssuer,
+    _dir: common::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    async fn start(backend: &str) -> Server {
+        let dir = std::env::temp_dir().join(format!("sealbase-sync-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let issuer = TestIssuer::generate("load-key").unwrap();
+        let jwks = dir.join("jwks.json");
+        std::fs::write(&jwks, issuer.jwks_json()).unwrap();
+        let url = match backend {
+            "sqlite" => format!("sqlite://{}/sync.db", dir.display()),
+            _ => sealbase_pgtest::database("load").url(),
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let config = issuer.verifier_config();
+        let child = Command::new(env!("CARGO_BIN_EXE_sealbase-sync"))
+            .args(["serve", "--listen", &addr, "--database-url", &url])
+            .args(["--issuer", &config.issuer])
+            .arg("--jwks-file")
+            .arg(&jwks)
+            .args(["--queue-frames", "4096", "--sockets-per-user", "10000"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Server {
+            child,
+            addr,
+            issuer,
+            _dir: common::TempDir::new(dir),
+        };
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(&server.addr).await.is_ok() {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("sealbase-sync did not start");
+    }
+
+    fn url(&self) -> String {
+        format!("ws://{}{}", self.addr, sealbase_protocol::WS_PATH)
+    }
+
+    async fn client(&self, user: &User) -> Client {
+        let mut c = Client::connect(&self.url()).await;
+        c.auth(&common::mint(&self.issuer, user, common::now() + 3600))
+            .await
+            .unwrap();
+        c
+    }
+
+    /// Resident memory of the server process, in KiB.
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+}
+
+fn user(seed: u64) -> User {
+    User {
+        id: Uuid::from_u128(u128::from(seed) << 64 | 1),
+        personal_space: Uuid::from_u128(u128::from(seed) << 64 | 2),
+        identity: Identity::generate(&mut ChaCha20Rng::seed_from_u64(seed)),
+    }
+}
+
+fn batch(first: u64, n: u64, blob: &[u8]) -> Vec<Change> {
+    (first..first + n)
+        .map(|i| Change {
+            id: Uuid::from_u128(u128::from(i) + 1),
+            blob: Some(blob.to_vec().into()),
+            dek: Some(WrappedKey::from([1u8; 44])),
+            expected_cursor: 0,
+        })
+        .collect()
+}
+
+async fn push(c: &mut Client, space: Uuid, changes: Vec<Change>) -> (u64, u64) {
+    match c
+        .call(PushParams {
+            space,
+            cap: None,
+            changes,
+        })
+        .await
+        .unwrap()
+    {
+        CallResult::Push(PushResult::Applied { prev, cursor }) => (prev, cursor),
+        other => panic!("push failed: {other:?}"),
+    }
+}
+
+/// Records/s pushing 1 KiB blobs in batches of 100 from `clients` clients,
+/// each into its own user's personal space.
+async fn push_throughput(server: &Server, clients: u64, batches: u64) -> f64 {
+    let blob = vec![0x5au8; 1024];
+    let mut conns = Vec::new();
+    for i in 0..clients {
+        let u = user(1000 + i);
+        let c = server.client(&u).await;
+        conns.push((c, u.personal_space));
+    }
+    let started = Instant::now();
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .map(|(mut c, space)| {
+            let blob = blob.clone();
+            tokio::spawn(async move {
+                for b in 0..batches {
+                    push(&mut c, space, batch(b * 100, 100, &blob)).await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    (clients * batches * 100) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// (records/s, time to first record) pulling `n` records from cursor 0.
+async fn pull_from_zero(server: &Server, n: u64) -> (f64, Duration) {
+    let u = user(2000);
+    let mut c = server.client(&u).await;
+    let blob = vec![0x5au8; 1024];
+    for b in 0..n / 500 {
+        push(&mut c, u.personal_space, batch(b * 500, 500, &blob)).await;
+    }
+    let started = Instant::now();
+    let id = c
+        .send(PullParams {
+            spaces: vec![PullSpace {
+                id: u.personal_space,
+                since: 0,
+                cap: None,
+            }],
+        })
+        .await;
+    let mut first = None;
+    let mut records = 0u64;
+    loop {
+        match c.next().await {
+            Incoming::Chunk(i, PullChunk::Record(_)) if i == id => {
+                first.get_or_insert_with(|| started.elapsed());
+                records += 1;
+            }
+            Incoming::Response(r) if r.id == id => break,
+            _ => {}
+        }
+    }
+    assert_eq!(records, n);
+    (
+        n as f64 / started.elapsed().as_secs_f64(),
+        first.unwrap_or_default(),
+    )
+}
+
+/// p50 and p99 of push → `sync` arrival across `subscribers` connections.
+async fn notification_latency(
+    server: &Server,
+    subscribers: usize,
+    pushes: u64,
+) -> (Duration, Duration) {
+    let u = user(3000 + subscribers as u64);
+    let space = u.personal_space;
+    let mut subs = Vec::new();
+    for _ in 0..subscribers {
+        let mut c = server.client(&u).await;
+        c.call(SubscribeParams {
+            spaces: vec![SpaceRef {
+                id: space,
+                cap: None,
+            }],
+        })
+        .await
+        .unwrap();
+        subs.push(c);
+    }
+    let mut writer = server.client(&u).await;
+    let blob = vec![0x5au8; 1024];
+    let mut samples = Vec::new();
+    for p in 0..pushes {
+        // Every subscriber waits for this push's notification.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let waiting: Vec<_> = subs
+            .drain(..)
+            .map(|mut c| {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    loop {
+                        if let Notification::Sync(_) = c.notification().await {
+                            tx.send(Instant::now()).unwrap();
+                            return c;
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        let sent = Instant::now();
+        push(&mut writer, space, batch(p * 10, 1, &blob)).await;
+        while let Some(at) = rx.recv().await {
+            samples.push(at.duration_since(sent));
+        }
+        for w in waiting {
+            subs.push(w.await.unwrap());
+        }
+    }
+    samples.sort();
+    let pick = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+    (pick(0.5), pick(0.99))
+}
+
+/// Server RSS growth per idle authenticated socket, in KiB.
+async fn idle_memory(server: &Server, sockets: usize) -> f64 {
+    let u = user(4000);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = server.rss_kib();
+    let mut conns = Vec::new();
+    for _ in 0..sockets {
+        conns.push(server.client(&u).await);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = server.rss_kib();
+    drop(conns);
+    (after.saturating_sub(before)) as f64 / sockets as f64
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let mut backends: Vec<&str> = ["sqlite", "postgres"]
+        .into_iter()
+        .filter(|b| args.iter().any(|a| a == b))
+        .collect();
+    if backends.is_empty() {
+        backends = vec!["sqlite", "postgres"];
+    }
+    let scale: u64 = if quick { 10 } else { 1 };
+    let uscale = scale as usize;
+    for backend in backends {
+        println!("== {backend}");
+        let server = Server::start(backend).await;
+        let r = push_throughput(&server, 1, 200 / scale).await;
+        println!("push, 1 client, 100 x 1 KiB per batch: {r:.0} records/s");
+        let r = push_throughput(&server, 16, 50 / scale).await;
+        println!("push, 16 clients, 100 x 1 KiB per batch: {r:.0} records/s");
+        let (rate, first) = pull_from_zero(&server, 20_000 / scale).await;
+        println!(
+            "pull from 0 of {} records: {rate:.0} records/s, first record after {:.2} ms",
+            20_000 / scale,
+            first.as_secs_f64() * 1e3
+        );
+        for subscribers in [100usize, 1000] {
+            let (p50, p99) = notification_latency(&server, subscribers / uscale, 50 / scale).await;
+            println!(
+                "push -> sync notification, {} subscribers: p50 {:.2} ms, p99 {:.2} ms",
+                subscribers / uscale,
+                p50.as_secs_f64() * 1e3,
+                p99.as_secs_f64() * 1e3
+            );
+        }
+        for sockets in [1000usize, 5000] {
+            let per = idle_memory(&server, sockets / uscale).await;
+            println!(
+                "idle memory, {} authenticated sockets: {per:.1} KiB per socket",
+                sockets / uscale
+            );
+        }
+    }
+}
