@@ -148,11 +148,11 @@ async fn push(c: &mut Client, space: Uuid, changes: Vec<Change>) -> (u64, u64) {
 
 /// Records/s pushing 1 KiB blobs in batches of 100 from `clients` clients,
 /// each into its own user's personal space.
-async fn push_throughput(server: &Server, clients: u64, batches: u64) -> f64 {
+async fn push_throughput(server: &Server, clients: u64, batches: u64, seed: u64) -> f64 {
     let blob = vec![0x5au8; 1024];
     let mut conns = Vec::new();
     for i in 0..clients {
-        let u = user(1000 + i);
+        let u = user(seed + i);
         let c = server.client(&u).await;
         conns.push((c, u.personal_space));
     }
@@ -297,10 +297,20 @@ async fn main() {
     let uscale = scale as usize;
     for backend in backends {
         println!("== {backend}");
+        // Memory first, on a fresh process, before other scenarios leave
+        // freed-but-retained heap behind.
+        for sockets in [1000usize, 5000] {
+            let server = Server::start(backend).await;
+            let per = idle_memory(&server, sockets / uscale).await;
+            println!(
+                "idle memory, {} authenticated sockets: {per:.1} KiB per socket",
+                sockets / uscale
+            );
+        }
         let server = Server::start(backend).await;
-        let r = push_throughput(&server, 1, 200 / scale).await;
+        let r = push_throughput(&server, 1, 200 / scale, 1000).await;
         println!("push, 1 client, 100 x 1 KiB per batch: {r:.0} records/s");
-        let r = push_throughput(&server, 16, 50 / scale).await;
+        let r = push_throughput(&server, 16, 50 / scale, 1100).await;
         println!("push, 16 clients, 100 x 1 KiB per batch: {r:.0} records/s");
         let (rate, first) = pull_from_zero(&server, 20_000 / scale).await;
         println!(
@@ -315,13 +325,6 @@ async fn main() {
                 subscribers / uscale,
                 p50.as_secs_f64() * 1e3,
                 p99.as_secs_f64() * 1e3
-            );
-        }
-        for sockets in [1000usize, 5000] {
-            let per = idle_memory(&server, sockets / uscale).await;
-            println!(
-                "idle memory, {} authenticated sockets: {per:.1} KiB per socket",
-                sockets / uscale
             );
         }
     }

@@ -46,17 +46,32 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address and port to listen on.
-    #[arg(long, global = true, env = "SEALBASE_SYNC_LISTEN", default_value = "127.0.0.1:8081")]
+    #[arg(
+        long,
+        global = true,
+        env = "SEALBASE_SYNC_LISTEN",
+        default_value = "127.0.0.1:8081"
+    )]
     pub listen: SocketAddr,
     /// Database: `sqlite://PATH` (created if missing) or `postgres://…`.
-    #[arg(long, global = true, env = "DATABASE_URL", default_value = "sqlite://./data/sync.db")]
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        default_value = "sqlite://./data/sync.db"
+    )]
     pub database_url: String,
     /// Issuer (`iss`) of accepted access tokens: the accounts server URL.
     #[arg(long, global = true, env = "SEALBASE_ISSUER")]
     pub issuer: Option<String>,
     /// Where to fetch the issuer's signing keys (JWKS), e.g.
     /// `https://accounts.example/.well-known/jwks.json`.
-    #[arg(long, global = true, env = "SEALBASE_JWKS_URL", conflicts_with = "jwks_file")]
+    #[arg(
+        long,
+        global = true,
+        env = "SEALBASE_JWKS_URL",
+        conflicts_with = "jwks_file"
+    )]
     pub jwks_url: Option<String>,
     /// A JWKS file to use instead of fetching one.
     #[arg(long, global = true, env = "SEALBASE_JWKS_FILE")]
@@ -65,17 +80,38 @@ pub struct Config {
     #[arg(long, global = true, env = "SEALBASE_AUDIENCE")]
     pub audience: Option<String>,
     /// Log format.
-    #[arg(long, global = true, env = "SEALBASE_LOG_FORMAT", value_enum, default_value = "text")]
+    #[arg(
+        long,
+        global = true,
+        env = "SEALBASE_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
     pub log_format: LogFormat,
     /// Outbound queue per connection, in frames (a subscriber that falls
     /// this far behind is closed with 4006).
-    #[arg(long, global = true, env = "SEALBASE_SYNC_QUEUE_FRAMES", default_value_t = 1024)]
+    #[arg(
+        long,
+        global = true,
+        env = "SEALBASE_SYNC_QUEUE_FRAMES",
+        default_value_t = 1024
+    )]
     pub queue_frames: usize,
     /// Open connections allowed per user.
-    #[arg(long, global = true, env = "SEALBASE_SYNC_SOCKETS_PER_USER", default_value_t = 32)]
+    #[arg(
+        long,
+        global = true,
+        env = "SEALBASE_SYNC_SOCKETS_PER_USER",
+        default_value_t = 32
+    )]
     pub sockets_per_user: usize,
     /// Keepalive ping interval in seconds.
-    #[arg(long, global = true, env = "SEALBASE_SYNC_KEEPALIVE_SECS", default_value_t = 30)]
+    #[arg(
+        long,
+        global = true,
+        env = "SEALBASE_SYNC_KEEPALIVE_SECS",
+        default_value_t = 30
+    )]
     pub keepalive_secs: u64,
 }
 

@@ -716,7 +716,16 @@ async fn writer(
             }
             frame = outbound.recv() => match frame {
                 Some(bytes) => {
-                    if sink.send(Message::Binary(bytes)).await.is_err() {
+                    // Write everything already queued, then flush once: a
+                    // pull stream costs one syscall per burst, not per frame.
+                    let mut ok = sink.feed(Message::Binary(bytes)).await.is_ok();
+                    let mut burst = 1;
+                    while ok && burst < 64 {
+                        let Ok(more) = outbound.try_recv() else { break };
+                        ok = sink.feed(Message::Binary(more)).await.is_ok();
+                        burst += 1;
+                    }
+                    if !ok || sink.flush().await.is_err() {
                         break;
                     }
                 }
