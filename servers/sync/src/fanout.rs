@@ -11,7 +11,9 @@
 //!
 //! Invariant: a `sync` published here is never wrong, it may only be
 //! incomplete in ways a client detects. Signals arrive in commit order and
-//! are relayed one at a time. A record of the batch that a later push has
+//! are relayed one at a time; one at or below the cursor this process last
+//! observed for the space (a later local push, a catch-up) is dropped, as
+//! that later `sync` already showed any gap. A record of the batch that a later push has
 //! already overwritten is left out (its newer version follows with that
 //! push's signal). A batch that does not fit in a frame is not published;
 //! a connection lost and re-established makes every subscribed space
@@ -102,11 +104,16 @@ async fn relay(app: &AppState, me: Uuid, signal: PushSignal) {
         prev,
         cursor,
     } = signal;
-    if !app.hub.has_subscribers(space) {
+    let Some(observed) = app.hub.observed(space) else {
         return;
-    }
+    };
     if instance == me {
         app.hub.observe(space, cursor);
+        return;
+    }
+    // Already covered: a later local push or a catch-up went out first, and
+    // its `prev` told every subscriber here whether it missed this one.
+    if cursor <= observed {
         return;
     }
     // A batch has at most MAX_PUSH_CHANGES records, all at `cursor`.

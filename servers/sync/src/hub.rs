@@ -154,6 +154,16 @@ impl Hub {
         self.spaces().subscribers.contains_key(&space)
     }
 
+    /// The latest cursor observed for `space` (0 if none yet), or `None`
+    /// when it has no subscribers here.
+    pub fn observed(&self, space: Uuid) -> Option<u64> {
+        let spaces = self.spaces();
+        spaces
+            .subscribers
+            .contains_key(&space)
+            .then(|| spaces.cursors.get(&space).copied().unwrap_or(0))
+    }
+
     /// Every space with subscribers and the latest cursor observed for it
     /// (spaces with none observed yet are left out).
     pub fn subscribed_cursors(&self) -> Vec<(Uuid, u64)> {
@@ -242,6 +252,7 @@ mod tests {
         hub.observe(space, 7);
         hub.observe(space, 5);
         assert_eq!(hub.subscribed_cursors(), vec![(space, 7)]);
+        assert_eq!(hub.observed(space), Some(7));
 
         hub.unsubscribe(space, 1);
         hub.unsubscribe(space, 2);

@@ -162,10 +162,11 @@ async fn pushes_arrive_in_order_and_quickly() {
             n.to_be_bytes()
         );
     }
+    let first = latencies[0].1;
     let mut total: Vec<Duration> = latencies.iter().map(|(_, t)| *t).collect();
     total.sort();
     println!(
-        "cross-instance push→sync over {} pushes: median {:?}, max {:?} (push round trip median {:?})",
+        "cross-instance push→sync over {} pushes: first {first:?}, median {:?}, max {:?} (push round trip median {:?})",
         total.len(),
         total[total.len() / 2],
         total[total.len() - 1],
