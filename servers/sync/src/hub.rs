@@ -77,10 +77,18 @@ pub struct HubStats {
     pub slow_consumers: AtomicU64,
 }
 
+/// Subscribers per space, and the latest cursor this process knows of for
+/// each subscribed space (kept only while it has subscribers).
+#[derive(Debug, Default)]
+struct Spaces {
+    subscribers: HashMap<Uuid, HashMap<ConnId, Subscriber>>,
+    cursors: HashMap<Uuid, u64>,
+}
+
 /// Space → subscribers.
 #[derive(Debug, Default)]
 pub struct Hub {
-    spaces: Mutex<HashMap<Uuid, HashMap<ConnId, Subscriber>>>,
+    spaces: Mutex<Spaces>,
     next_id: AtomicU64,
     /// Fanout counters.
     pub stats: HubStats,
@@ -92,7 +100,7 @@ impl Hub {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn spaces(&self) -> MutexGuard<'_, HashMap<Uuid, HashMap<ConnId, Subscriber>>> {
+    fn spaces(&self) -> MutexGuard<'_, Spaces> {
         // A panic while holding this lock cannot leave the map inconsistent
         // (every update is a single insert or remove), so poisoning is moot.
         self.spaces.lock().unwrap_or_else(|p| p.into_inner())
@@ -101,6 +109,7 @@ impl Hub {
     /// Adds `conn` to the subscribers of `space`.
     pub fn subscribe(&self, space: Uuid, conn: ConnId, subscriber: Subscriber) {
         self.spaces()
+            .subscribers
             .entry(space)
             .or_default()
             .insert(conn, subscriber);
@@ -109,19 +118,68 @@ impl Hub {
     /// Removes `conn` from `space`.
     pub fn unsubscribe(&self, space: Uuid, conn: ConnId) {
         let mut spaces = self.spaces();
-        if let Some(subs) = spaces.get_mut(&space) {
+        if let Some(subs) = spaces.subscribers.get_mut(&space) {
             subs.remove(&conn);
             if subs.is_empty() {
-                spaces.remove(&space);
+                spaces.subscribers.remove(&space);
+                spaces.cursors.remove(&space);
             }
         }
+    }
+
+    /// Records that `space` has reached `cursor` (a subscribe read it, a
+    /// push or a notification carried it). Kept only for spaces with
+    /// subscribers: it is where the cross-instance fanout resumes after
+    /// losing its database connection.
+    pub fn observe(&self, space: Uuid, cursor: u64) {
+        let mut spaces = self.spaces();
+        if spaces.subscribers.contains_key(&space) {
+            let known = spaces.cursors.entry(space).or_default();
+            *known = (*known).max(cursor);
+        }
+    }
+
+    /// Records the cursor a subscriber started from, unless the space
+    /// already has one: an earlier subscriber may not have been told of
+    /// everything up to this newer cursor yet.
+    pub fn baseline(&self, space: Uuid, cursor: u64) {
+        let mut spaces = self.spaces();
+        if spaces.subscribers.contains_key(&space) {
+            spaces.cursors.entry(space).or_insert(cursor);
+        }
+    }
+
+    /// Whether `space` has subscribers in this process.
+    pub fn has_subscribers(&self, space: Uuid) -> bool {
+        self.spaces().subscribers.contains_key(&space)
+    }
+
+    /// The latest cursor observed for `space` (0 if none yet), or `None`
+    /// when it has no subscribers here.
+    pub fn observed(&self, space: Uuid) -> Option<u64> {
+        let spaces = self.spaces();
+        spaces
+            .subscribers
+            .contains_key(&space)
+            .then(|| spaces.cursors.get(&space).copied().unwrap_or(0))
+    }
+
+    /// Every space with subscribers and the latest cursor observed for it
+    /// (spaces with none observed yet are left out).
+    pub fn subscribed_cursors(&self) -> Vec<(Uuid, u64)> {
+        let spaces = self.spaces();
+        spaces
+            .subscribers
+            .keys()
+            .filter_map(|space| spaces.cursors.get(space).map(|c| (*space, *c)))
+            .collect()
     }
 
     /// Offers `frame` to every subscriber of `space` except `skip`. A full
     /// queue closes that subscriber with 4006.
     pub fn publish(&self, space: Uuid, frame: &Bytes, skip: Option<ConnId>) {
         // Clone the handles so no send happens under the lock.
-        let targets: Vec<Subscriber> = match self.spaces().get(&space) {
+        let targets: Vec<Subscriber> = match self.spaces().subscribers.get(&space) {
             Some(subs) => subs
                 .iter()
                 .filter(|(id, _)| Some(**id) != skip)
@@ -147,7 +205,7 @@ impl Hub {
 
     /// Number of subscriptions (connection × space), for metrics.
     pub fn subscriptions(&self) -> usize {
-        self.spaces().values().map(HashMap::len).sum()
+        self.spaces().subscribers.values().map(HashMap::len).sum()
     }
 }
 
@@ -188,9 +246,23 @@ mod tests {
         assert_eq!(b.kill.reason().unwrap().0, CloseCode::SlowConsumer.code());
         assert_eq!(hub.stats.slow_consumers.load(Ordering::Relaxed), 1);
 
+        hub.baseline(space, 4);
+        hub.baseline(space, 6);
+        assert_eq!(hub.subscribed_cursors(), vec![(space, 4)]);
+        hub.observe(space, 7);
+        hub.observe(space, 5);
+        assert_eq!(hub.subscribed_cursors(), vec![(space, 7)]);
+        assert_eq!(hub.observed(space), Some(7));
+
         hub.unsubscribe(space, 1);
         hub.unsubscribe(space, 2);
         hub.unsubscribe(space, 3);
         assert_eq!(hub.subscriptions(), 0);
+        assert!(hub.subscribed_cursors().is_empty());
+        hub.observe(space, 9);
+        assert!(
+            !hub.has_subscribers(space),
+            "no cursor kept without subscribers"
+        );
     }
 }

@@ -9,12 +9,14 @@
 //!
 //! Layout: [`config`] (CLI and environment), [`auth`] (access tokens),
 //! [`store`] (one module per database backend; handlers never see SQL),
-//! [`hub`] (realtime fanout), [`session`] (one WebSocket connection),
+//! [`hub`] (realtime fanout in one process), [`fanout`] (between instances
+//! over Postgres `LISTEN/NOTIFY`), [`session`] (one WebSocket connection),
 //! [`server`] (routes and lifecycle).
 #![deny(missing_docs)]
 
 pub mod auth;
 pub mod config;
+pub mod fanout;
 pub mod hub;
 pub mod metrics;
 pub mod server;

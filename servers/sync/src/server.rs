@@ -148,8 +148,16 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
     let listener = TcpListener::bind(settings.listen).await?;
     let addr = listener.local_addr()?;
     let (shutdown, shutdown_rx) = watch::channel(false);
+    // Names this process in its push signals, so it can tell its own apart.
+    let instance = {
+        use rand_core::RngCore;
+        let mut bytes = [0u8; 16];
+        rand_core::OsRng.fill_bytes(&mut bytes);
+        Uuid::from_bytes(bytes)
+    };
+    let store = settings.store.with_instance(instance);
     let state = Arc::new(AppState {
-        store: settings.store,
+        store: store.clone(),
         verifier: settings.verifier,
         hub: Hub::default(),
         limits: settings.limits,
@@ -157,6 +165,9 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
         shutdown: shutdown_rx.clone(),
         sockets: Mutex::new(HashMap::new()),
     });
+    if let Store::Postgres(pg) = store {
+        tokio::spawn(crate::fanout::run(state.clone(), pg));
+    }
     let app = router(state);
     let mut stop = shutdown_rx;
     let task = tokio::spawn(async move {
@@ -166,7 +177,7 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
             })
             .await
     });
-    tracing::info!(%addr, "sync server listening");
+    tracing::info!(%addr, %instance, "sync server listening");
     Ok(RunningServer {
         addr,
         shutdown,

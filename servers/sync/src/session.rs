@@ -517,6 +517,7 @@ async fn subscribe(conn: &Arc<Conn>, p: SubscribeParams) -> Result<Subscribed, E
                 kill: conn.kill.clone(),
             },
         );
+        conn.app.hub.baseline(space.id, cursor);
         spaces.push(SpaceCursor {
             id: space.id,
             cursor,
@@ -578,6 +579,7 @@ async fn push(conn: &Arc<Conn>, p: PushParams) -> Result<PushResult, ErrorBody> 
                 // `prev` (or their next pull), as with any lost notification.
                 Err(e) => tracing::warn!(error = %e, "sync notification not sent"),
             }
+            conn.app.hub.observe(p.space, cursor);
             Ok(PushResult::Applied { prev, cursor })
         }
         PushOutcome::Conflict(records) => Ok(PushResult::Conflict { records }),

@@ -214,6 +214,16 @@ impl Store {
         }
     }
 
+    /// The same database, with pushes announced as coming from server
+    /// instance `instance` (Postgres; SQLite has one process and announces
+    /// nothing).
+    pub fn with_instance(&self, instance: Uuid) -> Self {
+        match self {
+            Store::Sqlite(s) => Store::Sqlite(s.clone()),
+            Store::Postgres(s) => Store::Postgres(s.with_instance(instance)),
+        }
+    }
+
     /// Applies pending migrations.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         dispatch!(self, s => s.migrate().await)

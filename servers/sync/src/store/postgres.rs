@@ -5,6 +5,11 @@
 //! parallel. Each step of a push is one statement whatever the batch size:
 //! the current cursors of all its records are read with `= ANY($2)` and the
 //! batch is written with one `INSERT … SELECT FROM UNNEST(…)`.
+//!
+//! Every applied push also sends a [`PushSignal`] on [`CHANNEL`] with
+//! `pg_notify` inside its transaction, so the signal is delivered exactly
+//! when (and only if) the push commits, in commit order. It names the space,
+//! the cursors and the instance that wrote it, never record content.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,7 +18,8 @@ use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::types::Oid;
 use sqlx::postgres::{
-    PgArgumentBuffer, PgHasArrayType, PgPool, PgPoolOptions, PgTypeInfo, PgValueFormat, PgValueRef,
+    PgArgumentBuffer, PgHasArrayType, PgListener, PgPool, PgPoolOptions, PgTypeInfo, PgValueFormat,
+    PgValueRef,
 };
 use sqlx::{Decode, Encode, Postgres, Type};
 
@@ -29,10 +35,56 @@ const MAX_CONNECTIONS: u32 = 16;
 /// How long a request waits for a free connection before failing.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The `LISTEN/NOTIFY` channel that carries [`PushSignal`]s.
+pub const CHANNEL: &str = "sealbase_sync";
+
 /// A PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// The server instance pushing through this handle, named in every
+    /// [`PushSignal`] so it can ignore its own.
+    instance: Uuid,
+}
+
+/// What a committed push announces on [`CHANNEL`]: enough to read the batch
+/// back (`prev < cursor <= cursor`), nothing of its content. About 130 bytes
+/// of JSON, far below Postgres' 8000-byte payload limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PushSignal {
+    /// The server instance that applied the push.
+    pub instance: Uuid,
+    /// The space written.
+    pub space: Uuid,
+    /// The space cursor before the push.
+    pub prev: u64,
+    /// The space cursor after it.
+    pub cursor: u64,
+}
+
+/// A dedicated connection listening on [`CHANNEL`].
+#[derive(Debug)]
+pub struct PushListener {
+    listener: PgListener,
+}
+
+impl PushListener {
+    /// The next signal; `None` when the connection was lost and has been
+    /// re-established, so signals may have been missed meanwhile. An error
+    /// means it could not be re-established: drop this listener and open a
+    /// new one later.
+    pub async fn next(&mut self) -> Result<Option<PushSignal>, StoreError> {
+        loop {
+            let Some(notification) = self.listener.try_recv().await? else {
+                return Ok(None);
+            };
+            match serde_json::from_str(notification.payload()) {
+                Ok(signal) => return Ok(Some(signal)),
+                // Written by another version, or by hand: not ours to act on.
+                Err(e) => tracing::warn!(error = %e, "ignoring an unreadable push signal"),
+            }
+        }
+    }
 }
 
 /// A UUID in Postgres' binary `uuid` form (its 16 bytes).
@@ -89,7 +141,31 @@ impl PostgresStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            instance: Uuid::nil(),
+        })
+    }
+
+    /// The same database, pushing as server instance `instance`.
+    pub(crate) fn with_instance(&self, instance: Uuid) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            instance,
+        }
+    }
+
+    /// The instance named in this handle's push signals.
+    pub fn instance(&self) -> Uuid {
+        self.instance
+    }
+
+    /// Opens a connection (from the pool, held for as long as the listener
+    /// lives) listening for push signals.
+    pub async fn listen(&self) -> Result<PushListener, StoreError> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(CHANNEL).await?;
+        Ok(PushListener { listener })
     }
 
     /// Applies the embedded migrations in `migrations/postgres` (sqlx holds
@@ -225,11 +301,23 @@ impl PostgresStore {
             .bind(next)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
-        Ok(PushOutcome::Applied {
-            prev: cursor_from_db(prev)?,
-            cursor: cursor_from_db(next)?,
+
+        let (prev, next) = (cursor_from_db(prev)?, cursor_from_db(next)?);
+        let signal = serde_json::to_string(&PushSignal {
+            instance: self.instance,
+            space,
+            prev,
+            cursor: next,
         })
+        .map_err(|_| StoreError::Corrupt("push signal does not encode"))?;
+        // Queued now, delivered by Postgres at COMMIT (and never on rollback).
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(signal)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(PushOutcome::Applied { prev, cursor: next })
     }
 
     /// A page of `space`'s records with `since < cursor <= upto` in

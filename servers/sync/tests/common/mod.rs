@@ -77,6 +77,8 @@ fn rand_u128() -> u128 {
 pub(crate) struct TestServer {
     pub(crate) server: RunningServer,
     pub(crate) issuer: TestIssuer,
+    /// The database this server uses (another server can share it).
+    pub(crate) store: Store,
     _dir: Option<TempDir>,
 }
 
@@ -87,11 +89,19 @@ impl TestServer {
 
     pub(crate) async fn start_with(backend: Backend, name: &str, limits: Limits) -> Self {
         let issuer = TestIssuer::generate("test-key-1").unwrap();
-        let verifier = issuer.verifier().unwrap();
         let (store, dir) = store(backend, name).await;
+        let mut server = Self::start_on(store, issuer, limits).await;
+        server._dir = dir;
+        server
+    }
+
+    /// Another server instance on the same database, trusting the same
+    /// issuer (as a second process behind a load balancer would).
+    pub(crate) async fn start_on(store: Store, issuer: TestIssuer, limits: Limits) -> Self {
+        let verifier = issuer.verifier().unwrap();
         let server = sealbase_sync::start(Settings {
             listen: "127.0.0.1:0".parse().unwrap(),
-            store,
+            store: store.clone(),
             verifier,
             limits,
         })
@@ -100,7 +110,8 @@ impl TestServer {
         Self {
             server,
             issuer,
-            _dir: dir,
+            store,
+            _dir: None,
         }
     }
 

@@ -1,0 +1,200 @@
+//! Realtime fanout between server instances sharing one PostgreSQL database.
+//!
+//! A push publishes its `sync` notification to the subscribers of its own
+//! process ([`crate::hub`]) and, inside its transaction, announces a
+//! [`PushSignal`] (space, cursors, instance; never content) on Postgres'
+//! [`CHANNEL`]. Every instance listens there; for a signal from another
+//! instance about a space with local subscribers it reads that batch back
+//! (`prev < cursor <= cursor`) and publishes the same `sync` notification
+//! locally. Its own signals are only noted: the local publish already
+//! happened.
+//!
+//! Invariant: a `sync` published here is never wrong, it may only be
+//! incomplete in ways a client detects. Signals arrive in commit order and
+//! are relayed one at a time; one at or below the cursor this process last
+//! observed for the space (a later local push, a catch-up) is dropped, as
+//! that later `sync` already showed any gap. A record of the batch that a later push has
+//! already overwritten is left out (its newer version follows with that
+//! push's signal). A batch that does not fit in a frame is not published;
+//! a connection lost and re-established makes every subscribed space
+//! possibly stale, so each is caught up from the last cursor this process
+//! observed, one `sync` per batch still in the database. Whatever is missed
+//! shows as `prev` ≠ the client's cursor on the next `sync`, and the client
+//! pulls.
+//!
+//! SQLite has a single process and needs none of this.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sealbase_protocol::{Frame, MAX_PUSH_CHANGES, Notification, SyncNotification, SyncedRecord};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::server::AppState;
+use crate::store::RecordRow;
+use crate::store::postgres::{PostgresStore, PushSignal};
+
+pub use crate::store::postgres::CHANNEL;
+
+/// First wait before reconnecting the listener; doubled per failure.
+const MIN_BACKOFF: Duration = Duration::from_millis(250);
+
+/// Longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Rows read per space when catching up after a reconnect; the rest is left
+/// to the clients' gap detection.
+const CATCH_UP_ROWS: u32 = 5000;
+
+/// Listens for other instances' pushes until the server shuts down,
+/// reconnecting with backoff whenever the connection is lost.
+pub(crate) async fn run(app: Arc<AppState>, store: PostgresStore) {
+    let mut shutdown = app.shutdown.clone();
+    let me = store.instance();
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        let listening = tokio::select! {
+            listening = store.listen() => listening,
+            () = stopped(&mut shutdown) => return,
+        };
+        match listening {
+            Ok(mut listener) => {
+                backoff = MIN_BACKOFF;
+                tracing::debug!(channel = CHANNEL, "listening for other instances' pushes");
+                // Pushes made while nobody listened went unannounced here.
+                catch_up(&app).await;
+                loop {
+                    let next = tokio::select! {
+                        next = listener.next() => next,
+                        () = stopped(&mut shutdown) => return,
+                    };
+                    match next {
+                        Ok(Some(signal)) => relay(&app, me, signal).await,
+                        // Lost and re-established: signals may have been missed.
+                        Ok(None) => catch_up(&app).await,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "push listener lost its connection");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "push listener cannot connect"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = stopped(&mut shutdown) => return,
+        }
+        backoff = backoff.saturating_mul(2).min(MAX_BACKOFF);
+    }
+}
+
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|down| *down).await;
+}
+
+/// Publishes another instance's push to this process' subscribers.
+async fn relay(app: &AppState, me: Uuid, signal: PushSignal) {
+    let PushSignal {
+        instance,
+        space,
+        prev,
+        cursor,
+    } = signal;
+    let Some(observed) = app.hub.observed(space) else {
+        return;
+    };
+    if instance == me {
+        app.hub.observe(space, cursor);
+        return;
+    }
+    // Already covered: a later local push or a catch-up went out first, and
+    // its `prev` told every subscriber here whether it missed this one.
+    if cursor <= observed {
+        return;
+    }
+    // A batch has at most MAX_PUSH_CHANGES records, all at `cursor`.
+    let limit = u32::try_from(MAX_PUSH_CHANGES).unwrap_or(u32::MAX);
+    match app.store.pull_page(space, prev, cursor, None, limit).await {
+        Ok(rows) => publish(app, space, prev, cursor, rows),
+        Err(e) => tracing::warn!(%space, cursor, error = %e, "cannot read a relayed push"),
+    }
+    app.hub.observe(space, cursor);
+}
+
+/// Publishes, for every subscribed space, the batches written since the
+/// cursor last observed here.
+async fn catch_up(app: &AppState) {
+    for (space, known) in app.hub.subscribed_cursors() {
+        let current = match app.store.space(space).await {
+            Ok(Some(info)) => info.cursor,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot catch up after reconnecting");
+                return;
+            }
+        };
+        if current <= known {
+            continue;
+        }
+        let rows = match app
+            .store
+            .pull_page(space, known, current, None, CATCH_UP_ROWS)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot catch up after reconnecting");
+                return;
+            }
+        };
+        let complete = rows.len() < CATCH_UP_ROWS as usize;
+        let mut batches: BTreeMap<u64, Vec<RecordRow>> = BTreeMap::new();
+        for row in rows {
+            batches.entry(row.cursor).or_default().push(row);
+        }
+        if !complete {
+            // The page may have cut the last batch short: never publish a part.
+            batches.pop_last();
+        }
+        tracing::info!(%space, known, current, batches = batches.len(), "catching up");
+        for (cursor, rows) in batches {
+            publish(app, space, cursor.saturating_sub(1), cursor, rows);
+        }
+        app.hub.observe(space, current);
+    }
+}
+
+/// Encodes one `sync` notification and offers it to every subscriber of
+/// `space` here (slow consumers are closed, as for a local push).
+fn publish(app: &AppState, space: Uuid, prev: u64, cursor: u64, rows: Vec<RecordRow>) {
+    let records = rows
+        .into_iter()
+        .map(|row| {
+            let (blob, dek) = match row.version {
+                Some((blob, dek)) => (Some(blob.into()), Some(dek.into())),
+                None => (None, None),
+            };
+            SyncedRecord {
+                id: row.id,
+                blob,
+                dek,
+            }
+        })
+        .collect();
+    let notification = Notification::Sync(SyncNotification {
+        space,
+        prev,
+        cursor,
+        records,
+        keys: Vec::new(),
+    });
+    match Frame::notification(&notification).and_then(|f| f.encode()) {
+        Ok(bytes) => app.hub.publish(space, &Bytes::from(bytes), None),
+        // Subscribers see the gap in the next notification's `prev`.
+        Err(e) => tracing::warn!(%space, cursor, error = %e, "relayed sync not sent"),
+    }
+}
