@@ -9,10 +9,11 @@
 //!
 //! Layout: [`config`] (CLI and environment), [`auth`] (access tokens),
 //! [`store`] (one module per database backend; handlers never see SQL),
-//! [`hub`] (realtime fanout), [`session`] (one WebSocket connection),
+//! [`hub`] (realtime fanout), `access` (capability cache and revocations), [`session`] (one WebSocket connection),
 //! [`server`] (routes and lifecycle).
 #![deny(missing_docs)]
 
+mod access;
 pub mod auth;
 pub mod config;
 pub mod hub;

@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use sealbase_crypto::{Capability, CapabilityToken, Did, verify_chain};
+use sealbase_crypto::{Capability, CapabilityError, CapabilityToken, Did, TokenHash, verify_chain};
 use sealbase_protocol::{
     AuthParams, ClientRequest, CloseCode, Empty, ErrorBody, ErrorCode, Frame, MAX_FRAME_LEN,
     Notification, PullBegin, PullChunk, PullCommit, PullParams, PullResult, PulledRecord,
@@ -38,6 +38,8 @@ use crate::auth::AccessToken;
 use crate::hub::{ConnId, KillSwitch, Subscriber};
 use crate::server::AppState;
 use crate::store::{PushOutcome, SpaceKind, StoreError};
+
+mod spaces;
 
 /// `GET /api/v1/ws`: upgrades to a protocol v1 connection. A client that
 /// does not offer the `sealbase.v1` subprotocol gets 400, not a socket.
@@ -122,15 +124,17 @@ impl Conn {
         self.send(&frame).await;
     }
 
-    /// May this connection act on `space` with at least `need`?
+    /// May this connection act on `space` with at least `need`? Returns
+    /// the hashes of the chain that grants it (empty for the personal
+    /// space).
     async fn authorize(
         &self,
         space: Uuid,
         cap: Option<&str>,
         need: Capability,
-    ) -> Result<(), ErrorBody> {
+    ) -> Result<Vec<TokenHash>, ErrorBody> {
         if space == self.personal_space {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let forbidden = || ErrorBody::new(ErrorCode::Forbidden, "no access to this space");
         let info = self
@@ -145,23 +149,39 @@ impl Conn {
             return Err(forbidden());
         };
         let cap = cap.ok_or_else(forbidden)?;
-        let root: Did = root_did
-            .parse()
-            .map_err(|_| ErrorBody::new(ErrorCode::Internal, "stored root DID is invalid"))?;
-        let token = CapabilityToken::parse(cap).map_err(|e| {
-            ErrorBody::new(ErrorCode::Forbidden, format!("capability rejected: {e}"))
-        })?;
-        let verified = verify_chain(&token, &root, space, &self.did, unix_now(), |_| false)
-            .map_err(|e| {
-                ErrorBody::new(ErrorCode::Forbidden, format!("capability rejected: {e}"))
-            })?;
+        let access = &self.app.access;
+        access
+            .load_revocations(&self.app.store, space)
+            .await
+            .map_err(|e| internal(&e))?;
+        let now = unix_now();
+        let leaf = TokenHash::of_compact(cap);
+        let verified = match access.cached(&leaf, space, &self.did, now) {
+            Some(verified) => verified,
+            None => {
+                let root: Did = root_did.parse().map_err(|_| {
+                    ErrorBody::new(ErrorCode::Internal, "stored root DID is invalid")
+                })?;
+                let rejected = |e: CapabilityError| {
+                    ErrorBody::new(ErrorCode::Forbidden, format!("capability rejected: {e}"))
+                };
+                let token = CapabilityToken::parse(cap).map_err(rejected)?;
+                let verified = verify_chain(&token, &root, space, &self.did, now, |h| {
+                    access.is_revoked(space, h)
+                })
+                .map_err(rejected)?;
+                let verified = Arc::new(verified);
+                access.remember(leaf, space, self.did, verified.clone(), now);
+                verified
+            }
+        };
         if verified.cap < need {
             return Err(ErrorBody::new(
                 ErrorCode::Forbidden,
                 format!("this needs the {} capability", need.as_str()),
             ));
         }
-        Ok(())
+        Ok(verified.chain.clone())
     }
 }
 
@@ -192,6 +212,7 @@ async fn run(app: Arc<AppState>, socket: WebSocket) {
         serve(&conn, &mut stream).await;
         for space in conn.subscriptions().drain() {
             app.hub.unsubscribe(space, conn.id);
+            app.access.release(space, conn.id);
         }
         app.release_socket(conn.user);
     }
@@ -432,6 +453,22 @@ async fn handle(conn: &Arc<Conn>, raw: RawRequest) {
             let result = pull(conn, id, p).await;
             conn.respond(id, result).await;
         }
+        ClientRequest::SpaceCreate(p) => {
+            let result = spaces::create(conn, p).await;
+            conn.respond(id, result).await;
+        }
+        ClientRequest::MembershipAppend(p) => {
+            let result = spaces::append(conn, p).await;
+            conn.respond(id, result).await;
+        }
+        ClientRequest::MembershipList(p) => {
+            let result = spaces::list(conn, p).await;
+            conn.respond(id, result).await;
+        }
+        ClientRequest::CapRevoke(p) => {
+            let result = spaces::revoke(conn, p).await;
+            conn.respond(id, result).await;
+        }
         other => {
             conn.respond::<Empty>(
                 id,
@@ -474,16 +511,19 @@ async fn subscribe(conn: &Arc<Conn>, p: SubscribeParams) -> Result<Subscribed, E
     let mut spaces = Vec::new();
     let mut denied = Vec::new();
     for space in p.spaces {
-        if let Err(error) = conn
+        let chain = match conn
             .authorize(space.id, space.cap.as_deref(), Capability::Read)
             .await
         {
-            denied.push(SpaceDenied {
-                id: space.id,
-                error,
-            });
-            continue;
-        }
+            Ok(chain) => chain,
+            Err(error) => {
+                denied.push(SpaceDenied {
+                    id: space.id,
+                    error,
+                });
+                continue;
+            }
+        };
         let cursor = match conn.app.store.space(space.id).await {
             Ok(Some(info)) => info.cursor,
             Ok(None) => {
@@ -509,14 +549,17 @@ async fn subscribe(conn: &Arc<Conn>, p: SubscribeParams) -> Result<Subscribed, E
             }
             subs.insert(space.id);
         }
-        conn.app.hub.subscribe(
-            space.id,
-            conn.id,
-            Subscriber {
-                queue: conn.queue.clone(),
-                kill: conn.kill.clone(),
-            },
-        );
+        let subscriber = Subscriber {
+            queue: conn.queue.clone(),
+            kill: conn.kill.clone(),
+        };
+        if !chain.is_empty() {
+            // Revoking any link of this chain ends the subscription.
+            conn.app
+                .access
+                .hold(space.id, conn.id, chain, subscriber.clone());
+        }
+        conn.app.hub.subscribe(space.id, conn.id, subscriber);
         spaces.push(SpaceCursor {
             id: space.id,
             cursor,
@@ -529,6 +572,7 @@ fn unsubscribe(conn: &Conn, p: UnsubscribeParams) -> Result<Empty, ErrorBody> {
     for space in p.spaces {
         if conn.subscriptions().remove(&space) {
             conn.app.hub.unsubscribe(space, conn.id);
+            conn.app.access.release(space, conn.id);
         }
     }
     Ok(Empty {})

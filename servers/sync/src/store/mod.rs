@@ -19,7 +19,7 @@
 pub mod postgres;
 pub mod sqlite;
 
-use sealbase_protocol::{Change, RecordCursor};
+use sealbase_protocol::{Bytes, Change, Hash, MembershipEntry, RecordCursor};
 use uuid::Uuid;
 
 /// What went wrong in the store.
@@ -259,4 +259,94 @@ impl Store {
     ) -> Result<Vec<RecordRow>, StoreError> {
         dispatch!(self, s => s.pull_page(space, since, upto, after, limit).await)
     }
+}
+
+/// The outcome of a membership append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// Appended at `cursor`; `prev` was the space cursor before.
+    Appended {
+        /// The space cursor before the append.
+        prev: u64,
+        /// The entry's cursor.
+        cursor: u64,
+    },
+    /// Nothing written: `prev_hash` is not the chain head, which is this
+    /// (`None`: the log is empty).
+    Conflict(Option<[u8; 32]>),
+}
+
+impl Store {
+    /// Creates shared space `space` rooted at `root_did`, with its genesis
+    /// membership entry (`hash` = SHA-256 of `entry`) and the epoch-1 key
+    /// sealed to the root, all at cursor 1. Returns the creation cursor, also
+    /// for a retry with identical content; `None` if the id is taken by
+    /// anything else (another creator, other content, a personal space).
+    pub async fn create_space(
+        &self,
+        space: Uuid,
+        root_did: &str,
+        entry: &[u8],
+        hash: &[u8; 32],
+        key: &[u8],
+    ) -> Result<Option<u64>, StoreError> {
+        dispatch!(self, s => s.create_space(space, root_did, entry, hash, key).await)
+    }
+
+    /// Appends an entry if `prev_hash` is the chain head, at the next space
+    /// cursor. Fails with [`StoreError::NoSuchSpace`] if the space is absent.
+    pub async fn append_membership(
+        &self,
+        space: Uuid,
+        prev_hash: &[u8; 32],
+        hash: &[u8; 32],
+        ciphertext: &[u8],
+    ) -> Result<AppendOutcome, StoreError> {
+        dispatch!(self, s => s.append_membership(space, prev_hash, hash, ciphertext).await)
+    }
+
+    /// Membership entries with `cursor > since`, in chain order, at most
+    /// `limit`.
+    pub async fn membership_page(
+        &self,
+        space: Uuid,
+        since: u64,
+        limit: u32,
+    ) -> Result<Vec<MembershipEntry>, StoreError> {
+        dispatch!(self, s => s.membership_page(space, since, limit).await)
+    }
+
+    /// Stores a revoked token hash for `space` (idempotent).
+    pub async fn revoke(&self, space: Uuid, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+        dispatch!(self, s => s.revoke(space, token_hash).await)
+    }
+
+    /// Every revoked token hash of `space`.
+    pub async fn revocations(&self, space: Uuid) -> Result<Vec<[u8; 32]>, StoreError> {
+        dispatch!(self, s => s.revocations(space).await)
+    }
+}
+
+/// A stored 32-byte hash.
+fn hash_from_db(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
+    <[u8; 32]>::try_from(bytes).map_err(|_| StoreError::Corrupt("hash is not 32 bytes"))
+}
+
+/// A membership row (cursor, prev_hash, hash, ciphertext) as a protocol entry.
+fn membership_entry(
+    cursor: i64,
+    prev_hash: Option<Vec<u8>>,
+    hash: Vec<u8>,
+    ciphertext: Vec<u8>,
+) -> Result<MembershipEntry, StoreError> {
+    Ok(MembershipEntry {
+        cursor: cursor_from_db(cursor)?,
+        prev_hash: prev_hash
+            .as_deref()
+            .map(hash_from_db)
+            .transpose()?
+            .map(Hash),
+        hash: Hash(hash_from_db(&hash)?),
+        ciphertext: Bytes(ciphertext),
+    })
 }

@@ -18,8 +18,9 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 
 use super::{
-    Change, PushOutcome, RecordCursor, RecordRow, SpaceInfo, StoreError, Uuid, check_personal,
-    cursor_from_db, cursor_to_db, pull_bounds, record_version, space_kind,
+    AppendOutcome, Change, MembershipEntry, PushOutcome, RecordCursor, RecordRow, SpaceInfo,
+    StoreError, Uuid, check_personal, cursor_from_db, cursor_to_db, hash_from_db, membership_entry,
+    pull_bounds, record_version, space_kind,
 };
 
 /// How long a statement waits for a lock held by another connection (or
@@ -316,4 +317,175 @@ async fn record_cursor(
 /// A stored 16-byte id.
 fn uuid_from_db(bytes: &[u8]) -> Result<Uuid, StoreError> {
     Uuid::from_slice(bytes).map_err(|_| StoreError::Corrupt("id is not 16 bytes"))
+}
+
+/// A membership row: cursor, prev_hash, hash, ciphertext.
+type MembershipTuple = (i64, Option<Vec<u8>>, Vec<u8>, Vec<u8>);
+
+impl SqliteStore {
+    /// See [`super::Store::create_space`].
+    pub(crate) async fn create_space(
+        &self,
+        space: Uuid,
+        root_did: &str,
+        entry: &[u8],
+        hash: &[u8; 32],
+        key: &[u8],
+    ) -> Result<Option<u64>, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let id = space.as_bytes().as_slice();
+        let inserted = sqlx::query(
+            "INSERT INTO spaces (id, kind, root_did, cursor) VALUES (?1, 'shared', ?2, 1)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(root_did)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !inserted {
+            // A retry is the same creator with the same genesis entry and key.
+            let same: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM spaces s
+                 JOIN membership m ON m.space_id = s.id AND m.cursor = 1
+                 JOIN sealed_keys k ON k.space_id = s.id AND k.epoch = 1 AND k.did = s.root_did
+                 WHERE s.id = ?1 AND s.kind = 'shared' AND s.root_did = ?2
+                   AND m.ciphertext = ?3 AND k.sealed = ?4",
+            )
+            .bind(id)
+            .bind(root_did)
+            .bind(entry)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            tx.rollback().await?;
+            return Ok(same.map(|_| 1));
+        }
+        sqlx::query(
+            "INSERT INTO membership (space_id, cursor, prev_hash, hash, ciphertext)
+             VALUES (?1, 1, NULL, ?2, ?3)",
+        )
+        .bind(id)
+        .bind(hash.as_slice())
+        .bind(entry)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO sealed_keys (space_id, epoch, did, cursor, sealed) VALUES (?1, 1, ?2, 1, ?3)",
+        )
+        .bind(id)
+        .bind(root_did)
+        .bind(key)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(1))
+    }
+
+    /// See [`super::Store::append_membership`].
+    pub(crate) async fn append_membership(
+        &self,
+        space: Uuid,
+        prev_hash: &[u8; 32],
+        hash: &[u8; 32],
+        ciphertext: &[u8],
+    ) -> Result<AppendOutcome, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let id = space.as_bytes().as_slice();
+        let prev: Option<i64> = sqlx::query_scalar("SELECT cursor FROM spaces WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(prev) = prev else {
+            tx.rollback().await?;
+            return Err(StoreError::NoSuchSpace(space));
+        };
+        let head: Option<Vec<u8>> = sqlx::query_scalar(
+            "SELECT hash FROM membership WHERE space_id = ?1 ORDER BY cursor DESC LIMIT 1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let head = head.as_deref().map(hash_from_db).transpose()?;
+        if head.as_ref() != Some(prev_hash) {
+            tx.rollback().await?;
+            return Ok(AppendOutcome::Conflict(head));
+        }
+        let next = prev
+            .checked_add(1)
+            .ok_or(StoreError::Corrupt("space cursor at its maximum"))?;
+        sqlx::query(
+            "INSERT INTO membership (space_id, cursor, prev_hash, hash, ciphertext)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(id)
+        .bind(next)
+        .bind(prev_hash.as_slice())
+        .bind(hash.as_slice())
+        .bind(ciphertext)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE spaces SET cursor = ?2 WHERE id = ?1")
+            .bind(id)
+            .bind(next)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(AppendOutcome::Appended {
+            prev: cursor_from_db(prev)?,
+            cursor: cursor_from_db(next)?,
+        })
+    }
+
+    /// See [`super::Store::membership_page`].
+    pub(crate) async fn membership_page(
+        &self,
+        space: Uuid,
+        since: u64,
+        limit: u32,
+    ) -> Result<Vec<MembershipEntry>, StoreError> {
+        let Some(since) = cursor_to_db(since) else {
+            return Ok(Vec::new());
+        };
+        let rows: Vec<MembershipTuple> = sqlx::query_as(
+            "SELECT cursor, prev_hash, hash, ciphertext FROM membership
+             WHERE space_id = ?1 AND cursor > ?2 ORDER BY cursor LIMIT ?3",
+        )
+        .bind(space.as_bytes().as_slice())
+        .bind(since)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(|(c, p, h, x)| membership_entry(c, p, h, x))
+            .collect()
+    }
+
+    /// See [`super::Store::revoke`].
+    pub(crate) async fn revoke(
+        &self,
+        space: Uuid,
+        token_hash: &[u8; 32],
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO revocations (space_id, token_hash) VALUES (?1, ?2)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(space.as_bytes().as_slice())
+        .bind(token_hash.as_slice())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// See [`super::Store::revocations`].
+    pub(crate) async fn revocations(&self, space: Uuid) -> Result<Vec<[u8; 32]>, StoreError> {
+        let rows: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT token_hash FROM revocations WHERE space_id = ?1")
+                .bind(space.as_bytes().as_slice())
+                .fetch_all(&self.writer)
+                .await?;
+        rows.iter().map(|h| hash_from_db(h)).collect()
+    }
 }

@@ -1,0 +1,231 @@
+//! Capability state shared by every connection of this instance: verified
+//! chains, revoked token hashes, and which chain let each subscriber in.
+//!
+//! Invariants:
+//! - a cached chain is used only for the space and audience it was verified
+//!   for, before its earliest `exp`, and only while no link of it is in the
+//!   space's revoked set (checked on every hit, so a chain cached by a
+//!   request racing a revocation still stops working);
+//! - a space's revoked set only grows: loads and revocations merge into it;
+//! - the cache holds at most [`CACHE_CAP`] chains; when full, expired ones
+//!   go first, then the one expiring soonest.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use sealbase_crypto::{Did, TokenHash, VerifiedCapability};
+use sealbase_protocol::{CloseCode, Frame, Notification, RevokedNotification, RevokedReason};
+use uuid::Uuid;
+
+use crate::hub::{ConnId, Subscriber};
+use crate::store::{Store, StoreError};
+
+/// Most verified chains kept at once.
+pub(crate) const CACHE_CAP: usize = 10_000;
+
+/// A chain verified for one space and one presenting DID.
+#[derive(Debug, Clone)]
+pub(crate) struct CachedChain {
+    space: Uuid,
+    audience: Did,
+    pub(crate) verified: Arc<VerifiedCapability>,
+}
+
+/// A subscriber and the chain hashes that authorized its subscription.
+struct Holder {
+    chain: Vec<TokenHash>,
+    subscriber: Subscriber,
+}
+
+/// See the module docs.
+#[derive(Default)]
+pub(crate) struct Access {
+    /// Keyed by the leaf token's hash.
+    cache: Mutex<HashMap<TokenHash, CachedChain>>,
+    /// Revoked hashes per space, loaded from the store on first use.
+    revoked: Mutex<HashMap<Uuid, HashSet<TokenHash>>>,
+    /// Live subscriptions to shared spaces.
+    holders: Mutex<HashMap<Uuid, HashMap<ConnId, Holder>>>,
+}
+
+/// Each map is updated by single inserts and removals: a poisoned lock
+/// still holds consistent data.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Access {
+    /// Loads `space`'s revoked set into memory unless it is there already.
+    pub(crate) async fn load_revocations(
+        &self,
+        store: &Store,
+        space: Uuid,
+    ) -> Result<(), StoreError> {
+        if lock(&self.revoked).contains_key(&space) {
+            return Ok(());
+        }
+        let stored = store.revocations(space).await?;
+        self.merge(space, stored);
+        Ok(())
+    }
+
+    fn merge(&self, space: Uuid, hashes: Vec<[u8; 32]>) {
+        lock(&self.revoked)
+            .entry(space)
+            .or_default()
+            .extend(hashes.into_iter().map(TokenHash));
+    }
+
+    /// Whether `hash` is revoked in `space` (as far as loaded).
+    pub(crate) fn is_revoked(&self, space: Uuid, hash: &TokenHash) -> bool {
+        lock(&self.revoked)
+            .get(&space)
+            .is_some_and(|set| set.contains(hash))
+    }
+
+    fn any_revoked(&self, space: Uuid, chain: &[TokenHash]) -> bool {
+        let revoked = lock(&self.revoked);
+        revoked
+            .get(&space)
+            .is_some_and(|set| chain.iter().any(|h| set.contains(h)))
+    }
+
+    /// A cached chain for this leaf, space and audience, still valid at `now`.
+    pub(crate) fn cached(
+        &self,
+        leaf: &TokenHash,
+        space: Uuid,
+        audience: &Did,
+        now: u64,
+    ) -> Option<Arc<VerifiedCapability>> {
+        let hit = lock(&self.cache).get(leaf).cloned()?;
+        if hit.space != space || hit.audience != *audience || now >= hit.verified.expires_at {
+            return None;
+        }
+        if self.any_revoked(space, &hit.verified.chain) {
+            lock(&self.cache).remove(leaf);
+            return None;
+        }
+        Some(hit.verified)
+    }
+
+    /// Remembers a chain verified for `space` and `audience` at `now`.
+    pub(crate) fn remember(
+        &self,
+        leaf: TokenHash,
+        space: Uuid,
+        audience: Did,
+        verified: Arc<VerifiedCapability>,
+        now: u64,
+    ) {
+        let mut cache = lock(&self.cache);
+        if cache.len() >= CACHE_CAP && !cache.contains_key(&leaf) {
+            cache.retain(|_, c| c.verified.expires_at > now);
+            if cache.len() >= CACHE_CAP {
+                let soonest = cache
+                    .iter()
+                    .min_by_key(|(_, c)| c.verified.expires_at)
+                    .map(|(k, _)| *k);
+                if let Some(k) = soonest {
+                    cache.remove(&k);
+                }
+            }
+        }
+        cache.insert(
+            leaf,
+            CachedChain {
+                space,
+                audience,
+                verified,
+            },
+        );
+    }
+
+    /// Records that `conn` subscribed to `space` on the strength of `chain`.
+    pub(crate) fn hold(
+        &self,
+        space: Uuid,
+        conn: ConnId,
+        chain: Vec<TokenHash>,
+        subscriber: Subscriber,
+    ) {
+        lock(&self.holders)
+            .entry(space)
+            .or_default()
+            .insert(conn, Holder { chain, subscriber });
+    }
+
+    /// Forgets `conn`'s subscription to `space`.
+    pub(crate) fn release(&self, space: Uuid, conn: ConnId) {
+        let mut holders = lock(&self.holders);
+        if let Some(conns) = holders.get_mut(&space) {
+            conns.remove(&conn);
+            if conns.is_empty() {
+                holders.remove(&space);
+            }
+        }
+    }
+
+    /// Revokes `hash` in `space`: stores it, reloads the space's revoked set,
+    /// drops cached chains containing it, and sends `revoked` then closes
+    /// 4002 every subscriber whose chain contains it. Returns how many
+    /// connections were evicted.
+    pub(crate) async fn revoke(
+        &self,
+        store: &Store,
+        space: Uuid,
+        hash: TokenHash,
+    ) -> Result<usize, StoreError> {
+        store.revoke(space, &hash.0).await?;
+        // Read back after the write: concurrent loads merge, never shrink.
+        let stored = store.revocations(space).await?;
+        self.merge(space, stored);
+        lock(&self.cache).retain(|_, c| !c.verified.chain.contains(&hash));
+
+        let evicted: Vec<Subscriber> = {
+            let mut holders = lock(&self.holders);
+            let Some(conns) = holders.get_mut(&space) else {
+                return Ok(0);
+            };
+            let hit: Vec<ConnId> = conns
+                .iter()
+                .filter(|(_, h)| h.chain.contains(&hash))
+                .map(|(id, _)| *id)
+                .collect();
+            hit.iter()
+                .filter_map(|id| conns.remove(id))
+                .map(|h| h.subscriber)
+                .collect()
+        };
+        if evicted.is_empty() {
+            return Ok(0);
+        }
+        let notification = Notification::Revoked(RevokedNotification {
+            spaces: vec![space],
+            reason: RevokedReason::CapabilityRevoked,
+        });
+        let frame = Frame::notification(&notification)
+            .and_then(|f| f.encode())
+            .ok()
+            .map(Bytes::from);
+        for subscriber in &evicted {
+            if let Some(frame) = &frame {
+                // A full queue loses the notice, not the close.
+                let _ = subscriber.queue.try_send(frame.clone());
+            }
+            subscriber
+                .kill
+                .kill(CloseCode::AccessRevoked, "capability revoked");
+        }
+        Ok(evicted.len())
+    }
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access")
+            .field("cached", &lock(&self.cache).len())
+            .finish_non_exhaustive()
+    }
+}
