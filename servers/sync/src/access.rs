@@ -34,6 +34,7 @@ pub(crate) struct CachedChain {
 
 /// A subscriber and the chain hashes that authorized its subscription.
 struct Holder {
+    did: Did,
     chain: Vec<TokenHash>,
     subscriber: Subscriber,
 }
@@ -147,13 +148,31 @@ impl Access {
         &self,
         space: Uuid,
         conn: ConnId,
+        did: Did,
         chain: Vec<TokenHash>,
         subscriber: Subscriber,
     ) {
+        lock(&self.holders).entry(space).or_default().insert(
+            conn,
+            Holder {
+                did,
+                chain,
+                subscriber,
+            },
+        );
+    }
+
+    /// The live subscribers of shared space `space` and their DIDs.
+    pub(crate) fn subscribers(&self, space: Uuid) -> Vec<(ConnId, Did, Subscriber)> {
         lock(&self.holders)
-            .entry(space)
-            .or_default()
-            .insert(conn, Holder { chain, subscriber });
+            .get(&space)
+            .map(|conns| {
+                conns
+                    .iter()
+                    .map(|(id, h)| (*id, h.did, h.subscriber.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Forgets `conn`'s subscription to `space`.

@@ -469,6 +469,26 @@ async fn handle(conn: &Arc<Conn>, raw: RawRequest) {
             let result = spaces::revoke(conn, p).await;
             conn.respond(id, result).await;
         }
+        ClientRequest::EpochBegin(p) => {
+            let result = spaces::begin_epoch(conn, p).await;
+            conn.respond(id, result).await;
+        }
+        ClientRequest::EpochComplete(p) => {
+            let result = spaces::complete_epoch(conn, p).await;
+            conn.respond(id, result).await;
+        }
+        ClientRequest::KeysGet(p) => {
+            let result = spaces::keys(conn, p).await;
+            conn.respond(id, result).await;
+        }
+        ClientRequest::DeksGet(p) => {
+            let result = spaces::deks(conn, p).await;
+            conn.respond(id, result).await;
+        }
+        ClientRequest::DeksRewrap(p) => {
+            let result = spaces::rewrap(conn, p).await;
+            conn.respond(id, result).await;
+        }
         other => {
             conn.respond::<Empty>(
                 id,
@@ -557,7 +577,7 @@ async fn subscribe(conn: &Arc<Conn>, p: SubscribeParams) -> Result<Subscribed, E
             // Revoking any link of this chain ends the subscription.
             conn.app
                 .access
-                .hold(space.id, conn.id, chain, subscriber.clone());
+                .hold(space.id, conn.id, conn.did, chain, subscriber.clone());
         }
         conn.app.hub.subscribe(space.id, conn.id, subscriber);
         spaces.push(SpaceCursor {
@@ -579,8 +599,17 @@ fn unsubscribe(conn: &Conn, p: UnsubscribeParams) -> Result<Empty, ErrorBody> {
 }
 
 async fn push(conn: &Arc<Conn>, p: PushParams) -> Result<PushResult, ErrorBody> {
-    conn.authorize(p.space, p.cap.as_deref(), Capability::Write)
+    let chain = conn
+        .authorize(p.space, p.cap.as_deref(), Capability::Write)
         .await?;
+    if !chain.is_empty() {
+        spaces::check_epoch(
+            conn,
+            p.space,
+            p.changes.iter().filter_map(|c| c.dek.as_ref()),
+        )
+        .await?;
+    }
     let started = std::time::Instant::now();
     let outcome = conn
         .app

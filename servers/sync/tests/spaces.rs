@@ -13,9 +13,11 @@ mod common;
 use common::{Backend, Client, TestServer, User, now};
 use sealbase_crypto::{Capability, CapabilityToken, OsRng};
 use sealbase_protocol::{
-    CallResult, CapRevokeParams, Change, ErrorCode, Hash, MembershipAppendParams,
-    MembershipListParams, Notification, PushParams, PushResult, RevokedReason, SpaceCreateParams,
-    SpaceCreated, SpaceRef, SubscribeParams, Uuid, WrappedKey,
+    CallResult, CapRevokeParams, Change, DeksGetParams, DeksRewrapParams, EpochBeginParams,
+    EpochBegun, EpochCompleteParams, ErrorCode, Hash, KeysGetParams, MembershipAppendParams,
+    MembershipListParams, Notification, PushParams, PushResult, RecipientKey, RevokedReason,
+    SealedEpochKey, SpaceCreateParams, SpaceCreated, SpaceRef, SubscribeParams, Uuid, WrappedDek,
+    WrappedKey,
 };
 use sha2::{Digest, Sha256};
 
@@ -30,7 +32,16 @@ fn dek(epoch: u32) -> WrappedKey {
 }
 
 fn push(space: Uuid, cap: &CapabilityToken, id: u128, expected_cursor: u64) -> PushParams {
-    let epoch = 1;
+    push_epoch(space, cap, id, expected_cursor, 1)
+}
+
+fn push_epoch(
+    space: Uuid,
+    cap: &CapabilityToken,
+    id: u128,
+    expected_cursor: u64,
+    epoch: u32,
+) -> PushParams {
     PushParams {
         space,
         cap: Some(cap.to_string()),
@@ -397,9 +408,172 @@ async fn membership_is_a_compare_and_set_chain(backend: Backend) {
     assert_eq!(err.code, ErrorCode::Forbidden);
 }
 
+async fn epochs_rotate_and_keys_follow(backend: Backend) {
+    let server = TestServer::start(backend, "space_epochs").await;
+    let alice = server.user(1);
+    let bob = server.user(2);
+    let (mut a, _) = server.client(&alice).await;
+    let (mut b, _) = server.client(&bob).await;
+    let space = Uuid::from_u128(0x5ace);
+    create(&mut a, space).await;
+    let admin = grant(&alice, &alice, space, Capability::Admin);
+    let bobs = grant(&alice, &bob, space, Capability::Write);
+    subscribed(&mut b, space, &bobs).await;
+    for id in [1, 2] {
+        a.call(push(space, &admin, id, 0)).await.unwrap();
+    }
+    let _ = b.notification().await;
+    let _ = b.notification().await;
+
+    let keys = |cap: &CapabilityToken| KeysGetParams {
+        space,
+        cap: Some(cap.to_string()),
+    };
+    let CallResult::KeysGet(k) = a.call(keys(&admin)).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(k.current, 1);
+    assert_eq!(
+        k.keys,
+        vec![SealedEpochKey {
+            epoch: 1,
+            cursor: 1,
+            sealed: b"sealed epoch 1".to_vec().into(),
+        }]
+    );
+
+    let begin = |epoch: u32| EpochBeginParams {
+        space,
+        cap: Some(admin.to_string()),
+        epoch,
+        keys: vec![
+            RecipientKey {
+                did: alice.identity.did().to_string(),
+                sealed: b"a2".to_vec().into(),
+            },
+            RecipientKey {
+                did: bob.identity.did().to_string(),
+                sealed: b"b2".to_vec().into(),
+            },
+        ],
+    };
+    let err = a.call(begin(3)).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::StaleEpoch);
+    let mut by_bob = begin(2);
+    by_bob.cap = Some(bobs.to_string());
+    assert_eq!(b.call(by_bob).await.unwrap_err().code, ErrorCode::Forbidden);
+    let r = a.call(begin(2)).await.unwrap();
+    assert_eq!(r, CallResult::EpochBegin(EpochBegun { prev: 3, cursor: 4 }));
+
+    // Bob hears of the new epoch with his own sealed key only.
+    let Notification::Sync(sync) = b.notification().await else {
+        panic!()
+    };
+    assert_eq!((sync.prev, sync.cursor), (3, 4));
+    assert!(sync.records.is_empty());
+    assert_eq!(
+        sync.keys,
+        vec![SealedEpochKey {
+            epoch: 2,
+            cursor: 4,
+            sealed: b"b2".to_vec().into(),
+        }]
+    );
+
+    // One rotation at a time.
+    assert_eq!(
+        a.call(begin(3)).await.unwrap_err().code,
+        ErrorCode::Conflict
+    );
+    // Pushes must use the new epoch.
+    let err = b.call(push_epoch(space, &bobs, 3, 0, 1)).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::StaleEpoch);
+    let err = b.call(push_epoch(space, &bobs, 3, 0, 3)).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::BadRequest);
+    let r = b.call(push_epoch(space, &bobs, 3, 0, 2)).await.unwrap();
+    assert_eq!(
+        r,
+        CallResult::Push(PushResult::Applied { prev: 4, cursor: 5 })
+    );
+
+    // Not complete while records 1 and 2 keep epoch-1 keys.
+    let complete = EpochCompleteParams {
+        space,
+        cap: Some(admin.to_string()),
+        epoch: 2,
+    };
+    assert_eq!(
+        a.call(complete.clone()).await.unwrap_err().code,
+        ErrorCode::Conflict
+    );
+    let deks_get = DeksGetParams {
+        space,
+        cap: Some(admin.to_string()),
+        below_epoch: 2,
+    };
+    let CallResult::DeksGet(old) = a.call(deks_get.clone()).await.unwrap() else {
+        panic!()
+    };
+    assert!(!old.more);
+    let old_ids: Vec<(Uuid, u64)> = old.deks.iter().map(|d| (d.id, d.cursor)).collect();
+    assert_eq!(
+        old_ids,
+        vec![(Uuid::from_u128(1), 2), (Uuid::from_u128(2), 3)]
+    );
+
+    // Record 2 changes before the rewrap reaches it: it is skipped.
+    let r = b.call(push_epoch(space, &bobs, 2, 3, 2)).await.unwrap();
+    assert_eq!(
+        r,
+        CallResult::Push(PushResult::Applied { prev: 5, cursor: 6 })
+    );
+    let rewrap = |epoch: u32| DeksRewrapParams {
+        space,
+        cap: Some(admin.to_string()),
+        deks: old
+            .deks
+            .iter()
+            .map(|d| WrappedDek {
+                dek: dek(epoch),
+                ..d.clone()
+            })
+            .collect(),
+    };
+    assert_eq!(
+        a.call(rewrap(1)).await.unwrap_err().code,
+        ErrorCode::StaleEpoch
+    );
+    let CallResult::DeksRewrap(done) = a.call(rewrap(2)).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(done.rewrapped, 1);
+    assert_eq!(done.skipped, vec![Uuid::from_u128(2)]);
+
+    let CallResult::DeksGet(rest) = a.call(deks_get).await.unwrap() else {
+        panic!()
+    };
+    assert!(rest.deks.is_empty());
+    let r = a.call(complete).await.unwrap();
+    assert!(matches!(r, CallResult::EpochComplete(_)));
+
+    // Rewrapping did not move the cursor.
+    let CallResult::Subscribe(s) = subscribe(&mut a, space, &admin).await else {
+        panic!()
+    };
+    assert_eq!(s.spaces[0].cursor, 6);
+    // Bob holds only the epoch keys sealed to him.
+    let CallResult::KeysGet(k) = b.call(keys(&bobs)).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(k.current, 2);
+    assert_eq!(k.keys.len(), 1);
+    assert_eq!(k.keys[0].epoch, 2);
+}
+
 both_backends!(
     creation_is_idempotent_and_ids_cannot_be_taken,
     capabilities_grant_what_they_say,
     revocation_refuses_and_evicts,
     membership_is_a_compare_and_set_chain,
+    epochs_rotate_and_keys_follow,
 );

@@ -1,23 +1,28 @@
 //! Shared-space methods: `space.create`, `membership.append`,
-//! `membership.list` and `cap.revoke`.
+//! `membership.list`, `cap.revoke`, and key rotation (`epoch.begin`,
+//! `epoch.complete`, `keys.get`, `deks.get`, `deks.rewrap`).
 //!
 //! The membership log is opaque here: the server computes each entry's hash
 //! itself and appends only on the current chain head; clients check
 //! signatures and roles when they fold the log.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use sealbase_crypto::{Capability, TokenHash};
 use sealbase_protocol::{
-    CapRevokeParams, Empty, ErrorBody, ErrorCode, Frame, Hash, MembershipAppendParams,
-    MembershipAppended, MembershipEntry, MembershipList, MembershipListParams,
-    MembershipNotification, Notification, SpaceCreateParams, SpaceCreated,
+    CapRevokeParams, CloseCode, Deks, DeksGetParams, DeksRewrapParams, DeksRewrapped, Empty,
+    EpochBeginParams, EpochBegun, EpochCompleteParams, EpochKeys, ErrorBody, ErrorCode, Frame,
+    Hash, KeysGetParams, MembershipAppendParams, MembershipAppended, MembershipEntry,
+    MembershipList, MembershipListParams, MembershipNotification, Notification, SealedEpochKey,
+    SpaceCreateParams, SpaceCreated, SyncNotification, WrappedKey,
 };
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 use super::{Conn, internal};
-use crate::store::{AppendOutcome, StoreError};
+use crate::store::{AppendOutcome, BeginOutcome, CompleteOutcome, StoreError};
 
 /// Entries per `membership.list` page.
 const MEMBERSHIP_PAGE: u32 = 1000;
@@ -157,4 +162,230 @@ pub(super) async fn revoke(conn: &Arc<Conn>, p: CapRevokeParams) -> Result<Empty
         .map_err(|e| internal(&e))?;
     tracing::info!(space = %p.space, evicted, "capability revoked");
     Ok(Empty {})
+}
+
+/// Most keys per `deks.get` page.
+const DEKS_PAGE: u32 = 1000;
+
+/// Authorizes a method that only shared spaces have (their epochs are
+/// rotated; a personal space has one derived epoch key).
+async fn shared(
+    conn: &Conn,
+    space: Uuid,
+    cap: Option<&str>,
+    need: Capability,
+) -> Result<(), ErrorBody> {
+    if conn.authorize(space, cap, need).await?.is_empty() {
+        return Err(ErrorBody::new(
+            ErrorCode::BadRequest,
+            "a personal space has no epochs to rotate",
+        ));
+    }
+    Ok(())
+}
+
+fn store_error(e: StoreError) -> ErrorBody {
+    match e {
+        StoreError::NoSuchSpace(_) => ErrorBody::new(ErrorCode::NotFound, "no such space"),
+        e => internal(&e),
+    }
+}
+
+/// Refuses wrapped keys that are not under the space's current epoch:
+/// older is `stale_epoch`, newer does not exist yet.
+///
+/// Checked before the write, not inside it: a key that slips in under an
+/// epoch begun meanwhile is still found by `deks.get`, and
+/// `epoch.complete` refuses while it remains.
+pub(super) async fn check_epoch(
+    conn: &Conn,
+    space: Uuid,
+    keys: impl Iterator<Item = &WrappedKey>,
+) -> Result<(), ErrorBody> {
+    let state = conn
+        .app
+        .store
+        .epoch(space)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such space"))?;
+    for key in keys {
+        let epoch = key.epoch();
+        if epoch < state.current {
+            return Err(ErrorBody::new(
+                ErrorCode::StaleEpoch,
+                format!(
+                    "key wrapped under epoch {epoch}; the space is at epoch {}",
+                    state.current
+                ),
+            ));
+        }
+        if epoch > state.current {
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                format!(
+                    "key wrapped under epoch {epoch}, which has not begun (current {})",
+                    state.current
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `epoch.begin` (admin): the next epoch and its key sealed to each member.
+/// Each subscriber sealed to gets `sync` carrying its key.
+pub(super) async fn begin_epoch(
+    conn: &Arc<Conn>,
+    p: EpochBeginParams,
+) -> Result<EpochBegun, ErrorBody> {
+    shared(conn, p.space, p.cap.as_deref(), Capability::Admin).await?;
+    let mut dids = HashSet::new();
+    if !p.keys.iter().all(|k| dids.insert(k.did.as_str())) {
+        return Err(ErrorBody::new(
+            ErrorCode::BadRequest,
+            "a recipient DID appears twice",
+        ));
+    }
+    let outcome = conn
+        .app
+        .store
+        .begin_epoch(p.space, p.epoch, &p.keys)
+        .await
+        .map_err(store_error)?;
+    let (prev, cursor) = match outcome {
+        BeginOutcome::Begun { prev, cursor } => (prev, cursor),
+        BeginOutcome::NotNext(state) => {
+            return Err(ErrorBody::new(
+                ErrorCode::StaleEpoch,
+                format!(
+                    "the space is at epoch {}; the next is {}",
+                    state.current,
+                    u64::from(state.current) + 1
+                ),
+            ));
+        }
+        BeginOutcome::Unfinished(state) => {
+            return Err(ErrorBody::new(
+                ErrorCode::Conflict,
+                format!("the rotation to epoch {} is not complete", state.current),
+            ));
+        }
+    };
+    for (id, did, subscriber) in conn.app.access.subscribers(p.space) {
+        if id == conn.id {
+            continue;
+        }
+        let did = did.to_string();
+        let keys = p
+            .keys
+            .iter()
+            .filter(|k| k.did == did)
+            .map(|k| SealedEpochKey {
+                epoch: p.epoch,
+                cursor,
+                sealed: k.sealed.clone(),
+            })
+            .collect();
+        let notification = Notification::Sync(SyncNotification {
+            space: p.space,
+            prev,
+            cursor,
+            records: Vec::new(),
+            keys,
+        });
+        match Frame::notification(&notification).and_then(|f| f.encode()) {
+            Ok(bytes) => {
+                if subscriber.queue.try_send(Bytes::from(bytes)).is_err() {
+                    subscriber
+                        .kill
+                        .kill(CloseCode::SlowConsumer, "send queue full");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "epoch notification not sent"),
+        }
+    }
+    Ok(EpochBegun { prev, cursor })
+}
+
+/// `epoch.complete` (admin): refused while an older key remains.
+pub(super) async fn complete_epoch(
+    conn: &Arc<Conn>,
+    p: EpochCompleteParams,
+) -> Result<Empty, ErrorBody> {
+    shared(conn, p.space, p.cap.as_deref(), Capability::Admin).await?;
+    let outcome = conn
+        .app
+        .store
+        .complete_epoch(p.space, p.epoch)
+        .await
+        .map_err(store_error)?;
+    match outcome {
+        CompleteOutcome::Complete => Ok(Empty {}),
+        CompleteOutcome::NotCurrent(state) => Err(ErrorBody::new(
+            if p.epoch < state.current {
+                ErrorCode::StaleEpoch
+            } else {
+                ErrorCode::BadRequest
+            },
+            format!("the current epoch is {}", state.current),
+        )),
+        CompleteOutcome::KeysRemain => Err(ErrorBody::new(
+            ErrorCode::Conflict,
+            "some keys are still wrapped under an older epoch",
+        )),
+    }
+}
+
+/// `keys.get`: the epoch keys sealed to this connection's DID.
+pub(super) async fn keys(conn: &Arc<Conn>, p: KeysGetParams) -> Result<EpochKeys, ErrorBody> {
+    shared(conn, p.space, p.cap.as_deref(), Capability::Read).await?;
+    let state = conn
+        .app
+        .store
+        .epoch(p.space)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such space"))?;
+    let keys = conn
+        .app
+        .store
+        .sealed_keys(p.space, &conn.did.to_string())
+        .await
+        .map_err(|e| internal(&e))?;
+    Ok(EpochKeys {
+        current: state.current,
+        keys,
+    })
+}
+
+/// `deks.get` (admin): keys still under an epoch below `below_epoch`.
+pub(super) async fn deks(conn: &Arc<Conn>, p: DeksGetParams) -> Result<Deks, ErrorBody> {
+    shared(conn, p.space, p.cap.as_deref(), Capability::Admin).await?;
+    let mut deks = conn
+        .app
+        .store
+        .deks_below(p.space, p.below_epoch, DEKS_PAGE + 1)
+        .await
+        .map_err(|e| internal(&e))?;
+    let more = deks.len() > DEKS_PAGE as usize;
+    deks.truncate(DEKS_PAGE as usize);
+    Ok(Deks { deks, more })
+}
+
+/// `deks.rewrap` (admin): replaces keys whose record has not moved on. The
+/// new keys must be under the current epoch.
+pub(super) async fn rewrap(
+    conn: &Arc<Conn>,
+    p: DeksRewrapParams,
+) -> Result<DeksRewrapped, ErrorBody> {
+    shared(conn, p.space, p.cap.as_deref(), Capability::Admin).await?;
+    check_epoch(conn, p.space, p.deks.iter().map(|d| &d.dek)).await?;
+    let (rewrapped, skipped) = conn
+        .app
+        .store
+        .rewrap(p.space, &p.deks)
+        .await
+        .map_err(|e| internal(&e))?;
+    Ok(DeksRewrapped { rewrapped, skipped })
 }

@@ -19,7 +19,10 @@
 pub mod postgres;
 pub mod sqlite;
 
-use sealbase_protocol::{Bytes, Change, Hash, MembershipEntry, RecordCursor};
+use sealbase_protocol::{
+    Bytes, Change, Hash, KeyOwner, MembershipEntry, RecipientKey, RecordCursor, SealedEpochKey,
+    WrappedDek, WrappedKey,
+};
 use uuid::Uuid;
 
 /// What went wrong in the store.
@@ -349,4 +352,117 @@ fn membership_entry(
         hash: Hash(hash_from_db(&hash)?),
         ciphertext: Bytes(ciphertext),
     })
+}
+
+/// A space's key epoch: the newest begun one and whether its rotation is
+/// complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpochState {
+    /// The newest begun epoch.
+    pub current: u32,
+    /// Every record key has been rewrapped to `current`.
+    pub complete: bool,
+}
+
+/// The outcome of `epoch.begin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BeginOutcome {
+    /// The new epoch and its sealed keys were stored at `cursor`.
+    Begun {
+        /// The space cursor before.
+        prev: u64,
+        /// The cursor of the sealed keys.
+        cursor: u64,
+    },
+    /// The requested epoch is not current + 1.
+    NotNext(EpochState),
+    /// The current epoch's rotation is not complete yet.
+    Unfinished(EpochState),
+}
+
+/// The outcome of `epoch.complete`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompleteOutcome {
+    /// The epoch is (now) complete.
+    Complete,
+    /// The epoch is not the current one.
+    NotCurrent(EpochState),
+    /// Some record key is still wrapped under an older epoch.
+    KeysRemain,
+}
+
+/// An epoch as stored.
+fn epoch_from_db(epoch: i64) -> Result<u32, StoreError> {
+    u32::try_from(epoch).map_err(|_| StoreError::Corrupt("epoch out of range"))
+}
+
+/// The 4-byte prefix every key wrapped under an epoch below `epoch` sorts
+/// below (byte order of a big-endian u32 is numeric order).
+fn epoch_prefix(epoch: u32) -> [u8; 4] {
+    epoch.to_be_bytes()
+}
+
+/// A stored 44-byte wrapped key.
+fn wrapped_from_db(dek: &[u8]) -> Result<WrappedKey, StoreError> {
+    WrappedKey::try_from(dek).map_err(|_| StoreError::Corrupt("wrapped key is not 44 bytes"))
+}
+
+impl Store {
+    /// The space's epoch state, if the space exists.
+    pub async fn epoch(&self, space: Uuid) -> Result<Option<EpochState>, StoreError> {
+        dispatch!(self, s => s.epoch(space).await)
+    }
+
+    /// Begins `epoch` (must be current + 1, with the current one complete)
+    /// and stores its key sealed to each recipient, at the next cursor.
+    /// Recipients' DIDs are distinct.
+    pub async fn begin_epoch(
+        &self,
+        space: Uuid,
+        epoch: u32,
+        keys: &[RecipientKey],
+    ) -> Result<BeginOutcome, StoreError> {
+        dispatch!(self, s => s.begin_epoch(space, epoch, keys).await)
+    }
+
+    /// Marks `epoch` complete if it is current and no record key of the
+    /// space is wrapped under an older one.
+    pub async fn complete_epoch(
+        &self,
+        space: Uuid,
+        epoch: u32,
+    ) -> Result<CompleteOutcome, StoreError> {
+        dispatch!(self, s => s.complete_epoch(space, epoch).await)
+    }
+
+    /// Epoch keys of `space` sealed to `did`, oldest first.
+    pub async fn sealed_keys(
+        &self,
+        space: Uuid,
+        did: &str,
+    ) -> Result<Vec<SealedEpochKey>, StoreError> {
+        dispatch!(self, s => s.sealed_keys(space, did).await)
+    }
+
+    /// Record keys of `space` wrapped under an epoch below `below`, by id,
+    /// at most `limit`.
+    pub async fn deks_below(
+        &self,
+        space: Uuid,
+        below: u32,
+        limit: u32,
+    ) -> Result<Vec<WrappedDek>, StoreError> {
+        dispatch!(self, s => s.deks_below(space, below, limit).await)
+    }
+
+    /// Replaces each record key whose record is still at the given cursor;
+    /// returns how many were replaced and the ids skipped. The space cursor
+    /// does not move.
+    pub async fn rewrap(
+        &self,
+        space: Uuid,
+        deks: &[WrappedDek],
+    ) -> Result<(u32, Vec<Uuid>), StoreError> {
+        dispatch!(self, s => s.rewrap(space, deks).await)
+    }
 }

@@ -18,9 +18,10 @@ use sqlx::postgres::{
 use sqlx::{Decode, Encode, Postgres, Type};
 
 use super::{
-    AppendOutcome, Change, MembershipEntry, PushOutcome, RecordCursor, RecordRow, SpaceInfo,
-    StoreError, Uuid, check_personal, cursor_from_db, cursor_to_db, hash_from_db, membership_entry,
-    pull_bounds, record_version, space_kind,
+    AppendOutcome, BeginOutcome, Change, CompleteOutcome, EpochState, KeyOwner, MembershipEntry,
+    PushOutcome, RecipientKey, RecordCursor, RecordRow, SealedEpochKey, SpaceInfo, StoreError,
+    Uuid, WrappedDek, check_personal, cursor_from_db, cursor_to_db, epoch_from_db, epoch_prefix,
+    hash_from_db, membership_entry, pull_bounds, record_version, space_kind, wrapped_from_db,
 };
 
 /// Connections per server instance. Postgres serves a few hundred in
@@ -444,5 +445,223 @@ impl PostgresStore {
                 .fetch_all(&self.pool)
                 .await?;
         rows.iter().map(|h| hash_from_db(h)).collect()
+    }
+}
+
+impl PostgresStore {
+    /// See [`super::Store::epoch`].
+    pub(crate) async fn epoch(&self, space: Uuid) -> Result<Option<EpochState>, StoreError> {
+        let row: Option<(i64, bool)> =
+            sqlx::query_as("SELECT epoch, epoch_complete FROM spaces WHERE id = $1")
+                .bind(PgUuid(space))
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|(epoch, complete)| {
+            Ok(EpochState {
+                current: epoch_from_db(epoch)?,
+                complete,
+            })
+        })
+        .transpose()
+    }
+
+    /// See [`super::Store::begin_epoch`].
+    pub(crate) async fn begin_epoch(
+        &self,
+        space: Uuid,
+        epoch: u32,
+        keys: &[RecipientKey],
+    ) -> Result<BeginOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row: Option<(i64, i64, bool)> = sqlx::query_as(
+            "SELECT cursor, epoch, epoch_complete FROM spaces WHERE id = $1 FOR UPDATE",
+        )
+        .bind(PgUuid(space))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((prev, current, complete)) = row else {
+            tx.rollback().await?;
+            return Err(StoreError::NoSuchSpace(space));
+        };
+        let state = EpochState {
+            current: epoch_from_db(current)?,
+            complete,
+        };
+        if state.current.checked_add(1) != Some(epoch) {
+            tx.rollback().await?;
+            return Ok(BeginOutcome::NotNext(state));
+        }
+        if !state.complete {
+            tx.rollback().await?;
+            return Ok(BeginOutcome::Unfinished(state));
+        }
+        let next = prev
+            .checked_add(1)
+            .ok_or(StoreError::Corrupt("space cursor at its maximum"))?;
+        let dids: Vec<&str> = keys.iter().map(|k| k.did.as_str()).collect();
+        let sealed: Vec<&[u8]> = keys.iter().map(|k| k.sealed.as_slice()).collect();
+        sqlx::query(
+            "INSERT INTO sealed_keys (space_id, epoch, did, cursor, sealed)
+             SELECT $1, $2, batch.did, $3, batch.sealed
+             FROM UNNEST($4::text[], $5::bytea[]) AS batch (did, sealed)",
+        )
+        .bind(PgUuid(space))
+        .bind(i64::from(epoch))
+        .bind(next)
+        .bind(&dids)
+        .bind(&sealed)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE spaces SET cursor = $2, epoch = $3, epoch_complete = false WHERE id = $1",
+        )
+        .bind(PgUuid(space))
+        .bind(next)
+        .bind(i64::from(epoch))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(BeginOutcome::Begun {
+            prev: cursor_from_db(prev)?,
+            cursor: cursor_from_db(next)?,
+        })
+    }
+
+    /// See [`super::Store::complete_epoch`].
+    pub(crate) async fn complete_epoch(
+        &self,
+        space: Uuid,
+        epoch: u32,
+    ) -> Result<CompleteOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Locked like a push, so no record key lands between check and mark.
+        let row: Option<(i64, bool)> =
+            sqlx::query_as("SELECT epoch, epoch_complete FROM spaces WHERE id = $1 FOR UPDATE")
+                .bind(PgUuid(space))
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((current, complete)) = row else {
+            tx.rollback().await?;
+            return Err(StoreError::NoSuchSpace(space));
+        };
+        let state = EpochState {
+            current: epoch_from_db(current)?,
+            complete,
+        };
+        if state.current != epoch {
+            tx.rollback().await?;
+            return Ok(CompleteOutcome::NotCurrent(state));
+        }
+        let stale: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM records
+             WHERE space_id = $1 AND dek IS NOT NULL AND substring(dek FROM 1 FOR 4) < $2
+             LIMIT 1",
+        )
+        .bind(PgUuid(space))
+        .bind(epoch_prefix(epoch).as_slice())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if stale.is_some() {
+            tx.rollback().await?;
+            return Ok(CompleteOutcome::KeysRemain);
+        }
+        sqlx::query("UPDATE spaces SET epoch_complete = true WHERE id = $1")
+            .bind(PgUuid(space))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(CompleteOutcome::Complete)
+    }
+
+    /// See [`super::Store::sealed_keys`].
+    pub(crate) async fn sealed_keys(
+        &self,
+        space: Uuid,
+        did: &str,
+    ) -> Result<Vec<SealedEpochKey>, StoreError> {
+        let rows: Vec<(i64, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT epoch, cursor, sealed FROM sealed_keys
+             WHERE space_id = $1 AND did = $2 ORDER BY epoch",
+        )
+        .bind(PgUuid(space))
+        .bind(did)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(epoch, cursor, sealed)| {
+                Ok(SealedEpochKey {
+                    epoch: epoch_from_db(epoch)?,
+                    cursor: cursor_from_db(cursor)?,
+                    sealed: sealed.into(),
+                })
+            })
+            .collect()
+    }
+
+    /// See [`super::Store::deks_below`].
+    pub(crate) async fn deks_below(
+        &self,
+        space: Uuid,
+        below: u32,
+        limit: u32,
+    ) -> Result<Vec<WrappedDek>, StoreError> {
+        let rows: Vec<(PgUuid, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, cursor, dek FROM records
+             WHERE space_id = $1 AND dek IS NOT NULL AND substring(dek FROM 1 FOR 4) < $2
+             ORDER BY id LIMIT $3",
+        )
+        .bind(PgUuid(space))
+        .bind(epoch_prefix(below).as_slice())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(id, cursor, dek)| {
+                Ok(WrappedDek {
+                    id: id.0,
+                    owner: KeyOwner::Record,
+                    cursor: cursor_from_db(cursor)?,
+                    dek: wrapped_from_db(&dek)?,
+                })
+            })
+            .collect()
+    }
+
+    /// See [`super::Store::rewrap`].
+    pub(crate) async fn rewrap(
+        &self,
+        space: Uuid,
+        deks: &[WrappedDek],
+    ) -> Result<(u32, Vec<Uuid>), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut rewrapped = 0u32;
+        let mut skipped = Vec::new();
+        for dek in deks {
+            let applied = match (dek.owner, cursor_to_db(dek.cursor)) {
+                (KeyOwner::Record, Some(cursor)) => {
+                    sqlx::query(
+                        "UPDATE records SET dek = $4
+                         WHERE space_id = $1 AND id = $2 AND cursor = $3 AND dek IS NOT NULL",
+                    )
+                    .bind(PgUuid(space))
+                    .bind(PgUuid(dek.id))
+                    .bind(cursor)
+                    .bind(dek.dek.as_bytes().as_slice())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1
+                }
+                // No files are stored yet; a cursor beyond i64 matches nothing.
+                _ => false,
+            };
+            if applied {
+                rewrapped += 1;
+            } else {
+                skipped.push(dek.id);
+            }
+        }
+        tx.commit().await?;
+        Ok((rewrapped, skipped))
     }
 }

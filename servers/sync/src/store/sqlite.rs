@@ -18,9 +18,10 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 
 use super::{
-    AppendOutcome, Change, MembershipEntry, PushOutcome, RecordCursor, RecordRow, SpaceInfo,
-    StoreError, Uuid, check_personal, cursor_from_db, cursor_to_db, hash_from_db, membership_entry,
-    pull_bounds, record_version, space_kind,
+    AppendOutcome, BeginOutcome, Change, CompleteOutcome, EpochState, KeyOwner, MembershipEntry,
+    PushOutcome, RecipientKey, RecordCursor, RecordRow, SealedEpochKey, SpaceInfo, StoreError,
+    Uuid, WrappedDek, check_personal, cursor_from_db, cursor_to_db, epoch_from_db, epoch_prefix,
+    hash_from_db, membership_entry, pull_bounds, record_version, space_kind, wrapped_from_db,
 };
 
 /// How long a statement waits for a lock held by another connection (or
@@ -487,5 +488,219 @@ impl SqliteStore {
                 .fetch_all(&self.writer)
                 .await?;
         rows.iter().map(|h| hash_from_db(h)).collect()
+    }
+}
+
+impl SqliteStore {
+    /// See [`super::Store::epoch`].
+    pub(crate) async fn epoch(&self, space: Uuid) -> Result<Option<EpochState>, StoreError> {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT epoch, epoch_complete FROM spaces WHERE id = ?1")
+                .bind(space.as_bytes().as_slice())
+                .fetch_optional(&self.reader)
+                .await?;
+        row.map(|(epoch, complete)| {
+            Ok(EpochState {
+                current: epoch_from_db(epoch)?,
+                complete: complete != 0,
+            })
+        })
+        .transpose()
+    }
+
+    /// See [`super::Store::begin_epoch`].
+    pub(crate) async fn begin_epoch(
+        &self,
+        space: Uuid,
+        epoch: u32,
+        keys: &[RecipientKey],
+    ) -> Result<BeginOutcome, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let id = space.as_bytes().as_slice();
+        let row: Option<(i64, i64, i64)> =
+            sqlx::query_as("SELECT cursor, epoch, epoch_complete FROM spaces WHERE id = ?1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((prev, current, complete)) = row else {
+            tx.rollback().await?;
+            return Err(StoreError::NoSuchSpace(space));
+        };
+        let state = EpochState {
+            current: epoch_from_db(current)?,
+            complete: complete != 0,
+        };
+        if state.current.checked_add(1) != Some(epoch) {
+            tx.rollback().await?;
+            return Ok(BeginOutcome::NotNext(state));
+        }
+        if !state.complete {
+            tx.rollback().await?;
+            return Ok(BeginOutcome::Unfinished(state));
+        }
+        let next = prev
+            .checked_add(1)
+            .ok_or(StoreError::Corrupt("space cursor at its maximum"))?;
+        for key in keys {
+            sqlx::query(
+                "INSERT INTO sealed_keys (space_id, epoch, did, cursor, sealed)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .bind(id)
+            .bind(i64::from(epoch))
+            .bind(&key.did)
+            .bind(next)
+            .bind(key.sealed.as_slice())
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE spaces SET cursor = ?2, epoch = ?3, epoch_complete = 0 WHERE id = ?1")
+            .bind(id)
+            .bind(next)
+            .bind(i64::from(epoch))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(BeginOutcome::Begun {
+            prev: cursor_from_db(prev)?,
+            cursor: cursor_from_db(next)?,
+        })
+    }
+
+    /// See [`super::Store::complete_epoch`].
+    pub(crate) async fn complete_epoch(
+        &self,
+        space: Uuid,
+        epoch: u32,
+    ) -> Result<CompleteOutcome, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let id = space.as_bytes().as_slice();
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT epoch, epoch_complete FROM spaces WHERE id = ?1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((current, complete)) = row else {
+            tx.rollback().await?;
+            return Err(StoreError::NoSuchSpace(space));
+        };
+        let state = EpochState {
+            current: epoch_from_db(current)?,
+            complete: complete != 0,
+        };
+        if state.current != epoch {
+            tx.rollback().await?;
+            return Ok(CompleteOutcome::NotCurrent(state));
+        }
+        let stale: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM records
+             WHERE space_id = ?1 AND dek IS NOT NULL AND substr(dek, 1, 4) < ?2 LIMIT 1",
+        )
+        .bind(id)
+        .bind(epoch_prefix(epoch).as_slice())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if stale.is_some() {
+            tx.rollback().await?;
+            return Ok(CompleteOutcome::KeysRemain);
+        }
+        sqlx::query("UPDATE spaces SET epoch_complete = 1 WHERE id = ?1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(CompleteOutcome::Complete)
+    }
+
+    /// See [`super::Store::sealed_keys`].
+    pub(crate) async fn sealed_keys(
+        &self,
+        space: Uuid,
+        did: &str,
+    ) -> Result<Vec<SealedEpochKey>, StoreError> {
+        let rows: Vec<(i64, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT epoch, cursor, sealed FROM sealed_keys
+             WHERE space_id = ?1 AND did = ?2 ORDER BY epoch",
+        )
+        .bind(space.as_bytes().as_slice())
+        .bind(did)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(|(epoch, cursor, sealed)| {
+                Ok(SealedEpochKey {
+                    epoch: epoch_from_db(epoch)?,
+                    cursor: cursor_from_db(cursor)?,
+                    sealed: sealed.into(),
+                })
+            })
+            .collect()
+    }
+
+    /// See [`super::Store::deks_below`].
+    pub(crate) async fn deks_below(
+        &self,
+        space: Uuid,
+        below: u32,
+        limit: u32,
+    ) -> Result<Vec<WrappedDek>, StoreError> {
+        let rows: Vec<(Vec<u8>, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, cursor, dek FROM records
+             WHERE space_id = ?1 AND dek IS NOT NULL AND substr(dek, 1, 4) < ?2
+             ORDER BY id LIMIT ?3",
+        )
+        .bind(space.as_bytes().as_slice())
+        .bind(epoch_prefix(below).as_slice())
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(|(id, cursor, dek)| {
+                Ok(WrappedDek {
+                    id: uuid_from_db(&id)?,
+                    owner: KeyOwner::Record,
+                    cursor: cursor_from_db(cursor)?,
+                    dek: wrapped_from_db(&dek)?,
+                })
+            })
+            .collect()
+    }
+
+    /// See [`super::Store::rewrap`].
+    pub(crate) async fn rewrap(
+        &self,
+        space: Uuid,
+        deks: &[WrappedDek],
+    ) -> Result<(u32, Vec<Uuid>), StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut rewrapped = 0u32;
+        let mut skipped = Vec::new();
+        for dek in deks {
+            let applied = match (dek.owner, cursor_to_db(dek.cursor)) {
+                (KeyOwner::Record, Some(cursor)) => {
+                    sqlx::query(
+                        "UPDATE records SET dek = ?4
+                         WHERE space_id = ?1 AND id = ?2 AND cursor = ?3 AND dek IS NOT NULL",
+                    )
+                    .bind(space.as_bytes().as_slice())
+                    .bind(dek.id.as_bytes().as_slice())
+                    .bind(cursor)
+                    .bind(dek.dek.as_bytes().as_slice())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1
+                }
+                // No files are stored yet; a cursor beyond i64 matches nothing.
+                _ => false,
+            };
+            if applied {
+                rewrapped += 1;
+            } else {
+                skipped.push(dek.id);
+            }
+        }
+        tx.commit().await?;
+        Ok((rewrapped, skipped))
     }
 }
