@@ -662,16 +662,19 @@ async fn pull(conn: &Arc<Conn>, id: u32, p: PullParams) -> Result<PullResult, Er
     let mut denied = Vec::new();
     let page = conn.app.limits.pull_page;
     for space in p.spaces {
-        if let Err(error) = conn
+        let chain = match conn
             .authorize(space.id, space.cap.as_deref(), Capability::Read)
             .await
         {
-            denied.push(SpaceDenied {
-                id: space.id,
-                error,
-            });
-            continue;
-        }
+            Ok(chain) => chain,
+            Err(error) => {
+                denied.push(SpaceDenied {
+                    id: space.id,
+                    error,
+                });
+                continue;
+            }
+        };
         let upto = match conn.app.store.space(space.id).await {
             Ok(Some(info)) => info.cursor,
             Ok(None) => {
@@ -687,6 +690,13 @@ async fn pull(conn: &Arc<Conn>, id: u32, p: PullParams) -> Result<PullResult, Er
         // over: it receives everything and drops what is not mentioned.
         let reset = space.since > upto;
         let since = if reset { 0 } else { space.since };
+        // Membership entries and sealed keys go between the records, in
+        // cursor order.
+        let mut extras = if chain.is_empty() {
+            spaces::PullExtras::none(space.id)
+        } else {
+            spaces::PullExtras::load(conn, space.id, since, upto).await?
+        };
         chunk(
             conn,
             id,
@@ -723,12 +733,14 @@ async fn pull(conn: &Arc<Conn>, id: u32, p: PullParams) -> Result<PullResult, Er
                         cursor: row.cursor,
                     }),
                 };
+                extras.flush(conn, id, Some(row.cursor)).await?;
                 chunk(conn, id, item).await;
             }
             if !full {
                 break;
             }
         }
+        extras.flush(conn, id, None).await?;
         chunk(
             conn,
             id,

@@ -10,14 +10,14 @@
 #[macro_use]
 mod common;
 
-use common::{Backend, Client, TestServer, User, now};
+use common::{Backend, Client, Incoming, TestServer, User, now};
 use sealbase_crypto::{Capability, CapabilityToken, OsRng};
 use sealbase_protocol::{
     CallResult, CapRevokeParams, Change, DeksGetParams, DeksRewrapParams, EpochBeginParams,
     EpochBegun, EpochCompleteParams, ErrorCode, Hash, KeysGetParams, MembershipAppendParams,
-    MembershipListParams, Notification, PushParams, PushResult, RecipientKey, RevokedReason,
-    SealedEpochKey, SpaceCreateParams, SpaceCreated, SpaceRef, SubscribeParams, Uuid, WrappedDek,
-    WrappedKey,
+    MembershipListParams, Notification, PullChunk, PullParams, PullSpace, PushParams, PushResult,
+    RecipientKey, RevokedReason, SealedEpochKey, SpaceCreateParams, SpaceCreated, SpaceRef,
+    SubscribeParams, Uuid, WrappedDek, WrappedKey,
 };
 use sha2::{Digest, Sha256};
 
@@ -570,10 +570,125 @@ async fn epochs_rotate_and_keys_follow(backend: Backend) {
     assert_eq!(k.keys[0].epoch, 2);
 }
 
+/// Pulls `space` from `since`; the items streamed as (kind, cursor).
+async fn pull(
+    client: &mut Client,
+    space: Uuid,
+    cap: &CapabilityToken,
+    since: u64,
+) -> Vec<(&'static str, u64)> {
+    let id = client
+        .send(PullParams {
+            spaces: vec![PullSpace {
+                id: space,
+                since,
+                cap: Some(cap.to_string()),
+            }],
+        })
+        .await;
+    let mut items = Vec::new();
+    loop {
+        match client.next().await {
+            Incoming::Chunk(chunk_id, chunk) if chunk_id == id => items.push(match chunk {
+                PullChunk::Begin(b) => ("begin", b.cursor),
+                PullChunk::Record(r) => ("record", r.cursor),
+                PullChunk::Tombstone(t) => ("tombstone", t.cursor),
+                PullChunk::Membership(m) => ("membership", m.entry.cursor),
+                PullChunk::Key(k) => {
+                    assert_eq!(k.key.cursor, if k.key.epoch == 1 { 1 } else { 4 });
+                    ("key", k.key.cursor)
+                }
+                PullChunk::Commit(c) => ("commit", c.cursor),
+                other => panic!("unexpected {other:?}"),
+            }),
+            Incoming::Response(r) if r.id == id => {
+                assert!(r.outcome.is_ok());
+                return items;
+            }
+            Incoming::Closed(code) => panic!("closed {code:?}"),
+            _ => {}
+        }
+    }
+}
+
+async fn pulls_interleave_membership_and_keys(backend: Backend) {
+    let server = TestServer::start(backend, "space_pull").await;
+    let alice = server.user(1);
+    let bob = server.user(2);
+    let (mut a, _) = server.client(&alice).await;
+    let (mut b, _) = server.client(&bob).await;
+    let space = Uuid::from_u128(0x5ace);
+    let genesis = create(&mut a, space).await;
+    let admin = grant(&alice, &alice, space, Capability::Admin);
+    let bobs = grant(&alice, &bob, space, Capability::Read);
+    a.call(push(space, &admin, 1, 0)).await.unwrap();
+    a.call(MembershipAppendParams {
+        space,
+        cap: Some(admin.to_string()),
+        prev_hash: genesis.hash,
+        ciphertext: b"invite bob".to_vec().into(),
+    })
+    .await
+    .unwrap();
+    a.call(EpochBeginParams {
+        space,
+        cap: Some(admin.to_string()),
+        epoch: 2,
+        keys: vec![
+            RecipientKey {
+                did: alice.identity.did().to_string(),
+                sealed: b"a2".to_vec().into(),
+            },
+            RecipientKey {
+                did: bob.identity.did().to_string(),
+                sealed: b"b2".to_vec().into(),
+            },
+        ],
+    })
+    .await
+    .unwrap();
+    a.call(push_epoch(space, &admin, 2, 0, 2)).await.unwrap();
+
+    let mut items = pull(&mut a, space, &admin, 0).await;
+    // Items sharing a cursor come in any order.
+    items[1..3].sort_unstable();
+    assert_eq!(
+        items,
+        vec![
+            ("begin", 5),
+            ("key", 1),
+            ("membership", 1),
+            ("record", 2),
+            ("membership", 3),
+            ("key", 4),
+            ("record", 5),
+            ("commit", 5),
+        ]
+    );
+    // Bob gets only the keys sealed to him.
+    assert_eq!(
+        pull(&mut b, space, &bobs, 0).await,
+        vec![
+            ("begin", 5),
+            ("membership", 1),
+            ("record", 2),
+            ("membership", 3),
+            ("key", 4),
+            ("record", 5),
+            ("commit", 5),
+        ]
+    );
+    assert_eq!(
+        pull(&mut b, space, &bobs, 3).await,
+        vec![("begin", 5), ("key", 4), ("record", 5), ("commit", 5)]
+    );
+}
+
 both_backends!(
     creation_is_idempotent_and_ids_cannot_be_taken,
     capabilities_grant_what_they_say,
     revocation_refuses_and_evicts,
     membership_is_a_compare_and_set_chain,
     epochs_rotate_and_keys_follow,
+    pulls_interleave_membership_and_keys,
 );

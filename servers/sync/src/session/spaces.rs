@@ -6,7 +6,7 @@
 //! itself and appends only on the current chain head; clients check
 //! signatures and roles when they fold the log.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,8 +15,9 @@ use sealbase_protocol::{
     CapRevokeParams, CloseCode, Deks, DeksGetParams, DeksRewrapParams, DeksRewrapped, Empty,
     EpochBeginParams, EpochBegun, EpochCompleteParams, EpochKeys, ErrorBody, ErrorCode, Frame,
     Hash, KeysGetParams, MembershipAppendParams, MembershipAppended, MembershipEntry,
-    MembershipList, MembershipListParams, MembershipNotification, Notification, SealedEpochKey,
-    SpaceCreateParams, SpaceCreated, SyncNotification, WrappedKey,
+    MembershipList, MembershipListParams, MembershipNotification, Notification, PullChunk,
+    PulledKey, PulledMembership, SealedEpochKey, SpaceCreateParams, SpaceCreated, SyncNotification,
+    WrappedKey,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -388,4 +389,116 @@ pub(super) async fn rewrap(
         .await
         .map_err(|e| internal(&e))?;
     Ok(DeksRewrapped { rewrapped, skipped })
+}
+
+/// The non-record items of a shared space that a pull streams between its
+/// records in cursor order: membership entries (a page at a time) and the
+/// epoch keys sealed to the puller.
+pub(super) struct PullExtras {
+    space: Uuid,
+    upto: u64,
+    entries: VecDeque<MembershipEntry>,
+    /// Cursor to read the next membership page from; `None` once the log
+    /// up to `upto` has been read.
+    entries_from: Option<u64>,
+    keys: VecDeque<SealedEpochKey>,
+}
+
+impl PullExtras {
+    /// Nothing (a personal space has neither).
+    pub(super) fn none(space: Uuid) -> Self {
+        Self {
+            space,
+            upto: 0,
+            entries: VecDeque::new(),
+            entries_from: None,
+            keys: VecDeque::new(),
+        }
+    }
+
+    /// The items of `space` with `since < cursor <= upto`.
+    pub(super) async fn load(
+        conn: &Conn,
+        space: Uuid,
+        since: u64,
+        upto: u64,
+    ) -> Result<Self, ErrorBody> {
+        let keys = conn
+            .app
+            .store
+            .sealed_keys(space, &conn.did.to_string())
+            .await
+            .map_err(|e| internal(&e))?;
+        let mut keys: Vec<SealedEpochKey> = keys
+            .into_iter()
+            .filter(|k| k.cursor > since && k.cursor <= upto)
+            .collect();
+        keys.sort_by_key(|k| k.cursor);
+        Ok(Self {
+            space,
+            upto,
+            entries: VecDeque::new(),
+            entries_from: Some(since),
+            keys: keys.into(),
+        })
+    }
+
+    /// The next membership entry within the pull, reading a page if needed.
+    async fn next_entry_cursor(&mut self, conn: &Conn) -> Result<Option<u64>, ErrorBody> {
+        if self.entries.is_empty()
+            && let Some(from) = self.entries_from
+        {
+            let page = conn
+                .app
+                .store
+                .membership_page(self.space, from, MEMBERSHIP_PAGE)
+                .await
+                .map_err(|e| internal(&e))?;
+            let full = page.len() >= MEMBERSHIP_PAGE as usize;
+            // Read on only after a full page that stopped short of `upto`.
+            self.entries_from = page
+                .last()
+                .map(|e| e.cursor)
+                .filter(|c| full && *c < self.upto);
+            self.entries
+                .extend(page.into_iter().filter(|e| e.cursor <= self.upto));
+        }
+        Ok(self.entries.front().map(|e| e.cursor))
+    }
+
+    /// Streams every item with a cursor up to `bound` (all that remain if
+    /// `None`) as chunks of request `id`.
+    pub(super) async fn flush(
+        &mut self,
+        conn: &Conn,
+        id: u32,
+        bound: Option<u64>,
+    ) -> Result<(), ErrorBody> {
+        let bound = bound.unwrap_or(u64::MAX);
+        loop {
+            let entry = self.next_entry_cursor(conn).await?;
+            let key = self.keys.front().map(|k| k.cursor);
+            let item = match (entry, key) {
+                (Some(e), k) if e <= bound && k.is_none_or(|k| e <= k) => {
+                    self.entries.pop_front().map(|entry| {
+                        PullChunk::Membership(PulledMembership {
+                            space: self.space,
+                            entry,
+                        })
+                    })
+                }
+                (_, Some(k)) if k <= bound => self.keys.pop_front().map(|key| {
+                    PullChunk::Key(PulledKey {
+                        space: self.space,
+                        key,
+                    })
+                }),
+                _ => None,
+            };
+            let Some(item) = item else {
+                return Ok(());
+            };
+            super::chunk(conn, id, item).await;
+        }
+    }
 }
