@@ -248,3 +248,61 @@ impl std::fmt::Debug for Access {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use sealbase_crypto::{Capability, Identity, OsRng};
+
+    use super::*;
+
+    fn chain(n: u8, expires_at: u64) -> Arc<VerifiedCapability> {
+        Arc::new(VerifiedCapability {
+            cap: Capability::Read,
+            space: Uuid::nil(),
+            expires_at,
+            chain: vec![TokenHash([n; 32])],
+        })
+    }
+
+    fn leaf(i: usize) -> TokenHash {
+        let mut h = [0u8; 32];
+        h[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        TokenHash(h)
+    }
+
+    #[test]
+    fn hits_only_for_its_space_audience_and_lifetime() {
+        let access = Access::default();
+        let did = Identity::generate(&mut OsRng).did();
+        let other = Identity::generate(&mut OsRng).did();
+        access.remember(leaf(1), Uuid::nil(), did, chain(1, 100), 10);
+        assert!(access.cached(&leaf(1), Uuid::nil(), &did, 99).is_some());
+        assert!(access.cached(&leaf(1), Uuid::nil(), &did, 100).is_none());
+        assert!(access.cached(&leaf(1), Uuid::nil(), &other, 50).is_none());
+        assert!(access.cached(&leaf(1), Uuid::max(), &did, 50).is_none());
+        // A revoked link ends the hit even though the entry is still there.
+        access.merge(Uuid::nil(), vec![[1; 32]]);
+        assert!(access.cached(&leaf(1), Uuid::nil(), &did, 50).is_none());
+    }
+
+    #[test]
+    fn the_cache_is_bounded_and_evicts_expired_then_soonest() {
+        let access = Access::default();
+        let did = Identity::generate(&mut OsRng).did();
+        // One already expired at `now` = 50, the rest expiring later and later.
+        access.remember(leaf(0), Uuid::nil(), did, chain(0, 40), 10);
+        for i in 1..CACHE_CAP {
+            access.remember(leaf(i), Uuid::nil(), did, chain(2, 1000 + i as u64), 10);
+        }
+        access.remember(leaf(CACHE_CAP), Uuid::nil(), did, chain(2, 5000), 50);
+        assert_eq!(lock(&access.cache).len(), CACHE_CAP);
+        assert!(!lock(&access.cache).contains_key(&leaf(0)));
+        // Full of live chains: the one expiring soonest goes.
+        access.remember(leaf(CACHE_CAP + 1), Uuid::nil(), did, chain(2, 9000), 50);
+        assert_eq!(lock(&access.cache).len(), CACHE_CAP);
+        assert!(!lock(&access.cache).contains_key(&leaf(1)));
+        assert!(lock(&access.cache).contains_key(&leaf(2)));
+    }
+}
