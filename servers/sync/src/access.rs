@@ -37,7 +37,13 @@ struct Holder {
     did: Did,
     chain: Vec<TokenHash>,
     subscriber: Subscriber,
+    /// Ends the subscription when the chain expires; aborted when the
+    /// holder is removed any other way.
+    expiry: tokio::task::JoinHandle<()>,
 }
+
+/// Live subscriptions to shared spaces, by space then connection.
+type Holders = HashMap<Uuid, HashMap<ConnId, Holder>>;
 
 /// See the module docs.
 #[derive(Default)]
@@ -47,7 +53,7 @@ pub(crate) struct Access {
     /// Revoked hashes per space, loaded from the store on first use.
     revoked: Mutex<HashMap<Uuid, HashSet<TokenHash>>>,
     /// Live subscriptions to shared spaces.
-    holders: Mutex<HashMap<Uuid, HashMap<ConnId, Holder>>>,
+    holders: Arc<Mutex<Holders>>,
 }
 
 /// Each map is updated by single inserts and removals: a poisoned lock
@@ -143,23 +149,59 @@ impl Access {
         );
     }
 
-    /// Records that `conn` subscribed to `space` on the strength of `chain`.
+    /// Records that `conn` subscribed to `space` on the strength of
+    /// `grant`; when the grant expires the subscriber gets `revoked`
+    /// (`capability_expired`) and is closed with 4002.
     pub(crate) fn hold(
         &self,
         space: Uuid,
         conn: ConnId,
         did: Did,
-        chain: Vec<TokenHash>,
+        grant: &VerifiedCapability,
         subscriber: Subscriber,
     ) {
-        lock(&self.holders).entry(space).or_default().insert(
+        let holders = Arc::downgrade(&self.holders);
+        let expires_at = grant.expires_at;
+        let mut holders_now = lock(&self.holders);
+        let expiry = tokio::spawn(async move {
+            // Far-off expiries are slept towards a day at a time.
+            loop {
+                let left = expires_at.saturating_sub(crate::session::unix_now());
+                if left == 0 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(left.min(86_400))).await;
+            }
+            let Some(holders) = holders.upgrade() else {
+                return;
+            };
+            let holder = {
+                let mut holders = lock(&holders);
+                let Some(conns) = holders.get_mut(&space) else {
+                    return;
+                };
+                conns.remove(&conn)
+            };
+            if let Some(holder) = holder {
+                evict(
+                    &[&holder.subscriber],
+                    space,
+                    RevokedReason::CapabilityExpired,
+                );
+            }
+        });
+        let replaced = holders_now.entry(space).or_default().insert(
             conn,
             Holder {
                 did,
-                chain,
+                chain: grant.chain.clone(),
                 subscriber,
+                expiry,
             },
         );
+        if let Some(old) = replaced {
+            old.expiry.abort();
+        }
     }
 
     /// The live subscribers of shared space `space` and their DIDs.
@@ -179,7 +221,9 @@ impl Access {
     pub(crate) fn release(&self, space: Uuid, conn: ConnId) {
         let mut holders = lock(&self.holders);
         if let Some(conns) = holders.get_mut(&space) {
-            conns.remove(&conn);
+            if let Some(holder) = conns.remove(&conn) {
+                holder.expiry.abort();
+            }
             if conns.is_empty() {
                 holders.remove(&space);
             }
@@ -202,7 +246,7 @@ impl Access {
         self.merge(space, stored);
         lock(&self.cache).retain(|_, c| !c.verified.chain.contains(&hash));
 
-        let evicted: Vec<Subscriber> = {
+        let evicted: Vec<Holder> = {
             let mut holders = lock(&self.holders);
             let Some(conns) = holders.get_mut(&space) else {
                 return Ok(0);
@@ -212,32 +256,40 @@ impl Access {
                 .filter(|(_, h)| h.chain.contains(&hash))
                 .map(|(id, _)| *id)
                 .collect();
-            hit.iter()
-                .filter_map(|id| conns.remove(id))
-                .map(|h| h.subscriber)
-                .collect()
+            hit.iter().filter_map(|id| conns.remove(id)).collect()
         };
-        if evicted.is_empty() {
-            return Ok(0);
+        for holder in &evicted {
+            holder.expiry.abort();
         }
-        let notification = Notification::Revoked(RevokedNotification {
-            spaces: vec![space],
-            reason: RevokedReason::CapabilityRevoked,
-        });
-        let frame = Frame::notification(&notification)
-            .and_then(|f| f.encode())
-            .ok()
-            .map(Bytes::from);
-        for subscriber in &evicted {
-            if let Some(frame) = &frame {
-                // A full queue loses the notice, not the close.
-                let _ = subscriber.queue.try_send(frame.clone());
-            }
-            subscriber
-                .kill
-                .kill(CloseCode::AccessRevoked, "capability revoked");
-        }
+        let subscribers: Vec<&Subscriber> = evicted.iter().map(|h| &h.subscriber).collect();
+        evict(&subscribers, space, RevokedReason::CapabilityRevoked);
         Ok(evicted.len())
+    }
+}
+
+/// Sends `revoked` for `space` to each subscriber, then closes it with 4002.
+fn evict(subscribers: &[&Subscriber], space: Uuid, reason: RevokedReason) {
+    if subscribers.is_empty() {
+        return;
+    }
+    let detail = match reason {
+        RevokedReason::CapabilityExpired => "capability expired",
+        _ => "capability revoked",
+    };
+    let notification = Notification::Revoked(RevokedNotification {
+        spaces: vec![space],
+        reason,
+    });
+    let frame = Frame::notification(&notification)
+        .and_then(|f| f.encode())
+        .ok()
+        .map(Bytes::from);
+    for subscriber in subscribers {
+        if let Some(frame) = &frame {
+            // A full queue loses the notice, not the close.
+            let _ = subscriber.queue.try_send(frame.clone());
+        }
+        subscriber.kill.kill(CloseCode::AccessRevoked, detail);
     }
 }
 

@@ -22,7 +22,9 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use sealbase_crypto::{Capability, CapabilityError, CapabilityToken, Did, TokenHash, verify_chain};
+use sealbase_crypto::{
+    Capability, CapabilityError, CapabilityToken, Did, TokenHash, VerifiedCapability, verify_chain,
+};
 use sealbase_protocol::{
     AuthParams, ClientRequest, CloseCode, Empty, ErrorBody, ErrorCode, Frame, MAX_FRAME_LEN,
     Notification, PullBegin, PullChunk, PullCommit, PullParams, PullResult, PulledRecord,
@@ -125,16 +127,15 @@ impl Conn {
     }
 
     /// May this connection act on `space` with at least `need`? Returns
-    /// the hashes of the chain that grants it (empty for the personal
-    /// space).
+    /// the verified chain that grants it (`None` for the personal space).
     async fn authorize(
         &self,
         space: Uuid,
         cap: Option<&str>,
         need: Capability,
-    ) -> Result<Vec<TokenHash>, ErrorBody> {
+    ) -> Result<Option<Arc<VerifiedCapability>>, ErrorBody> {
         if space == self.personal_space {
-            return Ok(Vec::new());
+            return Ok(None);
         }
         let forbidden = || ErrorBody::new(ErrorCode::Forbidden, "no access to this space");
         let info = self
@@ -181,7 +182,7 @@ impl Conn {
                 format!("this needs the {} capability", need.as_str()),
             ));
         }
-        Ok(verified.chain.clone())
+        Ok(Some(verified))
     }
 }
 
@@ -531,11 +532,11 @@ async fn subscribe(conn: &Arc<Conn>, p: SubscribeParams) -> Result<Subscribed, E
     let mut spaces = Vec::new();
     let mut denied = Vec::new();
     for space in p.spaces {
-        let chain = match conn
+        let grant = match conn
             .authorize(space.id, space.cap.as_deref(), Capability::Read)
             .await
         {
-            Ok(chain) => chain,
+            Ok(grant) => grant,
             Err(error) => {
                 denied.push(SpaceDenied {
                     id: space.id,
@@ -573,11 +574,12 @@ async fn subscribe(conn: &Arc<Conn>, p: SubscribeParams) -> Result<Subscribed, E
             queue: conn.queue.clone(),
             kill: conn.kill.clone(),
         };
-        if !chain.is_empty() {
-            // Revoking any link of this chain ends the subscription.
+        if let Some(grant) = grant {
+            // Revoking any link of this chain, or its expiry, ends the
+            // subscription.
             conn.app
                 .access
-                .hold(space.id, conn.id, conn.did, chain, subscriber.clone());
+                .hold(space.id, conn.id, conn.did, &grant, subscriber.clone());
         }
         conn.app.hub.subscribe(space.id, conn.id, subscriber);
         spaces.push(SpaceCursor {
@@ -599,10 +601,10 @@ fn unsubscribe(conn: &Conn, p: UnsubscribeParams) -> Result<Empty, ErrorBody> {
 }
 
 async fn push(conn: &Arc<Conn>, p: PushParams) -> Result<PushResult, ErrorBody> {
-    let chain = conn
+    let grant = conn
         .authorize(p.space, p.cap.as_deref(), Capability::Write)
         .await?;
-    if !chain.is_empty() {
+    if grant.is_some() {
         spaces::check_epoch(
             conn,
             p.space,
@@ -662,11 +664,11 @@ async fn pull(conn: &Arc<Conn>, id: u32, p: PullParams) -> Result<PullResult, Er
     let mut denied = Vec::new();
     let page = conn.app.limits.pull_page;
     for space in p.spaces {
-        let chain = match conn
+        let grant = match conn
             .authorize(space.id, space.cap.as_deref(), Capability::Read)
             .await
         {
-            Ok(chain) => chain,
+            Ok(grant) => grant,
             Err(error) => {
                 denied.push(SpaceDenied {
                     id: space.id,
@@ -692,7 +694,7 @@ async fn pull(conn: &Arc<Conn>, id: u32, p: PullParams) -> Result<PullResult, Er
         let since = if reset { 0 } else { space.since };
         // Membership entries and sealed keys go between the records, in
         // cursor order.
-        let mut extras = if chain.is_empty() {
+        let mut extras = if grant.is_none() {
             spaces::PullExtras::none(space.id)
         } else {
             spaces::PullExtras::load(conn, space.id, since, upto).await?

@@ -570,6 +570,49 @@ async fn epochs_rotate_and_keys_follow(backend: Backend) {
     assert_eq!(k.keys[0].epoch, 2);
 }
 
+async fn expiring_capabilities_end_subscriptions(backend: Backend) {
+    let server = TestServer::start(backend, "space_cap_expiry").await;
+    let alice = server.user(1);
+    let bob = server.user(2);
+    let carol = server.user(3);
+    let (mut a, _) = server.client(&alice).await;
+    let (mut b, _) = server.client(&bob).await;
+    let (mut c, _) = server.client(&carol).await;
+    let space = Uuid::from_u128(0x5ace);
+    create(&mut a, space).await;
+    let admin = grant(&alice, &alice, space, Capability::Admin);
+    let short = CapabilityToken::issue_root(
+        &alice.identity,
+        &bob.identity.did(),
+        space,
+        Capability::Read,
+        now() + 2,
+        &mut OsRng,
+    )
+    .unwrap();
+    subscribed(&mut b, space, &short).await;
+    subscribed(
+        &mut c,
+        space,
+        &grant(&alice, &carol, space, Capability::Read),
+    )
+    .await;
+
+    let Notification::Revoked(revoked) = b.notification().await else {
+        panic!()
+    };
+    assert_eq!(revoked.spaces, vec![space]);
+    assert_eq!(revoked.reason, RevokedReason::CapabilityExpired);
+    assert_eq!(b.closed().await, Some(4002));
+
+    // Carol's longer capability keeps her subscribed.
+    a.call(push(space, &admin, 1, 0)).await.unwrap();
+    let Notification::Sync(sync) = c.notification().await else {
+        panic!()
+    };
+    assert_eq!(sync.space, space);
+}
+
 /// Pulls `space` from `since`; the items streamed as (kind, cursor).
 async fn pull(
     client: &mut Client,
@@ -691,4 +734,5 @@ both_backends!(
     membership_is_a_compare_and_set_chain,
     epochs_rotate_and_keys_follow,
     pulls_interleave_membership_and_keys,
+    expiring_capabilities_end_subscriptions,
 );

@@ -176,7 +176,7 @@ async fn shared(
     cap: Option<&str>,
     need: Capability,
 ) -> Result<(), ErrorBody> {
-    if conn.authorize(space, cap, need).await?.is_empty() {
+    if conn.authorize(space, cap, need).await?.is_none() {
         return Err(ErrorBody::new(
             ErrorCode::BadRequest,
             "a personal space has no epochs to rotate",
