@@ -10,10 +10,12 @@
 //! Layout: [`config`] (CLI and environment), [`auth`] (access tokens),
 //! [`store`] (one module per database backend; handlers never see SQL),
 //! [`hub`] (realtime fanout in one process), [`fanout`] (between instances
-//! over Postgres `LISTEN/NOTIFY`), [`session`] (one WebSocket connection),
+//! over Postgres `LISTEN/NOTIFY`), `access` (capability cache and
+//! revocations), [`session`] (one WebSocket connection),
 //! [`server`] (routes and lifecycle).
 #![deny(missing_docs)]
 
+mod access;
 pub mod auth;
 pub mod config;
 pub mod fanout;

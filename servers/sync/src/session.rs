@@ -22,7 +22,9 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use sealbase_crypto::{Capability, CapabilityToken, Did, verify_chain};
+use sealbase_crypto::{
+    Capability, CapabilityError, CapabilityToken, Did, TokenHash, VerifiedCapability, verify_chain,
+};
 use sealbase_protocol::{
     AuthParams, ClientRequest, CloseCode, Empty, ErrorBody, ErrorCode, Frame, MAX_FRAME_LEN,
     Notification, PullBegin, PullChunk, PullCommit, PullParams, PullResult, PulledRecord,
@@ -38,6 +40,8 @@ use crate::auth::AccessToken;
 use crate::hub::{ConnId, KillSwitch, Subscriber};
 use crate::server::AppState;
 use crate::store::{PushOutcome, SpaceKind, StoreError};
+
+mod spaces;
 
 /// `GET /api/v1/ws`: upgrades to a protocol v1 connection. A client that
 /// does not offer the `sealbase.v1` subprotocol gets 400, not a socket.
@@ -122,15 +126,16 @@ impl Conn {
         self.send(&frame).await;
     }
 
-    /// May this connection act on `space` with at least `need`?
+    /// May this connection act on `space` with at least `need`? Returns
+    /// the verified chain that grants it (`None` for the personal space).
     async fn authorize(
         &self,
         space: Uuid,
         cap: Option<&str>,
         need: Capability,
-    ) -> Result<(), ErrorBody> {
+    ) -> Result<Option<Arc<VerifiedCapability>>, ErrorBody> {
         if space == self.personal_space {
-            return Ok(());
+            return Ok(None);
         }
         let forbidden = || ErrorBody::new(ErrorCode::Forbidden, "no access to this space");
         let info = self
@@ -145,23 +150,39 @@ impl Conn {
             return Err(forbidden());
         };
         let cap = cap.ok_or_else(forbidden)?;
-        let root: Did = root_did
-            .parse()
-            .map_err(|_| ErrorBody::new(ErrorCode::Internal, "stored root DID is invalid"))?;
-        let token = CapabilityToken::parse(cap).map_err(|e| {
-            ErrorBody::new(ErrorCode::Forbidden, format!("capability rejected: {e}"))
-        })?;
-        let verified = verify_chain(&token, &root, space, &self.did, unix_now(), |_| false)
-            .map_err(|e| {
-                ErrorBody::new(ErrorCode::Forbidden, format!("capability rejected: {e}"))
-            })?;
+        let access = &self.app.access;
+        access
+            .load_revocations(&self.app.store, space)
+            .await
+            .map_err(|e| internal(&e))?;
+        let now = unix_now();
+        let leaf = TokenHash::of_compact(cap);
+        let verified = match access.cached(&leaf, space, &self.did, now) {
+            Some(verified) => verified,
+            None => {
+                let root: Did = root_did.parse().map_err(|_| {
+                    ErrorBody::new(ErrorCode::Internal, "stored root DID is invalid")
+                })?;
+                let rejected = |e: CapabilityError| {
+                    ErrorBody::new(ErrorCode::Forbidden, format!("capability rejected: {e}"))
+                };
+                let token = CapabilityToken::parse(cap).map_err(rejected)?;
+                let verified = verify_chain(&token, &root, space, &self.did, now, |h| {
+                    access.is_revoked(space, h)
+                })
+                .map_err(rejected)?;
+                let verified = Arc::new(verified);
+                access.remember(leaf, space, self.did, verified.clone(), now);
+                verified
+            }
+        };
         if verified.cap < need {
             return Err(ErrorBody::new(
                 ErrorCode::Forbidden,
                 format!("this needs the {} capability", need.as_str()),
             ));
         }
-        Ok(())
+        Ok(Some(verified))
     }
 }
 
@@ -192,6 +213,7 @@ async fn run(app: Arc<AppState>, socket: WebSocket) {
         serve(&conn, &mut stream).await;
         for space in conn.subscriptions().drain() {
             app.hub.unsubscribe(space, conn.id);
+            app.access.release(space, conn.id);
         }
         app.release_socket(conn.user);
     }
@@ -432,6 +454,42 @@ async fn handle(conn: &Arc<Conn>, raw: RawRequest) {
             let result = pull(conn, id, p).await;
             conn.respond(id, result).await;
         }
+        ClientRequest::SpaceCreate(p) => {
+            let result = spaces::create(conn, p).await;
+            conn.respond(id, result).await;
+        }
+        ClientRequest::MembershipAppend(p) => {
+            let result = spaces::append(conn, p).await;
+            conn.respond(id, result).await;
+        }
+        ClientRequest::MembershipList(p) => {
+            let result = spaces::list(conn, p).await;
+            conn.respond(id, result).await;
+        }
+        ClientRequest::CapRevoke(p) => {
+            let result = spaces::revoke(conn, p).await;
+            conn.respond(id, result).await;
+        }
+        ClientRequest::EpochBegin(p) => {
+            let result = spaces::begin_epoch(conn, p).await;
+            conn.respond(id, result).await;
+        }
+        ClientRequest::EpochComplete(p) => {
+            let result = spaces::complete_epoch(conn, p).await;
+            conn.respond(id, result).await;
+        }
+        ClientRequest::KeysGet(p) => {
+            let result = spaces::keys(conn, p).await;
+            conn.respond(id, result).await;
+        }
+        ClientRequest::DeksGet(p) => {
+            let result = spaces::deks(conn, p).await;
+            conn.respond(id, result).await;
+        }
+        ClientRequest::DeksRewrap(p) => {
+            let result = spaces::rewrap(conn, p).await;
+            conn.respond(id, result).await;
+        }
         other => {
             conn.respond::<Empty>(
                 id,
@@ -474,16 +532,19 @@ async fn subscribe(conn: &Arc<Conn>, p: SubscribeParams) -> Result<Subscribed, E
     let mut spaces = Vec::new();
     let mut denied = Vec::new();
     for space in p.spaces {
-        if let Err(error) = conn
+        let grant = match conn
             .authorize(space.id, space.cap.as_deref(), Capability::Read)
             .await
         {
-            denied.push(SpaceDenied {
-                id: space.id,
-                error,
-            });
-            continue;
-        }
+            Ok(grant) => grant,
+            Err(error) => {
+                denied.push(SpaceDenied {
+                    id: space.id,
+                    error,
+                });
+                continue;
+            }
+        };
         let cursor = match conn.app.store.space(space.id).await {
             Ok(Some(info)) => info.cursor,
             Ok(None) => {
@@ -509,14 +570,18 @@ async fn subscribe(conn: &Arc<Conn>, p: SubscribeParams) -> Result<Subscribed, E
             }
             subs.insert(space.id);
         }
-        conn.app.hub.subscribe(
-            space.id,
-            conn.id,
-            Subscriber {
-                queue: conn.queue.clone(),
-                kill: conn.kill.clone(),
-            },
-        );
+        let subscriber = Subscriber {
+            queue: conn.queue.clone(),
+            kill: conn.kill.clone(),
+        };
+        if let Some(grant) = grant {
+            // Revoking any link of this chain, or its expiry, ends the
+            // subscription.
+            conn.app
+                .access
+                .hold(space.id, conn.id, conn.did, &grant, subscriber.clone());
+        }
+        conn.app.hub.subscribe(space.id, conn.id, subscriber);
         conn.app.hub.baseline(space.id, cursor);
         spaces.push(SpaceCursor {
             id: space.id,
@@ -530,14 +595,24 @@ fn unsubscribe(conn: &Conn, p: UnsubscribeParams) -> Result<Empty, ErrorBody> {
     for space in p.spaces {
         if conn.subscriptions().remove(&space) {
             conn.app.hub.unsubscribe(space, conn.id);
+            conn.app.access.release(space, conn.id);
         }
     }
     Ok(Empty {})
 }
 
 async fn push(conn: &Arc<Conn>, p: PushParams) -> Result<PushResult, ErrorBody> {
-    conn.authorize(p.space, p.cap.as_deref(), Capability::Write)
+    let grant = conn
+        .authorize(p.space, p.cap.as_deref(), Capability::Write)
         .await?;
+    if grant.is_some() {
+        spaces::check_epoch(
+            conn,
+            p.space,
+            p.changes.iter().filter_map(|c| c.dek.as_ref()),
+        )
+        .await?;
+    }
     let started = std::time::Instant::now();
     let outcome = conn
         .app
@@ -591,16 +666,19 @@ async fn pull(conn: &Arc<Conn>, id: u32, p: PullParams) -> Result<PullResult, Er
     let mut denied = Vec::new();
     let page = conn.app.limits.pull_page;
     for space in p.spaces {
-        if let Err(error) = conn
+        let grant = match conn
             .authorize(space.id, space.cap.as_deref(), Capability::Read)
             .await
         {
-            denied.push(SpaceDenied {
-                id: space.id,
-                error,
-            });
-            continue;
-        }
+            Ok(grant) => grant,
+            Err(error) => {
+                denied.push(SpaceDenied {
+                    id: space.id,
+                    error,
+                });
+                continue;
+            }
+        };
         let upto = match conn.app.store.space(space.id).await {
             Ok(Some(info)) => info.cursor,
             Ok(None) => {
@@ -616,6 +694,13 @@ async fn pull(conn: &Arc<Conn>, id: u32, p: PullParams) -> Result<PullResult, Er
         // over: it receives everything and drops what is not mentioned.
         let reset = space.since > upto;
         let since = if reset { 0 } else { space.since };
+        // Membership entries and sealed keys go between the records, in
+        // cursor order.
+        let mut extras = if grant.is_none() {
+            spaces::PullExtras::none(space.id)
+        } else {
+            spaces::PullExtras::load(conn, space.id, since, upto).await?
+        };
         chunk(
             conn,
             id,
@@ -652,12 +737,14 @@ async fn pull(conn: &Arc<Conn>, id: u32, p: PullParams) -> Result<PullResult, Er
                         cursor: row.cursor,
                     }),
                 };
+                extras.flush(conn, id, Some(row.cursor)).await?;
                 chunk(conn, id, item).await;
             }
             if !full {
                 break;
             }
         }
+        extras.flush(conn, id, None).await?;
         chunk(
             conn,
             id,

@@ -19,7 +19,10 @@
 pub mod postgres;
 pub mod sqlite;
 
-use sealbase_protocol::{Change, RecordCursor};
+use sealbase_protocol::{
+    Bytes, Change, Hash, KeyOwner, MembershipEntry, RecipientKey, RecordCursor, SealedEpochKey,
+    WrappedDek, WrappedKey,
+};
 use uuid::Uuid;
 
 /// What went wrong in the store.
@@ -268,5 +271,208 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<RecordRow>, StoreError> {
         dispatch!(self, s => s.pull_page(space, since, upto, after, limit).await)
+    }
+}
+
+/// The outcome of a membership append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// Appended at `cursor`; `prev` was the space cursor before.
+    Appended {
+        /// The space cursor before the append.
+        prev: u64,
+        /// The entry's cursor.
+        cursor: u64,
+    },
+    /// Nothing written: `prev_hash` is not the chain head, which is this
+    /// (`None`: the log is empty).
+    Conflict(Option<[u8; 32]>),
+}
+
+impl Store {
+    /// Creates shared space `space` rooted at `root_did`, with its genesis
+    /// membership entry (`hash` = SHA-256 of `entry`) and the epoch-1 key
+    /// sealed to the root, all at cursor 1. Returns the creation cursor, also
+    /// for a retry with identical content; `None` if the id is taken by
+    /// anything else (another creator, other content, a personal space).
+    pub async fn create_space(
+        &self,
+        space: Uuid,
+        root_did: &str,
+        entry: &[u8],
+        hash: &[u8; 32],
+        key: &[u8],
+    ) -> Result<Option<u64>, StoreError> {
+        dispatch!(self, s => s.create_space(space, root_did, entry, hash, key).await)
+    }
+
+    /// Appends an entry if `prev_hash` is the chain head, at the next space
+    /// cursor. Fails with [`StoreError::NoSuchSpace`] if the space is absent.
+    pub async fn append_membership(
+        &self,
+        space: Uuid,
+        prev_hash: &[u8; 32],
+        hash: &[u8; 32],
+        ciphertext: &[u8],
+    ) -> Result<AppendOutcome, StoreError> {
+        dispatch!(self, s => s.append_membership(space, prev_hash, hash, ciphertext).await)
+    }
+
+    /// Membership entries with `cursor > since`, in chain order, at most
+    /// `limit`.
+    pub async fn membership_page(
+        &self,
+        space: Uuid,
+        since: u64,
+        limit: u32,
+    ) -> Result<Vec<MembershipEntry>, StoreError> {
+        dispatch!(self, s => s.membership_page(space, since, limit).await)
+    }
+
+    /// Stores a revoked token hash for `space` (idempotent).
+    pub async fn revoke(&self, space: Uuid, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+        dispatch!(self, s => s.revoke(space, token_hash).await)
+    }
+
+    /// Every revoked token hash of `space`.
+    pub async fn revocations(&self, space: Uuid) -> Result<Vec<[u8; 32]>, StoreError> {
+        dispatch!(self, s => s.revocations(space).await)
+    }
+}
+
+/// A stored 32-byte hash.
+fn hash_from_db(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
+    <[u8; 32]>::try_from(bytes).map_err(|_| StoreError::Corrupt("hash is not 32 bytes"))
+}
+
+/// A membership row (cursor, prev_hash, hash, ciphertext) as a protocol entry.
+fn membership_entry(
+    cursor: i64,
+    prev_hash: Option<Vec<u8>>,
+    hash: Vec<u8>,
+    ciphertext: Vec<u8>,
+) -> Result<MembershipEntry, StoreError> {
+    Ok(MembershipEntry {
+        cursor: cursor_from_db(cursor)?,
+        prev_hash: prev_hash
+            .as_deref()
+            .map(hash_from_db)
+            .transpose()?
+            .map(Hash),
+        hash: Hash(hash_from_db(&hash)?),
+        ciphertext: Bytes(ciphertext),
+    })
+}
+
+/// A space's key epoch: the newest begun one and whether its rotation is
+/// complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpochState {
+    /// The newest begun epoch.
+    pub current: u32,
+    /// Every record key has been rewrapped to `current`.
+    pub complete: bool,
+}
+
+/// The outcome of `epoch.begin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BeginOutcome {
+    /// The new epoch and its sealed keys were stored at `cursor`.
+    Begun {
+        /// The space cursor before.
+        prev: u64,
+        /// The cursor of the sealed keys.
+        cursor: u64,
+    },
+    /// The requested epoch is not current + 1.
+    NotNext(EpochState),
+    /// The current epoch's rotation is not complete yet.
+    Unfinished(EpochState),
+}
+
+/// The outcome of `epoch.complete`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompleteOutcome {
+    /// The epoch is (now) complete.
+    Complete,
+    /// The epoch is not the current one.
+    NotCurrent(EpochState),
+    /// Some record key is still wrapped under an older epoch.
+    KeysRemain,
+}
+
+/// An epoch as stored.
+fn epoch_from_db(epoch: i64) -> Result<u32, StoreError> {
+    u32::try_from(epoch).map_err(|_| StoreError::Corrupt("epoch out of range"))
+}
+
+/// The 4-byte prefix every key wrapped under an epoch below `epoch` sorts
+/// below (byte order of a big-endian u32 is numeric order).
+fn epoch_prefix(epoch: u32) -> [u8; 4] {
+    epoch.to_be_bytes()
+}
+
+/// A stored 44-byte wrapped key.
+fn wrapped_from_db(dek: &[u8]) -> Result<WrappedKey, StoreError> {
+    WrappedKey::try_from(dek).map_err(|_| StoreError::Corrupt("wrapped key is not 44 bytes"))
+}
+
+impl Store {
+    /// The space's epoch state, if the space exists.
+    pub async fn epoch(&self, space: Uuid) -> Result<Option<EpochState>, StoreError> {
+        dispatch!(self, s => s.epoch(space).await)
+    }
+
+    /// Begins `epoch` (must be current + 1, with the current one complete)
+    /// and stores its key sealed to each recipient, at the next cursor.
+    /// Recipients' DIDs are distinct.
+    pub async fn begin_epoch(
+        &self,
+        space: Uuid,
+        epoch: u32,
+        keys: &[RecipientKey],
+    ) -> Result<BeginOutcome, StoreError> {
+        dispatch!(self, s => s.begin_epoch(space, epoch, keys).await)
+    }
+
+    /// Marks `epoch` complete if it is current and no record key of the
+    /// space is wrapped under an older one.
+    pub async fn complete_epoch(
+        &self,
+        space: Uuid,
+        epoch: u32,
+    ) -> Result<CompleteOutcome, StoreError> {
+        dispatch!(self, s => s.complete_epoch(space, epoch).await)
+    }
+
+    /// Epoch keys of `space` sealed to `did`, oldest first.
+    pub async fn sealed_keys(
+        &self,
+        space: Uuid,
+        did: &str,
+    ) -> Result<Vec<SealedEpochKey>, StoreError> {
+        dispatch!(self, s => s.sealed_keys(space, did).await)
+    }
+
+    /// Record keys of `space` wrapped under an epoch below `below`, by id,
+    /// at most `limit`.
+    pub async fn deks_below(
+        &self,
+        space: Uuid,
+        below: u32,
+        limit: u32,
+    ) -> Result<Vec<WrappedDek>, StoreError> {
+        dispatch!(self, s => s.deks_below(space, below, limit).await)
+    }
+
+    /// Replaces each record key whose record is still at the given cursor;
+    /// returns how many were replaced and the ids skipped. The space cursor
+    /// does not move.
+    pub async fn rewrap(
+        &self,
+        space: Uuid,
+        deks: &[WrappedDek],
+    ) -> Result<(u32, Vec<Uuid>), StoreError> {
+        dispatch!(self, s => s.rewrap(space, deks).await)
     }
 }

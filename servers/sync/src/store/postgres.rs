@@ -24,8 +24,10 @@ use sqlx::postgres::{
 use sqlx::{Decode, Encode, Postgres, Type};
 
 use super::{
-    Change, PushOutcome, RecordCursor, RecordRow, SpaceInfo, StoreError, Uuid, check_personal,
-    cursor_from_db, cursor_to_db, pull_bounds, record_version, space_kind,
+    AppendOutcome, BeginOutcome, Change, CompleteOutcome, EpochState, KeyOwner, MembershipEntry,
+    PushOutcome, RecipientKey, RecordCursor, RecordRow, SealedEpochKey, SpaceInfo, StoreError,
+    Uuid, WrappedDek, check_personal, cursor_from_db, cursor_to_db, epoch_from_db, epoch_prefix,
+    hash_from_db, membership_entry, pull_bounds, record_version, space_kind, wrapped_from_db,
 };
 
 /// Connections per server instance. Postgres serves a few hundred in
@@ -359,5 +361,395 @@ impl PostgresStore {
                 })
             })
             .collect()
+    }
+}
+
+/// A membership row: cursor, prev_hash, hash, ciphertext.
+type MembershipTuple = (i64, Option<Vec<u8>>, Vec<u8>, Vec<u8>);
+
+impl PostgresStore {
+    /// See [`super::Store::create_space`].
+    pub(crate) async fn create_space(
+        &self,
+        space: Uuid,
+        root_did: &str,
+        entry: &[u8],
+        hash: &[u8; 32],
+        key: &[u8],
+    ) -> Result<Option<u64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO spaces (id, kind, root_did, cursor) VALUES ($1, 'shared', $2, 1)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(PgUuid(space))
+        .bind(root_did)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !inserted {
+            // A retry is the same creator with the same genesis entry and key.
+            let same: Option<i32> = sqlx::query_scalar(
+                "SELECT 1 FROM spaces s
+                 JOIN membership m ON m.space_id = s.id AND m.cursor = 1
+                 JOIN sealed_keys k ON k.space_id = s.id AND k.epoch = 1 AND k.did = s.root_did
+                 WHERE s.id = $1 AND s.kind = 'shared' AND s.root_did = $2
+                   AND m.ciphertext = $3 AND k.sealed = $4",
+            )
+            .bind(PgUuid(space))
+            .bind(root_did)
+            .bind(entry)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            tx.rollback().await?;
+            return Ok(same.map(|_| 1));
+        }
+        sqlx::query(
+            "INSERT INTO membership (space_id, cursor, prev_hash, hash, ciphertext)
+             VALUES ($1, 1, NULL, $2, $3)",
+        )
+        .bind(PgUuid(space))
+        .bind(hash.as_slice())
+        .bind(entry)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO sealed_keys (space_id, epoch, did, cursor, sealed) VALUES ($1, 1, $2, 1, $3)",
+        )
+        .bind(PgUuid(space))
+        .bind(root_did)
+        .bind(key)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(1))
+    }
+
+    /// See [`super::Store::append_membership`].
+    pub(crate) async fn append_membership(
+        &self,
+        space: Uuid,
+        prev_hash: &[u8; 32],
+        hash: &[u8; 32],
+        ciphertext: &[u8],
+    ) -> Result<AppendOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // The row lock serializes every write to the space, so the head read
+        // next stays the head until COMMIT.
+        let prev: Option<i64> =
+            sqlx::query_scalar("SELECT cursor FROM spaces WHERE id = $1 FOR UPDATE")
+                .bind(PgUuid(space))
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(prev) = prev else {
+            tx.rollback().await?;
+            return Err(StoreError::NoSuchSpace(space));
+        };
+        let head: Option<Vec<u8>> = sqlx::query_scalar(
+            "SELECT hash FROM membership WHERE space_id = $1 ORDER BY cursor DESC LIMIT 1",
+        )
+        .bind(PgUuid(space))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let head = head.as_deref().map(hash_from_db).transpose()?;
+        if head.as_ref() != Some(prev_hash) {
+            tx.rollback().await?;
+            return Ok(AppendOutcome::Conflict(head));
+        }
+        let next = prev
+            .checked_add(1)
+            .ok_or(StoreError::Corrupt("space cursor at its maximum"))?;
+        sqlx::query(
+            "INSERT INTO membership (space_id, cursor, prev_hash, hash, ciphertext)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(PgUuid(space))
+        .bind(next)
+        .bind(prev_hash.as_slice())
+        .bind(hash.as_slice())
+        .bind(ciphertext)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE spaces SET cursor = $2 WHERE id = $1")
+            .bind(PgUuid(space))
+            .bind(next)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(AppendOutcome::Appended {
+            prev: cursor_from_db(prev)?,
+            cursor: cursor_from_db(next)?,
+        })
+    }
+
+    /// See [`super::Store::membership_page`].
+    pub(crate) async fn membership_page(
+        &self,
+        space: Uuid,
+        since: u64,
+        limit: u32,
+    ) -> Result<Vec<MembershipEntry>, StoreError> {
+        let Some(since) = cursor_to_db(since) else {
+            return Ok(Vec::new());
+        };
+        let rows: Vec<MembershipTuple> = sqlx::query_as(
+            "SELECT cursor, prev_hash, hash, ciphertext FROM membership
+             WHERE space_id = $1 AND cursor > $2 ORDER BY cursor LIMIT $3",
+        )
+        .bind(PgUuid(space))
+        .bind(since)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(c, p, h, x)| membership_entry(c, p, h, x))
+            .collect()
+    }
+
+    /// See [`super::Store::revoke`].
+    pub(crate) async fn revoke(
+        &self,
+        space: Uuid,
+        token_hash: &[u8; 32],
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO revocations (space_id, token_hash) VALUES ($1, $2)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(PgUuid(space))
+        .bind(token_hash.as_slice())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// See [`super::Store::revocations`].
+    pub(crate) async fn revocations(&self, space: Uuid) -> Result<Vec<[u8; 32]>, StoreError> {
+        let rows: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT token_hash FROM revocations WHERE space_id = $1")
+                .bind(PgUuid(space))
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(|h| hash_from_db(h)).collect()
+    }
+}
+
+impl PostgresStore {
+    /// See [`super::Store::epoch`].
+    pub(crate) async fn epoch(&self, space: Uuid) -> Result<Option<EpochState>, StoreError> {
+        let row: Option<(i64, bool)> =
+            sqlx::query_as("SELECT epoch, epoch_complete FROM spaces WHERE id = $1")
+                .bind(PgUuid(space))
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|(epoch, complete)| {
+            Ok(EpochState {
+                current: epoch_from_db(epoch)?,
+                complete,
+            })
+        })
+        .transpose()
+    }
+
+    /// See [`super::Store::begin_epoch`].
+    pub(crate) async fn begin_epoch(
+        &self,
+        space: Uuid,
+        epoch: u32,
+        keys: &[RecipientKey],
+    ) -> Result<BeginOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row: Option<(i64, i64, bool)> = sqlx::query_as(
+            "SELECT cursor, epoch, epoch_complete FROM spaces WHERE id = $1 FOR UPDATE",
+        )
+        .bind(PgUuid(space))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((prev, current, complete)) = row else {
+            tx.rollback().await?;
+            return Err(StoreError::NoSuchSpace(space));
+        };
+        let state = EpochState {
+            current: epoch_from_db(current)?,
+            complete,
+        };
+        if state.current.checked_add(1) != Some(epoch) {
+            tx.rollback().await?;
+            return Ok(BeginOutcome::NotNext(state));
+        }
+        if !state.complete {
+            tx.rollback().await?;
+            return Ok(BeginOutcome::Unfinished(state));
+        }
+        let next = prev
+            .checked_add(1)
+            .ok_or(StoreError::Corrupt("space cursor at its maximum"))?;
+        let dids: Vec<&str> = keys.iter().map(|k| k.did.as_str()).collect();
+        let sealed: Vec<&[u8]> = keys.iter().map(|k| k.sealed.as_slice()).collect();
+        sqlx::query(
+            "INSERT INTO sealed_keys (space_id, epoch, did, cursor, sealed)
+             SELECT $1, $2, batch.did, $3, batch.sealed
+             FROM UNNEST($4::text[], $5::bytea[]) AS batch (did, sealed)",
+        )
+        .bind(PgUuid(space))
+        .bind(i64::from(epoch))
+        .bind(next)
+        .bind(&dids)
+        .bind(&sealed)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE spaces SET cursor = $2, epoch = $3, epoch_complete = false WHERE id = $1",
+        )
+        .bind(PgUuid(space))
+        .bind(next)
+        .bind(i64::from(epoch))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(BeginOutcome::Begun {
+            prev: cursor_from_db(prev)?,
+            cursor: cursor_from_db(next)?,
+        })
+    }
+
+    /// See [`super::Store::complete_epoch`].
+    pub(crate) async fn complete_epoch(
+        &self,
+        space: Uuid,
+        epoch: u32,
+    ) -> Result<CompleteOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Locked like a push, so no record key lands between check and mark.
+        let row: Option<(i64, bool)> =
+            sqlx::query_as("SELECT epoch, epoch_complete FROM spaces WHERE id = $1 FOR UPDATE")
+                .bind(PgUuid(space))
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((current, complete)) = row else {
+            tx.rollback().await?;
+            return Err(StoreError::NoSuchSpace(space));
+        };
+        let state = EpochState {
+            current: epoch_from_db(current)?,
+            complete,
+        };
+        if state.current != epoch {
+            tx.rollback().await?;
+            return Ok(CompleteOutcome::NotCurrent(state));
+        }
+        let stale: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM records
+             WHERE space_id = $1 AND dek IS NOT NULL AND substring(dek FROM 1 FOR 4) < $2
+             LIMIT 1",
+        )
+        .bind(PgUuid(space))
+        .bind(epoch_prefix(epoch).as_slice())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if stale.is_some() {
+            tx.rollback().await?;
+            return Ok(CompleteOutcome::KeysRemain);
+        }
+        sqlx::query("UPDATE spaces SET epoch_complete = true WHERE id = $1")
+            .bind(PgUuid(space))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(CompleteOutcome::Complete)
+    }
+
+    /// See [`super::Store::sealed_keys`].
+    pub(crate) async fn sealed_keys(
+        &self,
+        space: Uuid,
+        did: &str,
+    ) -> Result<Vec<SealedEpochKey>, StoreError> {
+        let rows: Vec<(i64, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT epoch, cursor, sealed FROM sealed_keys
+             WHERE space_id = $1 AND did = $2 ORDER BY epoch",
+        )
+        .bind(PgUuid(space))
+        .bind(did)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(epoch, cursor, sealed)| {
+                Ok(SealedEpochKey {
+                    epoch: epoch_from_db(epoch)?,
+                    cursor: cursor_from_db(cursor)?,
+                    sealed: sealed.into(),
+                })
+            })
+            .collect()
+    }
+
+    /// See [`super::Store::deks_below`].
+    pub(crate) async fn deks_below(
+        &self,
+        space: Uuid,
+        below: u32,
+        limit: u32,
+    ) -> Result<Vec<WrappedDek>, StoreError> {
+        let rows: Vec<(PgUuid, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, cursor, dek FROM records
+             WHERE space_id = $1 AND dek IS NOT NULL AND substring(dek FROM 1 FOR 4) < $2
+             ORDER BY id LIMIT $3",
+        )
+        .bind(PgUuid(space))
+        .bind(epoch_prefix(below).as_slice())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(id, cursor, dek)| {
+                Ok(WrappedDek {
+                    id: id.0,
+                    owner: KeyOwner::Record,
+                    cursor: cursor_from_db(cursor)?,
+                    dek: wrapped_from_db(&dek)?,
+                })
+            })
+            .collect()
+    }
+
+    /// See [`super::Store::rewrap`].
+    pub(crate) async fn rewrap(
+        &self,
+        space: Uuid,
+        deks: &[WrappedDek],
+    ) -> Result<(u32, Vec<Uuid>), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut rewrapped = 0u32;
+        let mut skipped = Vec::new();
+        for dek in deks {
+            let applied = match (dek.owner, cursor_to_db(dek.cursor)) {
+                (KeyOwner::Record, Some(cursor)) => {
+                    sqlx::query(
+                        "UPDATE records SET dek = $4
+                         WHERE space_id = $1 AND id = $2 AND cursor = $3 AND dek IS NOT NULL",
+                    )
+                    .bind(PgUuid(space))
+                    .bind(PgUuid(dek.id))
+                    .bind(cursor)
+                    .bind(dek.dek.as_bytes().as_slice())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1
+                }
+                // No files are stored yet; a cursor beyond i64 matches nothing.
+                _ => false,
+            };
+            if applied {
+                rewrapped += 1;
+            } else {
+                skipped.push(dek.id);
+            }
+        }
+        tx.commit().await?;
+        Ok((rewrapped, skipped))
     }
 }

@@ -1,0 +1,504 @@
+//! Shared-space methods: `space.create`, `membership.append`,
+//! `membership.list`, `cap.revoke`, and key rotation (`epoch.begin`,
+//! `epoch.complete`, `keys.get`, `deks.get`, `deks.rewrap`).
+//!
+//! The membership log is opaque here: the server computes each entry's hash
+//! itself and appends only on the current chain head; clients check
+//! signatures and roles when they fold the log.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sealbase_crypto::{Capability, TokenHash};
+use sealbase_protocol::{
+    CapRevokeParams, CloseCode, Deks, DeksGetParams, DeksRewrapParams, DeksRewrapped, Empty,
+    EpochBeginParams, EpochBegun, EpochCompleteParams, EpochKeys, ErrorBody, ErrorCode, Frame,
+    Hash, KeysGetParams, MembershipAppendParams, MembershipAppended, MembershipEntry,
+    MembershipList, MembershipListParams, MembershipNotification, Notification, PullChunk,
+    PulledKey, PulledMembership, SealedEpochKey, SpaceCreateParams, SpaceCreated, SyncNotification,
+    WrappedKey,
+};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{Conn, internal};
+use crate::store::{AppendOutcome, BeginOutcome, CompleteOutcome, StoreError};
+
+/// Entries per `membership.list` page.
+const MEMBERSHIP_PAGE: u32 = 1000;
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `space.create`: the caller's DID becomes the root.
+pub(super) async fn create(
+    conn: &Arc<Conn>,
+    p: SpaceCreateParams,
+) -> Result<SpaceCreated, ErrorBody> {
+    let hash = sha256(p.entry.as_slice());
+    let created = conn
+        .app
+        .store
+        .create_space(
+            p.id,
+            &conn.did.to_string(),
+            p.entry.as_slice(),
+            &hash,
+            p.key.as_slice(),
+        )
+        .await
+        .map_err(|e| internal(&e))?;
+    match created {
+        Some(cursor) => Ok(SpaceCreated {
+            cursor,
+            hash: Hash(hash),
+        }),
+        None => Err(ErrorBody::new(
+            ErrorCode::Conflict,
+            "this space id is taken",
+        )),
+    }
+}
+
+/// `membership.append`: compare-and-set on the chain head.
+///
+/// Needs only `read`: an invitee appends its own accept or decline entry
+/// with the capability the invitation gave it; who may append what is a
+/// rule of the signed log, which clients enforce when folding it.
+pub(super) async fn append(
+    conn: &Arc<Conn>,
+    p: MembershipAppendParams,
+) -> Result<MembershipAppended, ErrorBody> {
+    conn.authorize(p.space, p.cap.as_deref(), Capability::Read)
+        .await?;
+    let hash = sha256(p.ciphertext.as_slice());
+    let outcome = conn
+        .app
+        .store
+        .append_membership(
+            p.space,
+            p.prev_hash.as_bytes(),
+            &hash,
+            p.ciphertext.as_slice(),
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::NoSuchSpace(_) => ErrorBody::new(ErrorCode::NotFound, "no such space"),
+            e => internal(&e),
+        })?;
+    let (prev, cursor) = match outcome {
+        AppendOutcome::Appended { prev, cursor } => (prev, cursor),
+        AppendOutcome::Conflict(head) => {
+            let head = head.map_or_else(|| "none".to_owned(), |h| hex(&h));
+            return Err(ErrorBody::new(
+                ErrorCode::Conflict,
+                format!("prev_hash is not the chain head; the head is {head}"),
+            ));
+        }
+    };
+    let notification = Notification::Membership(MembershipNotification {
+        space: p.space,
+        prev,
+        cursor,
+        entry: MembershipEntry {
+            cursor,
+            prev_hash: Some(p.prev_hash),
+            hash: Hash(hash),
+            ciphertext: p.ciphertext,
+        },
+    });
+    match Frame::notification(&notification).and_then(|f| f.encode()) {
+        Ok(bytes) => conn
+            .app
+            .hub
+            .publish(p.space, &Bytes::from(bytes), Some(conn.id)),
+        // Subscribers notice the gap from the next `prev` or their next pull.
+        Err(e) => tracing::warn!(error = %e, "membership notification not sent"),
+    }
+    Ok(MembershipAppended {
+        prev,
+        cursor,
+        hash: Hash(hash),
+    })
+}
+
+/// `membership.list`: a page of entries after `since`.
+pub(super) async fn list(
+    conn: &Arc<Conn>,
+    p: MembershipListParams,
+) -> Result<MembershipList, ErrorBody> {
+    conn.authorize(p.space, p.cap.as_deref(), Capability::Read)
+        .await?;
+    let mut entries = conn
+        .app
+        .store
+        .membership_page(p.space, p.since, MEMBERSHIP_PAGE + 1)
+        .await
+        .map_err(|e| internal(&e))?;
+    let more = entries.len() > MEMBERSHIP_PAGE as usize;
+    entries.truncate(MEMBERSHIP_PAGE as usize);
+    Ok(MembershipList { entries, more })
+}
+
+/// `cap.revoke` (admin only): every chain containing the token stops
+/// verifying, and the connections subscribed through one are evicted.
+pub(super) async fn revoke(conn: &Arc<Conn>, p: CapRevokeParams) -> Result<Empty, ErrorBody> {
+    conn.authorize(p.space, p.cap.as_deref(), Capability::Admin)
+        .await?;
+    let evicted = conn
+        .app
+        .access
+        .revoke(
+            &conn.app.store,
+            p.space,
+            TokenHash(*p.token_hash.as_bytes()),
+        )
+        .await
+        .map_err(|e| internal(&e))?;
+    tracing::info!(space = %p.space, evicted, "capability revoked");
+    Ok(Empty {})
+}
+
+/// Most keys per `deks.get` page.
+const DEKS_PAGE: u32 = 1000;
+
+/// Authorizes a method that only shared spaces have (their epochs are
+/// rotated; a personal space has one derived epoch key).
+async fn shared(
+    conn: &Conn,
+    space: Uuid,
+    cap: Option<&str>,
+    need: Capability,
+) -> Result<(), ErrorBody> {
+    if conn.authorize(space, cap, need).await?.is_none() {
+        return Err(ErrorBody::new(
+            ErrorCode::BadRequest,
+            "a personal space has no epochs to rotate",
+        ));
+    }
+    Ok(())
+}
+
+fn store_error(e: StoreError) -> ErrorBody {
+    match e {
+        StoreError::NoSuchSpace(_) => ErrorBody::new(ErrorCode::NotFound, "no such space"),
+        e => internal(&e),
+    }
+}
+
+/// Refuses wrapped keys that are not under the space's current epoch:
+/// older is `stale_epoch`, newer does not exist yet.
+///
+/// Checked before the write, not inside it: a key that slips in under an
+/// epoch begun meanwhile is still found by `deks.get`, and
+/// `epoch.complete` refuses while it remains.
+pub(super) async fn check_epoch(
+    conn: &Conn,
+    space: Uuid,
+    keys: impl Iterator<Item = &WrappedKey>,
+) -> Result<(), ErrorBody> {
+    let state = conn
+        .app
+        .store
+        .epoch(space)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such space"))?;
+    for key in keys {
+        let epoch = key.epoch();
+        if epoch < state.current {
+            return Err(ErrorBody::new(
+                ErrorCode::StaleEpoch,
+                format!(
+                    "key wrapped under epoch {epoch}; the space is at epoch {}",
+                    state.current
+                ),
+            ));
+        }
+        if epoch > state.current {
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                format!(
+                    "key wrapped under epoch {epoch}, which has not begun (current {})",
+                    state.current
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `epoch.begin` (admin): the next epoch and its key sealed to each member.
+/// Each subscriber sealed to gets `sync` carrying its key.
+pub(super) async fn begin_epoch(
+    conn: &Arc<Conn>,
+    p: EpochBeginParams,
+) -> Result<EpochBegun, ErrorBody> {
+    shared(conn, p.space, p.cap.as_deref(), Capability::Admin).await?;
+    let mut dids = HashSet::new();
+    if !p.keys.iter().all(|k| dids.insert(k.did.as_str())) {
+        return Err(ErrorBody::new(
+            ErrorCode::BadRequest,
+            "a recipient DID appears twice",
+        ));
+    }
+    let outcome = conn
+        .app
+        .store
+        .begin_epoch(p.space, p.epoch, &p.keys)
+        .await
+        .map_err(store_error)?;
+    let (prev, cursor) = match outcome {
+        BeginOutcome::Begun { prev, cursor } => (prev, cursor),
+        BeginOutcome::NotNext(state) => {
+            return Err(ErrorBody::new(
+                ErrorCode::StaleEpoch,
+                format!(
+                    "the space is at epoch {}; the next is {}",
+                    state.current,
+                    u64::from(state.current) + 1
+                ),
+            ));
+        }
+        BeginOutcome::Unfinished(state) => {
+            return Err(ErrorBody::new(
+                ErrorCode::Conflict,
+                format!("the rotation to epoch {} is not complete", state.current),
+            ));
+        }
+    };
+    for (id, did, subscriber) in conn.app.access.subscribers(p.space) {
+        if id == conn.id {
+            continue;
+        }
+        let did = did.to_string();
+        let keys = p
+            .keys
+            .iter()
+            .filter(|k| k.did == did)
+            .map(|k| SealedEpochKey {
+                epoch: p.epoch,
+                cursor,
+                sealed: k.sealed.clone(),
+            })
+            .collect();
+        let notification = Notification::Sync(SyncNotification {
+            space: p.space,
+            prev,
+            cursor,
+            records: Vec::new(),
+            keys,
+        });
+        match Frame::notification(&notification).and_then(|f| f.encode()) {
+            Ok(bytes) => {
+                if subscriber.queue.try_send(Bytes::from(bytes)).is_err() {
+                    subscriber
+                        .kill
+                        .kill(CloseCode::SlowConsumer, "send queue full");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "epoch notification not sent"),
+        }
+    }
+    Ok(EpochBegun { prev, cursor })
+}
+
+/// `epoch.complete` (admin): refused while an older key remains.
+pub(super) async fn complete_epoch(
+    conn: &Arc<Conn>,
+    p: EpochCompleteParams,
+) -> Result<Empty, ErrorBody> {
+    shared(conn, p.space, p.cap.as_deref(), Capability::Admin).await?;
+    let outcome = conn
+        .app
+        .store
+        .complete_epoch(p.space, p.epoch)
+        .await
+        .map_err(store_error)?;
+    match outcome {
+        CompleteOutcome::Complete => Ok(Empty {}),
+        CompleteOutcome::NotCurrent(state) => Err(ErrorBody::new(
+            if p.epoch < state.current {
+                ErrorCode::StaleEpoch
+            } else {
+                ErrorCode::BadRequest
+            },
+            format!("the current epoch is {}", state.current),
+        )),
+        CompleteOutcome::KeysRemain => Err(ErrorBody::new(
+            ErrorCode::Conflict,
+            "some keys are still wrapped under an older epoch",
+        )),
+    }
+}
+
+/// `keys.get`: the epoch keys sealed to this connection's DID.
+pub(super) async fn keys(conn: &Arc<Conn>, p: KeysGetParams) -> Result<EpochKeys, ErrorBody> {
+    shared(conn, p.space, p.cap.as_deref(), Capability::Read).await?;
+    let state = conn
+        .app
+        .store
+        .epoch(p.space)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such space"))?;
+    let keys = conn
+        .app
+        .store
+        .sealed_keys(p.space, &conn.did.to_string())
+        .await
+        .map_err(|e| internal(&e))?;
+    Ok(EpochKeys {
+        current: state.current,
+        keys,
+    })
+}
+
+/// `deks.get` (admin): keys still under an epoch below `below_epoch`.
+pub(super) async fn deks(conn: &Arc<Conn>, p: DeksGetParams) -> Result<Deks, ErrorBody> {
+    shared(conn, p.space, p.cap.as_deref(), Capability::Admin).await?;
+    let mut deks = conn
+        .app
+        .store
+        .deks_below(p.space, p.below_epoch, DEKS_PAGE + 1)
+        .await
+        .map_err(|e| internal(&e))?;
+    let more = deks.len() > DEKS_PAGE as usize;
+    deks.truncate(DEKS_PAGE as usize);
+    Ok(Deks { deks, more })
+}
+
+/// `deks.rewrap` (admin): replaces keys whose record has not moved on. The
+/// new keys must be under the current epoch.
+pub(super) async fn rewrap(
+    conn: &Arc<Conn>,
+    p: DeksRewrapParams,
+) -> Result<DeksRewrapped, ErrorBody> {
+    shared(conn, p.space, p.cap.as_deref(), Capability::Admin).await?;
+    check_epoch(conn, p.space, p.deks.iter().map(|d| &d.dek)).await?;
+    let (rewrapped, skipped) = conn
+        .app
+        .store
+        .rewrap(p.space, &p.deks)
+        .await
+        .map_err(|e| internal(&e))?;
+    Ok(DeksRewrapped { rewrapped, skipped })
+}
+
+/// The non-record items of a shared space that a pull streams between its
+/// records in cursor order: membership entries (a page at a time) and the
+/// epoch keys sealed to the puller.
+pub(super) struct PullExtras {
+    space: Uuid,
+    upto: u64,
+    entries: VecDeque<MembershipEntry>,
+    /// Cursor to read the next membership page from; `None` once the log
+    /// up to `upto` has been read.
+    entries_from: Option<u64>,
+    keys: VecDeque<SealedEpochKey>,
+}
+
+impl PullExtras {
+    /// Nothing (a personal space has neither).
+    pub(super) fn none(space: Uuid) -> Self {
+        Self {
+            space,
+            upto: 0,
+            entries: VecDeque::new(),
+            entries_from: None,
+            keys: VecDeque::new(),
+        }
+    }
+
+    /// The items of `space` with `since < cursor <= upto`.
+    pub(super) async fn load(
+        conn: &Conn,
+        space: Uuid,
+        since: u64,
+        upto: u64,
+    ) -> Result<Self, ErrorBody> {
+        let keys = conn
+            .app
+            .store
+            .sealed_keys(space, &conn.did.to_string())
+            .await
+            .map_err(|e| internal(&e))?;
+        let mut keys: Vec<SealedEpochKey> = keys
+            .into_iter()
+            .filter(|k| k.cursor > since && k.cursor <= upto)
+            .collect();
+        keys.sort_by_key(|k| k.cursor);
+        Ok(Self {
+            space,
+            upto,
+            entries: VecDeque::new(),
+            entries_from: Some(since),
+            keys: keys.into(),
+        })
+    }
+
+    /// The next membership entry within the pull, reading a page if needed.
+    async fn next_entry_cursor(&mut self, conn: &Conn) -> Result<Option<u64>, ErrorBody> {
+        if self.entries.is_empty()
+            && let Some(from) = self.entries_from
+        {
+            let page = conn
+                .app
+                .store
+                .membership_page(self.space, from, MEMBERSHIP_PAGE)
+                .await
+                .map_err(|e| internal(&e))?;
+            let full = page.len() >= MEMBERSHIP_PAGE as usize;
+            // Read on only after a full page that stopped short of `upto`.
+            self.entries_from = page
+                .last()
+                .map(|e| e.cursor)
+                .filter(|c| full && *c < self.upto);
+            self.entries
+                .extend(page.into_iter().filter(|e| e.cursor <= self.upto));
+        }
+        Ok(self.entries.front().map(|e| e.cursor))
+    }
+
+    /// Streams every item with a cursor up to `bound` (all that remain if
+    /// `None`) as chunks of request `id`.
+    pub(super) async fn flush(
+        &mut self,
+        conn: &Conn,
+        id: u32,
+        bound: Option<u64>,
+    ) -> Result<(), ErrorBody> {
+        let bound = bound.unwrap_or(u64::MAX);
+        loop {
+            let entry = self.next_entry_cursor(conn).await?;
+            let key = self.keys.front().map(|k| k.cursor);
+            let item = match (entry, key) {
+                (Some(e), k) if e <= bound && k.is_none_or(|k| e <= k) => {
+                    self.entries.pop_front().map(|entry| {
+                        PullChunk::Membership(PulledMembership {
+                            space: self.space,
+                            entry,
+                        })
+                    })
+                }
+                (_, Some(k)) if k <= bound => self.keys.pop_front().map(|key| {
+                    PullChunk::Key(PulledKey {
+                        space: self.space,
+                        key,
+                    })
+                }),
+                _ => None,
+            };
+            let Some(item) = item else {
+                return Ok(());
+            };
+            super::chunk(conn, id, item).await;
+        }
+    }
+}
