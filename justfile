@@ -50,6 +50,10 @@ wasm:
 bench *args:
     cargo bench -p sealbase-crypto --bench crypto -- {{args}}
 
+# Sync server load generator against the release binary (args: sqlite, postgres, --quick).
+bench-sync *args:
+    cargo bench -p sealbase-sync --bench load -- {{args}}
+
 # Fuzz frame decoding with libFuzzer (needs a nightly toolchain and cargo-fuzz).
 fuzz seconds="60":
     cd crates/protocol && cargo +nightly fuzz run decode_frame -- -max_len=65536 -rss_limit_mb=256 -max_total_time={{seconds}}
