@@ -528,33 +528,37 @@ async fn refresh(conn: &Conn, p: TokenRefreshParams) -> Result<TokenRefreshed, E
     })
 }
 
+/// Authorizes reading `space` (subscribe, pull) and reads its cursor. The
+/// inner `Err` is a per-space refusal; the outer one a storage failure.
+async fn readable(
+    conn: &Conn,
+    space: Uuid,
+    cap: Option<&str>,
+) -> Result<Result<(Option<Arc<VerifiedCapability>>, u64), SpaceDenied>, ErrorBody> {
+    let grant = match conn.authorize(space, cap, Capability::Read).await {
+        Ok(grant) => grant,
+        Err(error) => return Ok(Err(SpaceDenied { id: space, error })),
+    };
+    match conn.app.store.space(space).await {
+        Ok(Some(info)) => Ok(Ok((grant, info.cursor))),
+        Ok(None) => Ok(Err(SpaceDenied {
+            id: space,
+            error: ErrorBody::new(ErrorCode::NotFound, "no such space"),
+        })),
+        Err(e) => Err(internal(&e)),
+    }
+}
+
 async fn subscribe(conn: &Arc<Conn>, p: SubscribeParams) -> Result<Subscribed, ErrorBody> {
     let mut spaces = Vec::new();
     let mut denied = Vec::new();
     for space in p.spaces {
-        let grant = match conn
-            .authorize(space.id, space.cap.as_deref(), Capability::Read)
-            .await
-        {
-            Ok(grant) => grant,
-            Err(error) => {
-                denied.push(SpaceDenied {
-                    id: space.id,
-                    error,
-                });
+        let (grant, cursor) = match readable(conn, space.id, space.cap.as_deref()).await? {
+            Ok(found) => found,
+            Err(refused) => {
+                denied.push(refused);
                 continue;
             }
-        };
-        let cursor = match conn.app.store.space(space.id).await {
-            Ok(Some(info)) => info.cursor,
-            Ok(None) => {
-                denied.push(SpaceDenied {
-                    id: space.id,
-                    error: ErrorBody::new(ErrorCode::NotFound, "no such space"),
-                });
-                continue;
-            }
-            Err(e) => return Err(internal(&e)),
         };
         {
             let mut subs = conn.subscriptions();
@@ -666,29 +670,12 @@ async fn pull(conn: &Arc<Conn>, id: u32, p: PullParams) -> Result<PullResult, Er
     let mut denied = Vec::new();
     let page = conn.app.limits.pull_page;
     for space in p.spaces {
-        let grant = match conn
-            .authorize(space.id, space.cap.as_deref(), Capability::Read)
-            .await
-        {
-            Ok(grant) => grant,
-            Err(error) => {
-                denied.push(SpaceDenied {
-                    id: space.id,
-                    error,
-                });
+        let (grant, upto) = match readable(conn, space.id, space.cap.as_deref()).await? {
+            Ok(found) => found,
+            Err(refused) => {
+                denied.push(refused);
                 continue;
             }
-        };
-        let upto = match conn.app.store.space(space.id).await {
-            Ok(Some(info)) => info.cursor,
-            Ok(None) => {
-                denied.push(SpaceDenied {
-                    id: space.id,
-                    error: ErrorBody::new(ErrorCode::NotFound, "no such space"),
-                });
-                continue;
-            }
-            Err(e) => return Err(internal(&e)),
         };
         // A client ahead of the server (e.g. a restored database) starts
         // over: it receives everything and drops what is not mentioned.
