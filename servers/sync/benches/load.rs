@@ -28,7 +28,7 @@ use rand_core::SeedableRng;
 use sealbase_crypto::Identity;
 use sealbase_protocol::{
     CallResult, Change, Notification, PullChunk, PullParams, PullSpace, PushParams, PushResult,
-    SpaceRef, SubscribeParams, Uuid, WrappedKey,
+    Uuid, WrappedKey,
 };
 use sealbase_sync::testing::TestIssuer;
 
@@ -222,14 +222,7 @@ async fn notification_latency(
     let mut subs = Vec::new();
     for _ in 0..subscribers {
         let mut c = server.client(&u).await;
-        c.call(SubscribeParams {
-            spaces: vec![SpaceRef {
-                id: space,
-                cap: None,
-            }],
-        })
-        .await
-        .unwrap();
+        c.subscribe(space, None).await;
         subs.push(c);
     }
     let mut writer = server.client(&u).await;

@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{Backend, Client, TestServer, User};
 use sealbase_protocol::{
-    CallResult, Change, Notification, PushParams, PushResult, SpaceRef, SubscribeParams,
-    SyncNotification, Uuid, WrappedKey,
+    CallResult, Change, Notification, PushParams, PushResult, SyncNotification, Uuid, WrappedKey,
 };
 use sealbase_sync::Limits;
 use sealbase_sync::store::Store;
@@ -61,18 +60,7 @@ async fn push(client: &mut Client, space: Uuid, changes: Vec<Change>) -> (u64, u
 /// A client of `server` for `user`, subscribed to `space`.
 async fn subscriber(server: &TestServer, user: &User, space: Uuid) -> Client {
     let (mut client, _) = server.client(user).await;
-    let r = client
-        .call(SubscribeParams {
-            spaces: vec![SpaceRef {
-                id: space,
-                cap: None,
-            }],
-        })
-        .await
-        .unwrap();
-    let CallResult::Subscribe(subscribed) = r else {
-        panic!("unexpected {r:?}")
-    };
+    let subscribed = client.subscribe(space, None).await;
     assert_eq!(subscribed.spaces.len(), 1, "{subscribed:?}");
     client
 }
@@ -208,18 +196,7 @@ async fn unsubscribed_spaces_get_nothing() {
     nothing_within(&mut alice_on_a, 100).await;
 
     // Subscribing later brings later pushes, not earlier ones.
-    let r = bob_on_a
-        .call(SubscribeParams {
-            spaces: vec![SpaceRef {
-                id: bob.personal_space,
-                cap: None,
-            }],
-        })
-        .await
-        .unwrap();
-    let CallResult::Subscribe(subscribed) = r else {
-        panic!()
-    };
+    let subscribed = bob_on_a.subscribe(bob.personal_space, None).await;
     assert_eq!(subscribed.spaces[0].cursor, 1);
     push(&mut bob_on_b, bob.personal_space, vec![change(2, b"b2", 0)]).await;
     let sync = sync(&mut bob_on_a).await;

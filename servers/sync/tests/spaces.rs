@@ -16,8 +16,8 @@ use sealbase_protocol::{
     CallResult, CapRevokeParams, Change, DeksGetParams, DeksRewrapParams, EpochBeginParams,
     EpochBegun, EpochCompleteParams, ErrorCode, Hash, KeysGetParams, MembershipAppendParams,
     MembershipListParams, Notification, PullChunk, PullParams, PullSpace, PushParams, PushResult,
-    RecipientKey, RevokedReason, SealedEpochKey, SpaceCreateParams, SpaceCreated, SpaceRef,
-    SubscribeParams, Uuid, WrappedDek, WrappedKey,
+    RecipientKey, RevokedReason, SealedEpochKey, SpaceCreateParams, SpaceCreated, Uuid, WrappedDek,
+    WrappedKey,
 };
 use sha2::{Digest, Sha256};
 
@@ -83,15 +83,7 @@ fn grant(root: &User, to: &User, space: Uuid, cap: Capability) -> CapabilityToke
 }
 
 async fn subscribe(client: &mut Client, space: Uuid, cap: &CapabilityToken) -> CallResult {
-    client
-        .call(SubscribeParams {
-            spaces: vec![SpaceRef {
-                id: space,
-                cap: Some(cap.to_string()),
-            }],
-        })
-        .await
-        .unwrap()
+    CallResult::Subscribe(client.subscribe(space, Some(cap.to_string())).await)
 }
 
 async fn subscribed(client: &mut Client, space: Uuid, cap: &CapabilityToken) {

@@ -16,7 +16,7 @@ use futures_util::SinkExt;
 use common::{Backend, Client, Incoming, TestServer};
 use sealbase_protocol::{
     CallResult, Change, ErrorCode, Notification, PullChunk, PullParams, PullSpace, PushParams,
-    PushResult, RecordCursor, SpaceRef, SubscribeParams, TokenRefreshParams, Uuid, WrappedKey,
+    PushResult, RecordCursor, TokenRefreshParams, Uuid, WrappedKey,
 };
 use sealbase_sync::Limits;
 
@@ -267,18 +267,7 @@ async fn subscribers_get_pushes_in_real_time(backend: Backend) {
     let (mut phone, _) = server.client(&alice).await;
     let (mut laptop, _) = server.client(&alice).await;
     let space = alice.personal_space;
-    let r = phone
-        .call(SubscribeParams {
-            spaces: vec![SpaceRef {
-                id: space,
-                cap: None,
-            }],
-        })
-        .await
-        .unwrap();
-    let CallResult::Subscribe(subscribed) = r else {
-        panic!()
-    };
+    let subscribed = phone.subscribe(space, None).await;
     assert_eq!(subscribed.spaces[0].cursor, 0);
 
     laptop
@@ -316,18 +305,7 @@ async fn another_users_space_is_refused(backend: Backend) {
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::Forbidden);
 
-    let r = m
-        .call(SubscribeParams {
-            spaces: vec![SpaceRef {
-                id: alice.personal_space,
-                cap: None,
-            }],
-        })
-        .await
-        .unwrap();
-    let CallResult::Subscribe(s) = r else {
-        panic!()
-    };
+    let s = m.subscribe(alice.personal_space, None).await;
     assert!(s.spaces.is_empty());
     assert_eq!(s.denied[0].error.code, ErrorCode::Forbidden);
 
@@ -426,14 +404,7 @@ async fn expired_tokens_close_with_4001_unless_refreshed(backend: Backend) {
     // Not refreshed: revoked, then 4001.
     let mut d = Client::connect(&server.url()).await;
     d.auth(&server.token(&alice, 2)).await.unwrap();
-    d.call(SubscribeParams {
-        spaces: vec![SpaceRef {
-            id: alice.personal_space,
-            cap: None,
-        }],
-    })
-    .await
-    .unwrap();
+    d.subscribe(alice.personal_space, None).await;
     let Notification::Revoked(revoked) = d.notification().await else {
         panic!()
     };
@@ -467,15 +438,7 @@ async fn slow_consumers_are_closed_not_skipped(backend: Backend) {
     let (mut reader, _) = server.client(&alice).await;
     let (mut writer, _) = server.client(&alice).await;
     let space = alice.personal_space;
-    reader
-        .call(SubscribeParams {
-            spaces: vec![SpaceRef {
-                id: space,
-                cap: None,
-            }],
-        })
-        .await
-        .unwrap();
+    reader.subscribe(space, None).await;
     // The reader stops reading; 1 MiB notifications fill the socket buffers
     // and then its two-frame queue.
     let blob = vec![0x42u8; 1 << 20];

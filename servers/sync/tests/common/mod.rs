@@ -289,6 +289,25 @@ impl Client {
         }
     }
 
+    /// Subscribes to one space (with its capability, if shared) and returns
+    /// the `subscribe` result, whatever it granted or denied.
+    pub(crate) async fn subscribe(
+        &mut self,
+        space: Uuid,
+        cap: Option<String>,
+    ) -> sealbase_protocol::Subscribed {
+        let r = self
+            .call(sealbase_protocol::SubscribeParams {
+                spaces: vec![sealbase_protocol::SpaceRef { id: space, cap }],
+            })
+            .await
+            .unwrap();
+        match r {
+            CallResult::Subscribe(subscribed) => subscribed,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
     /// Reads until the server closes; returns the close code.
     pub(crate) async fn closed(&mut self) -> Option<u16> {
         loop {
