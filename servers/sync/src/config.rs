@@ -113,6 +113,23 @@ pub struct Config {
         default_value_t = 30
     )]
     pub keepalive_secs: u64,
+    /// Days a deletion's tombstone is kept. A device offline for longer
+    /// re-reads the space from scratch on its next pull.
+    #[arg(
+        long,
+        global = true,
+        env = "SEALBASE_TOMBSTONE_HORIZON_DAYS",
+        default_value_t = 30
+    )]
+    pub tombstone_horizon_days: u64,
+    /// Seconds between tombstone compaction passes.
+    #[arg(
+        long,
+        global = true,
+        env = "SEALBASE_COMPACTION_INTERVAL_SECS",
+        default_value_t = 3600
+    )]
+    pub compaction_interval_secs: u64,
 }
 
 impl Config {
@@ -136,6 +153,12 @@ impl Config {
         }
         if self.keepalive_secs == 0 {
             bail!("--keepalive-secs must be at least 1");
+        }
+        if self.tombstone_horizon_days == 0 || self.tombstone_horizon_days > 36_500 {
+            bail!("--tombstone-horizon-days must be between 1 and 36500");
+        }
+        if self.compaction_interval_secs == 0 {
+            bail!("--compaction-interval-secs must be at least 1");
         }
         Ok(())
     }
@@ -173,6 +196,8 @@ impl Config {
                 queue_frames: self.queue_frames,
                 sockets_per_user: self.sockets_per_user,
                 keepalive: Duration::from_secs(self.keepalive_secs),
+                tombstone_horizon: Duration::from_secs(self.tombstone_horizon_days * 86_400),
+                compaction_interval: Duration::from_secs(self.compaction_interval_secs),
                 ..Limits::default()
             },
         })

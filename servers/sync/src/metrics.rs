@@ -25,6 +25,8 @@ pub struct Metrics {
     pub pulls: AtomicU64,
     /// Total pull time in microseconds.
     pub pull_micros: AtomicU64,
+    /// Tombstones dropped by compaction.
+    pub compacted_tombstones: AtomicU64,
 }
 
 fn micros(d: Duration) -> u64 {
@@ -46,6 +48,12 @@ impl Metrics {
     pub fn observe_pull(&self, took: Duration) {
         self.pulls.fetch_add(1, Ordering::Relaxed);
         self.pull_micros.fetch_add(micros(took), Ordering::Relaxed);
+    }
+
+    /// Records a compaction pass.
+    pub fn observe_compaction(&self, tombstones: u64) {
+        self.compacted_tombstones
+            .fetch_add(tombstones, Ordering::Relaxed);
     }
 
     /// The exposition text, with the hub's counters.
@@ -106,6 +114,12 @@ impl Metrics {
             "counter",
             "Time spent streaming pulls.",
             seconds(&self.pull_micros).to_string(),
+        );
+        metric(
+            "sealbase_sync_compacted_tombstones_total",
+            "counter",
+            "Tombstones dropped after the horizon.",
+            get(&self.compacted_tombstones).to_string(),
         );
         metric(
             "sealbase_sync_notifications_total",

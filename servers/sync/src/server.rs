@@ -41,6 +41,11 @@ pub struct Limits {
     pub pull_page: u32,
     /// WebSocket read buffer per connection, in bytes (idle memory).
     pub read_buffer: usize,
+    /// Tombstones older than this are dropped; a client whose cursor is
+    /// older than the oldest kept tombstone pulls the space from scratch.
+    pub tombstone_horizon: Duration,
+    /// How often tombstones are compacted.
+    pub compaction_interval: Duration,
 }
 
 impl Default for Limits {
@@ -54,6 +59,8 @@ impl Default for Limits {
             keepalive: Duration::from_secs(30),
             pull_page: 500,
             read_buffer: 4096,
+            tombstone_horizon: Duration::from_secs(30 * 86_400),
+            compaction_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -170,6 +177,7 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
     if let Store::Postgres(pg) = store {
         tokio::spawn(crate::fanout::run(state.clone(), pg));
     }
+    tokio::spawn(compactor(state.clone()));
     let app = router(state);
     let mut stop = shutdown_rx;
     let task = tokio::spawn(async move {
@@ -185,6 +193,44 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
         shutdown,
         task,
     })
+}
+
+/// Compacts tombstones past the horizon every `compaction_interval`, until
+/// shutdown.
+async fn compactor(app: Arc<AppState>) {
+    let mut tick = tokio::time::interval(app.limits.compaction_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut shutdown = app.shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|down| *down) => return,
+            _ = tick.tick() => {}
+        }
+        let cutoff =
+            crate::session::unix_now().saturating_sub(app.limits.tombstone_horizon.as_secs());
+        // Spaces in bounded passes, so one pass never runs unbounded.
+        loop {
+            match app.store.compact(cutoff, 100).await {
+                Ok(done) => {
+                    app.metrics.observe_compaction(done.tombstones);
+                    if done.tombstones > 0 {
+                        tracing::info!(
+                            spaces = done.spaces,
+                            tombstones = done.tombstones,
+                            "compacted tombstones"
+                        );
+                    }
+                    if done.spaces < 100 {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "tombstone compaction failed; retrying next interval");
+                    break;
+                }
+            }
+        }
+    }
 }
 
 fn router(state: Arc<AppState>) -> Router {

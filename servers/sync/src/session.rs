@@ -39,7 +39,7 @@ use uuid::Uuid;
 use crate::auth::AccessToken;
 use crate::hub::{ConnId, KillSwitch, Subscriber};
 use crate::server::AppState;
-use crate::store::{PushOutcome, SpaceKind, StoreError};
+use crate::store::{PushOutcome, SpaceInfo, SpaceKind, StoreError};
 
 mod spaces;
 
@@ -528,19 +528,19 @@ async fn refresh(conn: &Conn, p: TokenRefreshParams) -> Result<TokenRefreshed, E
     })
 }
 
-/// Authorizes reading `space` (subscribe, pull) and reads its cursor. The
+/// Authorizes reading `space` (subscribe, pull) and reads its state. The
 /// inner `Err` is a per-space refusal; the outer one a storage failure.
 async fn readable(
     conn: &Conn,
     space: Uuid,
     cap: Option<&str>,
-) -> Result<Result<(Option<Arc<VerifiedCapability>>, u64), SpaceDenied>, ErrorBody> {
+) -> Result<Result<(Option<Arc<VerifiedCapability>>, SpaceInfo), SpaceDenied>, ErrorBody> {
     let grant = match conn.authorize(space, cap, Capability::Read).await {
         Ok(grant) => grant,
         Err(error) => return Ok(Err(SpaceDenied { id: space, error })),
     };
     match conn.app.store.space(space).await {
-        Ok(Some(info)) => Ok(Ok((grant, info.cursor))),
+        Ok(Some(info)) => Ok(Ok((grant, info))),
         Ok(None) => Ok(Err(SpaceDenied {
             id: space,
             error: ErrorBody::new(ErrorCode::NotFound, "no such space"),
@@ -554,7 +554,7 @@ async fn subscribe(conn: &Arc<Conn>, p: SubscribeParams) -> Result<Subscribed, E
     let mut denied = Vec::new();
     for space in p.spaces {
         let (grant, cursor) = match readable(conn, space.id, space.cap.as_deref()).await? {
-            Ok(found) => found,
+            Ok((grant, info)) => (grant, info.cursor),
             Err(refused) => {
                 denied.push(refused);
                 continue;
@@ -670,16 +670,19 @@ async fn pull(conn: &Arc<Conn>, id: u32, p: PullParams) -> Result<PullResult, Er
     let mut denied = Vec::new();
     let page = conn.app.limits.pull_page;
     for space in p.spaces {
-        let (grant, upto) = match readable(conn, space.id, space.cap.as_deref()).await? {
+        let (grant, info) = match readable(conn, space.id, space.cap.as_deref()).await? {
             Ok(found) => found,
             Err(refused) => {
                 denied.push(refused);
                 continue;
             }
         };
+        let upto = info.cursor;
         // A client ahead of the server (e.g. a restored database) starts
-        // over: it receives everything and drops what is not mentioned.
-        let reset = space.since > upto;
+        // over: it receives everything and drops what is not mentioned. So
+        // does one behind the compaction horizon, which would otherwise
+        // miss the deletes whose tombstones were dropped.
+        let reset = space.since > upto || (space.since > 0 && space.since < info.compacted);
         let since = if reset { 0 } else { space.since };
         // Membership entries and sealed keys go between the records, in
         // cursor order.
@@ -732,13 +735,24 @@ async fn pull(conn: &Arc<Conn>, id: u32, p: PullParams) -> Result<PullResult, Er
             }
         }
         extras.flush(conn, id, None).await?;
+        // Compaction may have dropped tombstones this stream was walking
+        // towards. Then the client keeps its old cursor and pulls again,
+        // and that pull starts over (`reset`).
+        let overtaken = since > 0
+            && conn
+                .app
+                .store
+                .space(space.id)
+                .await
+                .map_err(|e| internal(&e))?
+                .is_some_and(|now| since < now.compacted);
         chunk(
             conn,
             id,
             PullChunk::Commit(PullCommit {
                 space: space.id,
-                cursor: upto,
-                more: false,
+                cursor: if overtaken { since } else { upto },
+                more: overtaken,
             }),
         )
         .await;

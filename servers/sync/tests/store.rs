@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use sealbase_protocol::{Bytes, Change, RecordCursor, WrappedKey};
-use sealbase_sync::store::{PushOutcome, RecordRow, SpaceKind, Store, StoreError};
+use sealbase_sync::store::{Compaction, PushOutcome, RecordRow, SpaceKind, Store, StoreError};
 use uuid::Uuid;
 
 // ---------------------------------------------------------------------------
@@ -119,6 +119,8 @@ scenarios!(
     concurrent_creates_of_one_record,
     large_blob_round_trip,
     pull_reads_the_index,
+    compaction_drops_old_tombstones,
+    compaction_works_in_batches,
 );
 
 // ---------------------------------------------------------------------------
@@ -676,4 +678,98 @@ async fn sqlite_in_memory() {
 async fn unsupported_url() {
     let err = Store::connect("mysql://localhost/x").await.unwrap_err();
     assert!(matches!(err, StoreError::UnsupportedUrl(_)), "{err:?}");
+}
+
+/// Seconds from now, as compaction cutoffs.
+fn from_now(seconds: i64) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    now.checked_add_signed(seconds).unwrap()
+}
+
+async fn compaction_drops_old_tombstones(db: Db) {
+    let space = new_space(&db, 20).await;
+    let other = new_space(&db, 21).await;
+    let (x, y, z) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+    db.store
+        .push(space, &[put(x, 0, b"x"), put(y, 0, b"y"), put(z, 0, b"z")])
+        .await
+        .unwrap();
+    db.store.push(space, &[delete(x, 1)]).await.unwrap();
+    db.store.push(space, &[delete(y, 1)]).await.unwrap();
+    db.store.push(space, &[put(z, 1, b"z2")]).await.unwrap();
+    db.store.push(other, &[put(x, 0, b"live")]).await.unwrap();
+
+    // Nothing is old enough yet.
+    assert_eq!(
+        db.store.compact(from_now(-3600), 100).await.unwrap(),
+        Compaction::default()
+    );
+    assert_eq!(db.store.space(space).await.unwrap().unwrap().compacted, 0);
+
+    // Past the horizon: both tombstones go, the live records stay, and the
+    // space remembers up to where tombstones may be missing.
+    assert_eq!(
+        db.store.compact(from_now(10), 100).await.unwrap(),
+        Compaction {
+            spaces: 1,
+            tombstones: 2
+        }
+    );
+    let info = db.store.space(space).await.unwrap().unwrap();
+    assert_eq!((info.cursor, info.compacted), (4, 3));
+    assert_eq!(pull_all(&db, space, 0).await, vec![row(z, 4, Some(b"z2"))]);
+    assert_eq!(
+        pull_all(&db, other, 0).await,
+        vec![row(x, 1, Some(b"live"))]
+    );
+    assert_eq!(db.store.space(other).await.unwrap().unwrap().compacted, 0);
+
+    // Again: nothing left to do.
+    assert_eq!(
+        db.store.compact(from_now(10), 100).await.unwrap(),
+        Compaction::default()
+    );
+
+    // A compacted id is free again; a later tombstone moves `compacted` on.
+    assert_eq!(
+        db.store
+            .push(space, &[put(x, 0, b"x again")])
+            .await
+            .unwrap(),
+        applied(4, 5)
+    );
+    db.store.push(space, &[delete(z, 4)]).await.unwrap();
+    let done = db.store.compact(from_now(10), 100).await.unwrap();
+    assert_eq!(done.tombstones, 1);
+    let info = db.store.space(space).await.unwrap().unwrap();
+    assert_eq!((info.cursor, info.compacted), (6, 6));
+    assert_eq!(
+        pull_all(&db, space, 0).await,
+        vec![row(x, 5, Some(b"x again"))]
+    );
+}
+
+async fn compaction_works_in_batches(db: Db) {
+    let space = new_space(&db, 22).await;
+    // More tombstones than one compaction transaction drops, written by
+    // single pushes larger than one multi-row statement.
+    let ids: Vec<Uuid> = (1..=6_500u128).map(Uuid::from_u128).collect();
+    let puts: Vec<Change> = ids.iter().map(|id| put(*id, 0, b"v")).collect();
+    assert_eq!(db.store.push(space, &puts).await.unwrap(), applied(0, 1));
+    let deletes: Vec<Change> = ids.iter().map(|id| delete(*id, 1)).collect();
+    assert_eq!(db.store.push(space, &deletes).await.unwrap(), applied(1, 2));
+    assert_eq!(pull_all(&db, space, 0).await.len(), 6_500);
+
+    assert_eq!(
+        db.store.compact(from_now(10), 100).await.unwrap(),
+        Compaction {
+            spaces: 1,
+            tombstones: 6_500
+        }
+    );
+    assert_eq!(pull_all(&db, space, 0).await, vec![]);
+    assert_eq!(db.store.space(space).await.unwrap().unwrap().compacted, 2);
 }

@@ -481,6 +481,73 @@ async fn http_get(url: &str) -> String {
     out
 }
 
+async fn pulls_behind_the_compaction_horizon_start_over(backend: Backend) {
+    let server = TestServer::start(backend, "compaction_reset").await;
+    let alice = server.user(1);
+    let (mut client, _) = server.client(&alice).await;
+    let space = alice.personal_space;
+    let call = |r: CallResult| match r {
+        CallResult::Push(PushResult::Applied { cursor, .. }) => cursor,
+        other => panic!("{other:?}"),
+    };
+    let deletion = |id: u128, expected_cursor: u64| Change {
+        id: Uuid::from_u128(id),
+        blob: None,
+        dek: None,
+        expected_cursor,
+    };
+    call(
+        client
+            .call(push(space, vec![change(1, b"a", 0), change(2, b"b", 0)]))
+            .await
+            .unwrap(),
+    );
+    call(
+        client
+            .call(push(space, vec![deletion(1, 1)]))
+            .await
+            .unwrap(),
+    );
+    call(
+        client
+            .call(push(space, vec![change(3, b"c", 0)]))
+            .await
+            .unwrap(),
+    );
+
+    // The tombstone of record 1 (cursor 2) is dropped.
+    let cutoff = common::now() + 10;
+    let done = server.store.compact(cutoff, 100).await.unwrap();
+    assert_eq!(done.tombstones, 1);
+
+    // A device that last synced at cursor 1 never saw that delete: it must
+    // start over and drop what the pull does not mention.
+    let (chunks, _) = pull_all(&mut client, space, 1).await;
+    let PullChunk::Begin(begin) = &chunks[0] else {
+        panic!("{chunks:?}")
+    };
+    assert!(begin.reset);
+    assert_eq!((begin.since, begin.cursor), (0, 3));
+    let ids: Vec<Uuid> = chunks
+        .iter()
+        .filter_map(|c| match c {
+            PullChunk::Record(r) => Some(r.id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids, vec![Uuid::from_u128(2), Uuid::from_u128(3)]);
+
+    // Devices at or past the compacted cursor pull incrementally.
+    for since in [2, 3] {
+        let (chunks, _) = pull_all(&mut client, space, since).await;
+        let PullChunk::Begin(begin) = &chunks[0] else {
+            panic!("{chunks:?}")
+        };
+        assert!(!begin.reset, "since {since}");
+        assert_eq!(begin.since, since);
+    }
+}
+
 both_backends!(
     auth_returns_the_session,
     auth_failures_close_with_4000,
@@ -494,4 +561,5 @@ both_backends!(
     expired_tokens_close_with_4001_unless_refreshed,
     slow_consumers_are_closed_not_skipped,
     health_answers,
+    pulls_behind_the_compaction_horizon_start_over,
 );

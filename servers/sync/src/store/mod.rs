@@ -73,6 +73,9 @@ pub struct SpaceInfo {
     pub kind: SpaceKind,
     /// The cursor of its latest write (0: nothing written yet).
     pub cursor: u64,
+    /// Tombstones with a cursor up to this one may have been compacted away:
+    /// a pull from an older non-zero cursor must start over (`reset`).
+    pub compacted: u64,
 }
 
 /// The outcome of a push.
@@ -100,6 +103,19 @@ pub struct RecordRow {
     pub version: Option<(Vec<u8>, [u8; 44])>,
 }
 
+/// What a compaction pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Compaction {
+    /// Spaces whose `compacted` cursor moved.
+    pub spaces: u64,
+    /// Tombstones dropped.
+    pub tombstones: u64,
+}
+
+/// Tombstones dropped per transaction, so compacting a large space never
+/// holds the (SQLite) write lock or a space's row lock for long.
+const COMPACT_BATCH: i64 = 5_000;
+
 /// The storage backend.
 #[derive(Debug, Clone)]
 pub enum Store {
@@ -113,6 +129,13 @@ pub enum Store {
 /// `None` when it is beyond anything a store can hold.
 fn cursor_to_db(cursor: u64) -> Option<i64> {
     i64::try_from(cursor).ok()
+}
+
+/// Unix seconds now, as stored (tombstone times).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// A stored cursor back as a protocol cursor; a negative one was never written
@@ -337,6 +360,20 @@ impl Store {
     /// Every revoked token hash of `space`.
     pub async fn revocations(&self, space: Uuid) -> Result<Vec<[u8; 32]>, StoreError> {
         dispatch!(self, s => s.revocations(space).await)
+    }
+
+    /// Drops the tombstones deleted before `cutoff` (Unix seconds), in at
+    /// most `max_spaces` spaces per call. Each affected space's `compacted`
+    /// cursor first moves up to its newest such tombstone, in the
+    /// transaction that drops the first of them, so a pull from an older
+    /// cursor is answered with `reset` instead of silently missing deletes.
+    /// Idempotent; safe to run on several instances at once.
+    pub async fn compact(&self, cutoff: u64, max_spaces: u32) -> Result<Compaction, StoreError> {
+        let cutoff = cursor_to_db(cutoff).unwrap_or(i64::MAX);
+        match self {
+            Store::Sqlite(s) => s.compact(cutoff, i64::from(max_spaces)).await,
+            Store::Postgres(s) => s.compact(cutoff, i64::from(max_spaces)).await,
+        }
     }
 }
 

@@ -24,10 +24,11 @@ use sqlx::postgres::{
 use sqlx::{Decode, Encode, Postgres, Type};
 
 use super::{
-    AppendOutcome, BeginOutcome, Change, CompleteOutcome, EpochState, KeyOwner, MembershipEntry,
-    PushOutcome, RecipientKey, RecordCursor, RecordRow, SealedEpochKey, SpaceInfo, StoreError,
-    Uuid, WrappedDek, check_personal, cursor_from_db, cursor_to_db, epoch_from_db, epoch_prefix,
-    hash_from_db, membership_entry, pull_bounds, record_version, space_kind, wrapped_from_db,
+    AppendOutcome, BeginOutcome, Change, Compaction, CompleteOutcome, EpochState, KeyOwner,
+    MembershipEntry, PushOutcome, RecipientKey, RecordCursor, RecordRow, SealedEpochKey, SpaceInfo,
+    StoreError, Uuid, WrappedDek, check_personal, cursor_from_db, cursor_to_db, epoch_from_db,
+    epoch_prefix, hash_from_db, membership_entry, pull_bounds, record_version, space_kind,
+    unix_now, wrapped_from_db,
 };
 
 /// Connections per server instance. Postgres serves a few hundred in
@@ -129,8 +130,8 @@ impl Decode<'_, Postgres> for PgUuid {
     }
 }
 
-/// A space row: kind, owner_user, root_did, cursor.
-type SpaceRow = (String, Option<PgUuid>, Option<String>, i64);
+/// A space row: kind, owner_user, root_did, cursor, compacted.
+type SpaceRow = (String, Option<PgUuid>, Option<String>, i64, i64);
 
 /// A record row: id, cursor, blob, dek.
 type RecordTuple = (PgUuid, i64, Option<Vec<u8>>, Option<Vec<u8>>);
@@ -210,18 +211,20 @@ impl PostgresStore {
 
     /// The space, if it exists.
     pub(crate) async fn space(&self, space: Uuid) -> Result<Option<SpaceInfo>, StoreError> {
-        let row: Option<SpaceRow> =
-            sqlx::query_as("SELECT kind, owner_user, root_did, cursor FROM spaces WHERE id = $1")
-                .bind(PgUuid(space))
-                .fetch_optional(&self.pool)
-                .await?;
-        let Some((kind, owner_user, root_did, cursor)) = row else {
+        let row: Option<SpaceRow> = sqlx::query_as(
+            "SELECT kind, owner_user, root_did, cursor, compacted FROM spaces WHERE id = $1",
+        )
+        .bind(PgUuid(space))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((kind, owner_user, root_did, cursor, compacted)) = row else {
             return Ok(None);
         };
         Ok(Some(SpaceInfo {
             id: space,
             kind: space_kind(&kind, owner_user.map(|u| u.0), root_did)?,
             cursor: cursor_from_db(cursor)?,
+            compacted: cursor_from_db(compacted)?,
         }))
     }
 
@@ -284,17 +287,20 @@ impl PostgresStore {
             .map(|c| c.dek.as_ref().map(|d| d.as_bytes().as_slice()))
             .collect();
         sqlx::query(
-            "INSERT INTO records (space_id, id, cursor, blob, dek)
-             SELECT $1, batch.id, $2, batch.blob, batch.dek
+            "INSERT INTO records (space_id, id, cursor, blob, dek, deleted_at)
+             SELECT $1, batch.id, $2, batch.blob, batch.dek,
+                    CASE WHEN batch.blob IS NULL THEN $6::bigint END
              FROM UNNEST($3::uuid[], $4::bytea[], $5::bytea[]) AS batch (id, blob, dek)
              ON CONFLICT (space_id, id) DO UPDATE
-                SET cursor = EXCLUDED.cursor, blob = EXCLUDED.blob, dek = EXCLUDED.dek",
+                SET cursor = EXCLUDED.cursor, blob = EXCLUDED.blob, dek = EXCLUDED.dek,
+                    deleted_at = EXCLUDED.deleted_at",
         )
         .bind(PgUuid(space))
         .bind(next)
         .bind(&ids)
         .bind(&blobs)
         .bind(&deks)
+        .bind(unix_now())
         .execute(&mut *tx)
         .await?;
 
@@ -320,6 +326,53 @@ impl PostgresStore {
             .await?;
         tx.commit().await?;
         Ok(PushOutcome::Applied { prev, cursor: next })
+    }
+
+    /// See [`super::Store::compact`].
+    pub(crate) async fn compact(
+        &self,
+        cutoff: i64,
+        max_spaces: i64,
+    ) -> Result<Compaction, StoreError> {
+        let found: Vec<(PgUuid, i64)> = sqlx::query_as(
+            "SELECT space_id, MAX(cursor) FROM records
+             WHERE deleted_at IS NOT NULL AND deleted_at < $1
+             GROUP BY space_id LIMIT $2",
+        )
+        .bind(cutoff)
+        .bind(max_spaces)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut done = Compaction::default();
+        for (space, upto) in found {
+            done.spaces += 1;
+            loop {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("UPDATE spaces SET compacted = GREATEST(compacted, $2) WHERE id = $1")
+                    .bind(space)
+                    .bind(upto)
+                    .execute(&mut *tx)
+                    .await?;
+                let removed = sqlx::query(
+                    "DELETE FROM records WHERE space_id = $1 AND id IN (
+                        SELECT id FROM records
+                        WHERE space_id = $1 AND cursor <= $2 AND deleted_at IS NOT NULL
+                        LIMIT $3)",
+                )
+                .bind(space)
+                .bind(upto)
+                .bind(super::COMPACT_BATCH)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                done.tombstones += removed;
+                if removed < super::COMPACT_BATCH.unsigned_abs() {
+                    break;
+                }
+            }
+        }
+        Ok(done)
     }
 
     /// A page of `space`'s records with `since < cursor <= upto` in

@@ -8,6 +8,7 @@
 //! connections that WAL lets run alongside the writer. Ids are stored as
 //! their 16 big-endian bytes, so BLOB order is UUID order.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -15,13 +16,14 @@ use std::time::Duration;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::{QueryBuilder, Sqlite};
 
 use super::{
-    AppendOutcome, BeginOutcome, Change, CompleteOutcome, EpochState, KeyOwner, MembershipEntry,
-    PushOutcome, RecipientKey, RecordCursor, RecordRow, SealedEpochKey, SpaceInfo, StoreError,
-    Uuid, WrappedDek, check_personal, cursor_from_db, cursor_to_db, epoch_from_db, epoch_prefix,
-    hash_from_db, membership_entry, pull_bounds, record_version, space_kind, wrapped_from_db,
+    AppendOutcome, BeginOutcome, Change, Compaction, CompleteOutcome, EpochState, KeyOwner,
+    MembershipEntry, PushOutcome, RecipientKey, RecordCursor, RecordRow, SealedEpochKey, SpaceInfo,
+    StoreError, Uuid, WrappedDek, check_personal, cursor_from_db, cursor_to_db, epoch_from_db,
+    epoch_prefix, hash_from_db, membership_entry, pull_bounds, record_version, space_kind,
+    unix_now, wrapped_from_db,
 };
 
 /// How long a statement waits for a lock held by another connection (or
@@ -32,6 +34,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// caches stay warm.
 const READERS: u32 = 4;
 
+/// Rows per multi-row statement: six parameters each stays far below
+/// SQLite's limit of 32,766 bound parameters.
+const ROWS_PER_STATEMENT: usize = 1000;
+
 /// A SQLite database file (or a private in-memory database).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -41,8 +47,8 @@ pub struct SqliteStore {
     reader: SqlitePool,
 }
 
-/// A space row: kind, owner_user, root_did, cursor.
-type SpaceRow = (String, Option<Vec<u8>>, Option<String>, i64);
+/// A space row: kind, owner_user, root_did, cursor, compacted.
+type SpaceRow = (String, Option<Vec<u8>>, Option<String>, i64, i64);
 
 /// A record row: id, cursor, blob, dek.
 type RecordTuple = (Vec<u8>, i64, Option<Vec<u8>>, Option<Vec<u8>>);
@@ -163,26 +169,57 @@ impl SqliteStore {
             .checked_add(1)
             .ok_or(StoreError::Corrupt("space cursor at its maximum"))?;
 
-        // Each change is one conditional write that checks and applies in a
-        // single statement. After the first conflict nothing more is
-        // written; the remaining changes are only checked, so the answer
-        // names every conflicting record.
+        // Check every expectation first (the write lock keeps them true),
+        // then write the whole batch: a few statements per batch, not one
+        // round trip to SQLite's worker thread per record.
+        let mut current: HashMap<Uuid, i64> = HashMap::with_capacity(changes.len());
+        for part in changes.chunks(ROWS_PER_STATEMENT) {
+            let mut query =
+                QueryBuilder::<Sqlite>::new("SELECT id, cursor FROM records WHERE space_id = ");
+            query.push_bind(space_id).push(" AND id IN (");
+            let mut ids = query.separated(", ");
+            for change in part {
+                ids.push_bind(change.id.as_bytes().as_slice());
+            }
+            query.push(")");
+            let rows: Vec<(Vec<u8>, i64)> = query.build_query_as().fetch_all(&mut *tx).await?;
+            for (id, cursor) in rows {
+                current.insert(uuid_from_db(&id)?, cursor);
+            }
+        }
         let mut conflicts = Vec::new();
         for change in changes {
-            if conflicts.is_empty() && write_if_expected(&mut tx, space, next, change).await? {
-                continue;
-            }
-            let current = record_cursor(&mut tx, space, change.id).await?;
-            if current != change.expected_cursor {
+            let now = current.get(&change.id).copied().unwrap_or(0);
+            if cursor_to_db(change.expected_cursor) != Some(now) {
                 conflicts.push(RecordCursor {
                     id: change.id,
-                    cursor: current,
+                    cursor: cursor_from_db(now)?,
                 });
             }
         }
         if !conflicts.is_empty() {
             tx.rollback().await?;
             return Ok(PushOutcome::Conflict(conflicts));
+        }
+
+        let deleted_at = unix_now();
+        for part in changes.chunks(ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO records (space_id, id, cursor, blob, dek, deleted_at) ",
+            );
+            query.push_values(part, |mut row, change| {
+                row.push_bind(space_id)
+                    .push_bind(change.id.as_bytes().as_slice())
+                    .push_bind(next)
+                    .push_bind(change.blob.as_ref().map(|b| b.as_slice()))
+                    .push_bind(change.dek.as_ref().map(|d| d.as_bytes().as_slice()))
+                    .push_bind(change.blob.is_none().then_some(deleted_at));
+            });
+            query.push(
+                " ON CONFLICT (space_id, id) DO UPDATE SET cursor = excluded.cursor,
+                   blob = excluded.blob, dek = excluded.dek, deleted_at = excluded.deleted_at",
+            );
+            query.build().execute(&mut *tx).await?;
         }
 
         sqlx::query("UPDATE spaces SET cursor = ?2 WHERE id = ?1")
@@ -239,14 +276,64 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// See [`super::Store::compact`].
+    pub(crate) async fn compact(
+        &self,
+        cutoff: i64,
+        max_spaces: i64,
+    ) -> Result<Compaction, StoreError> {
+        let found: Vec<(Vec<u8>, i64)> = sqlx::query_as(
+            "SELECT space_id, MAX(cursor) FROM records
+             WHERE deleted_at IS NOT NULL AND deleted_at < ?1
+             GROUP BY space_id LIMIT ?2",
+        )
+        .bind(cutoff)
+        .bind(max_spaces)
+        .fetch_all(&self.reader)
+        .await?;
+        let mut done = Compaction::default();
+        for (space, upto) in found {
+            done.spaces += 1;
+            loop {
+                let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+                sqlx::query("UPDATE spaces SET compacted = max(compacted, ?2) WHERE id = ?1")
+                    .bind(&space)
+                    .bind(upto)
+                    .execute(&mut *tx)
+                    .await?;
+                let removed = sqlx::query(
+                    "DELETE FROM records WHERE rowid IN (
+                        SELECT rowid FROM records
+                        WHERE space_id = ?1 AND cursor <= ?2 AND deleted_at IS NOT NULL
+                        LIMIT ?3)",
+                )
+                .bind(&space)
+                .bind(upto)
+                .bind(super::COMPACT_BATCH)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                done.tombstones += removed;
+                if removed < super::COMPACT_BATCH.unsigned_abs() {
+                    break;
+                }
+            }
+        }
+        Ok(done)
+    }
+}
+
 /// Reads one space through `pool`.
 async fn fetch_space(pool: &SqlitePool, space: Uuid) -> Result<Option<SpaceInfo>, StoreError> {
-    let row: Option<SpaceRow> =
-        sqlx::query_as("SELECT kind, owner_user, root_did, cursor FROM spaces WHERE id = ?1")
-            .bind(space.as_bytes().as_slice())
-            .fetch_optional(pool)
-            .await?;
-    let Some((kind, owner_user, root_did, cursor)) = row else {
+    let row: Option<SpaceRow> = sqlx::query_as(
+        "SELECT kind, owner_user, root_did, cursor, compacted FROM spaces WHERE id = ?1",
+    )
+    .bind(space.as_bytes().as_slice())
+    .fetch_optional(pool)
+    .await?;
+    let Some((kind, owner_user, root_did, cursor, compacted)) = row else {
         return Ok(None);
     };
     let owner_user = owner_user.as_deref().map(uuid_from_db).transpose()?;
@@ -254,65 +341,8 @@ async fn fetch_space(pool: &SqlitePool, space: Uuid) -> Result<Option<SpaceInfo>
         id: space,
         kind: space_kind(&kind, owner_user, root_did)?,
         cursor: cursor_from_db(cursor)?,
+        compacted: cursor_from_db(compacted)?,
     }))
-}
-
-/// Writes `change` at `cursor` if the record's current cursor is the one the
-/// change expects; `false` (nothing written) otherwise.
-async fn write_if_expected(
-    tx: &mut Transaction<'static, Sqlite>,
-    space: Uuid,
-    cursor: i64,
-    change: &Change,
-) -> Result<bool, StoreError> {
-    let blob = change.blob.as_ref().map(|b| b.as_slice());
-    let dek = change.dek.as_ref().map(|d| d.as_bytes().as_slice());
-    let result = if change.expected_cursor == 0 {
-        sqlx::query(
-            "INSERT INTO records (space_id, id, cursor, blob, dek) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (space_id, id) DO NOTHING",
-        )
-        .bind(space.as_bytes().as_slice())
-        .bind(change.id.as_bytes().as_slice())
-        .bind(cursor)
-        .bind(blob)
-        .bind(dek)
-        .execute(&mut **tx)
-        .await?
-    } else {
-        // No stored cursor is beyond i64: such an expectation cannot hold.
-        let Some(expected) = cursor_to_db(change.expected_cursor) else {
-            return Ok(false);
-        };
-        sqlx::query(
-            "UPDATE records SET cursor = ?3, blob = ?4, dek = ?5
-             WHERE space_id = ?1 AND id = ?2 AND cursor = ?6",
-        )
-        .bind(space.as_bytes().as_slice())
-        .bind(change.id.as_bytes().as_slice())
-        .bind(cursor)
-        .bind(blob)
-        .bind(dek)
-        .bind(expected)
-        .execute(&mut **tx)
-        .await?
-    };
-    Ok(result.rows_affected() == 1)
-}
-
-/// The record's current cursor (0 if absent; a tombstone counts as present).
-async fn record_cursor(
-    tx: &mut Transaction<'static, Sqlite>,
-    space: Uuid,
-    id: Uuid,
-) -> Result<u64, StoreError> {
-    let cursor: Option<i64> =
-        sqlx::query_scalar("SELECT cursor FROM records WHERE space_id = ?1 AND id = ?2")
-            .bind(space.as_bytes().as_slice())
-            .bind(id.as_bytes().as_slice())
-            .fetch_optional(&mut **tx)
-            .await?;
-    cursor.map_or(Ok(0), cursor_from_db)
 }
 
 /// A stored 16-byte id.
