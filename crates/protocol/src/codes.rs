@@ -96,6 +96,8 @@ wire_strings! {
         MethodNotFound = "method_not_found",
         /// A key is wrapped under an epoch older than the space's current one.
         StaleEpoch = "stale_epoch",
+        /// The write would exceed the storage quota of the space's owner.
+        QuotaExceeded = "quota_exceeded",
         /// The server failed; retry later.
         Internal = "internal",
     }

@@ -290,7 +290,7 @@ fn unknown_method_and_bad_params_map_to_distinct_codes() {
 fn unknown_error_code_from_a_newer_server_decodes() {
     let frame = Frame::error(
         2,
-        ErrorBody::new(ErrorCode::from_wire("quota_exceeded"), ""),
+        ErrorBody::new(ErrorCode::from_wire("storage_on_fire"), ""),
     );
     let bytes = frame.encode().unwrap();
     let Frame::Response(RawResponse {
@@ -300,8 +300,12 @@ fn unknown_error_code_from_a_newer_server_decodes() {
     else {
         panic!("not an error response")
     };
-    assert_eq!(error.code, ErrorCode::Other("quota_exceeded".into()));
+    assert_eq!(error.code, ErrorCode::Other("storage_on_fire".into()));
     assert_eq!(ErrorCode::from_wire("stale_epoch"), ErrorCode::StaleEpoch);
+    assert_eq!(
+        ErrorCode::from_wire("quota_exceeded"),
+        ErrorCode::QuotaExceeded
+    );
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), test)]
@@ -363,6 +367,7 @@ fn every_method_and_code_has_its_wire_name() {
             "payload_too_large",
             "method_not_found",
             "stale_epoch",
+            "quota_exceeded",
             "internal",
         ]
     );

@@ -130,6 +130,10 @@ pub struct Config {
         default_value_t = 3600
     )]
     pub compaction_interval_secs: u64,
+    /// Storage quota per user in MiB (record blobs and files of the spaces
+    /// the user owns or created); unset: unlimited.
+    #[arg(long, global = true, env = "SEALBASE_STORAGE_QUOTA_MIB")]
+    pub storage_quota_mib: Option<u64>,
 }
 
 impl Config {
@@ -156,6 +160,9 @@ impl Config {
         }
         if self.tombstone_horizon_days == 0 || self.tombstone_horizon_days > 36_500 {
             bail!("--tombstone-horizon-days must be between 1 and 36500");
+        }
+        if self.storage_quota_mib == Some(0) {
+            bail!("--storage-quota-mib must be at least 1 (leave it unset for no quota)");
         }
         if self.compaction_interval_secs == 0 {
             bail!("--compaction-interval-secs must be at least 1");
@@ -198,6 +205,9 @@ impl Config {
                 keepalive: Duration::from_secs(self.keepalive_secs),
                 tombstone_horizon: Duration::from_secs(self.tombstone_horizon_days * 86_400),
                 compaction_interval: Duration::from_secs(self.compaction_interval_secs),
+                storage_quota: self
+                    .storage_quota_mib
+                    .map(|mib| mib.saturating_mul(1 << 20)),
                 ..Limits::default()
             },
         })

@@ -46,6 +46,9 @@ pub struct Limits {
     pub tombstone_horizon: Duration,
     /// How often tombstones are compacted.
     pub compaction_interval: Duration,
+    /// Bytes of ciphertext (record blobs and files) one user's spaces may
+    /// store; `None`: unlimited.
+    pub storage_quota: Option<u64>,
 }
 
 impl Default for Limits {
@@ -61,6 +64,7 @@ impl Default for Limits {
             read_buffer: 4096,
             tombstone_horizon: Duration::from_secs(30 * 86_400),
             compaction_interval: Duration::from_secs(3600),
+            storage_quota: None,
         }
     }
 }
@@ -163,7 +167,10 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
         rand_core::OsRng.fill_bytes(&mut bytes);
         Uuid::from_bytes(bytes)
     };
-    let store = settings.store.with_instance(instance);
+    let store = settings
+        .store
+        .with_instance(instance)
+        .with_quota(settings.limits.storage_quota);
     let state = Arc::new(AppState {
         store: store.clone(),
         verifier: settings.verifier,

@@ -191,6 +191,17 @@ fn internal(e: &StoreError) -> ErrorBody {
     ErrorBody::new(ErrorCode::Internal, "storage error")
 }
 
+/// A store failure as the client sees it.
+pub(crate) fn store_error(e: StoreError) -> ErrorBody {
+    match e {
+        StoreError::NoSuchSpace(_) => ErrorBody::new(ErrorCode::NotFound, "no such space"),
+        e @ StoreError::QuotaExceeded { .. } => {
+            ErrorBody::new(ErrorCode::QuotaExceeded, e.to_string())
+        }
+        e => internal(&e),
+    }
+}
+
 fn bad_request(e: &impl std::fmt::Display) -> ErrorBody {
     ErrorBody::new(ErrorCode::BadRequest, e.to_string())
 }
@@ -623,10 +634,7 @@ async fn push(conn: &Arc<Conn>, p: PushParams) -> Result<PushResult, ErrorBody> 
         .store
         .push(p.space, &p.changes)
         .await
-        .map_err(|e| match e {
-            StoreError::NoSuchSpace(_) => ErrorBody::new(ErrorCode::NotFound, "no such space"),
-            e => internal(&e),
-        })?;
+        .map_err(store_error)?;
     conn.app
         .metrics
         .observe_push(started.elapsed(), p.changes.len());

@@ -121,6 +121,7 @@ scenarios!(
     pull_reads_the_index,
     compaction_drops_old_tombstones,
     compaction_works_in_batches,
+    storage_quota_counts_blobs_per_user,
 );
 
 // ---------------------------------------------------------------------------
@@ -772,4 +773,64 @@ async fn compaction_works_in_batches(db: Db) {
     );
     assert_eq!(pull_all(&db, space, 0).await, vec![]);
     assert_eq!(db.store.space(space).await.unwrap().unwrap().compacted, 2);
+}
+
+async fn storage_quota_counts_blobs_per_user(db: Db) {
+    let store = db.store.with_quota(Some(100));
+    let mut rng = rng(23);
+    let (alice, bob) = (random_id(&mut rng), random_id(&mut rng));
+    let (home, bobs) = (random_id(&mut rng), random_id(&mut rng));
+    store.ensure_personal_space(home, alice).await.unwrap();
+    store.ensure_personal_space(bobs, bob).await.unwrap();
+    let (x, y) = (Uuid::from_u128(1), Uuid::from_u128(2));
+
+    store.push(home, &[put(x, 0, &[1; 60])]).await.unwrap();
+    assert_eq!(store.usage(alice).await.unwrap(), 60);
+    // 60 + 50 > 100: refused, nothing written.
+    match store.push(home, &[put(y, 0, &[2; 50])]).await {
+        Err(StoreError::QuotaExceeded {
+            used: 60,
+            quota: 100,
+            needed: 50,
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(pull_all(&db, home, 1).await, vec![]);
+    // Replacing counts the difference; deleting frees the bytes.
+    store
+        .push(home, &[put(x, 1, &[3; 10]), put(y, 0, &[2; 50])])
+        .await
+        .unwrap();
+    assert_eq!(store.usage(alice).await.unwrap(), 60);
+    store.push(home, &[delete(x, 2)]).await.unwrap();
+    assert_eq!(store.usage(alice).await.unwrap(), 50);
+    // Another user's quota is their own.
+    store.push(bobs, &[put(x, 0, &[4; 90])]).await.unwrap();
+    assert_eq!(store.usage(bob).await.unwrap(), 90);
+
+    // A shared space counts against its creator.
+    let shared = random_id(&mut rng);
+    store
+        .create_space(
+            shared,
+            alice,
+            "did:key:z6MkTest",
+            b"genesis",
+            &[7; 32],
+            b"sealed",
+        )
+        .await
+        .unwrap();
+    match store.push(shared, &[put(x, 0, &[5; 51])]).await {
+        Err(StoreError::QuotaExceeded { used: 50, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    store.push(shared, &[put(x, 0, &[5; 50])]).await.unwrap();
+    assert_eq!(store.usage(alice).await.unwrap(), 100);
+    // Without a quota the same store takes anything.
+    db.store
+        .push(shared, &[put(y, 0, &[6; 500])])
+        .await
+        .unwrap();
+    assert_eq!(db.store.usage(alice).await.unwrap(), 600);
 }

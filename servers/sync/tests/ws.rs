@@ -548,6 +548,36 @@ async fn pulls_behind_the_compaction_horizon_start_over(backend: Backend) {
     }
 }
 
+async fn pushes_past_the_storage_quota_are_refused(backend: Backend) {
+    let limits = Limits {
+        storage_quota: Some(1000),
+        ..Limits::default()
+    };
+    let server = TestServer::start_with(backend, "quota", limits).await;
+    let alice = server.user(1);
+    let (mut client, _) = server.client(&alice).await;
+    let space = alice.personal_space;
+    client
+        .call(push(space, vec![change(1, &[1; 600], 0)]))
+        .await
+        .unwrap();
+    let refused = client
+        .call(push(space, vec![change(2, &[2; 600], 0)]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, ErrorCode::QuotaExceeded, "{refused:?}");
+    // Nothing of the refused batch was stored; smaller writes still fit.
+    let (chunks, _) = pull_all(&mut client, space, 1).await;
+    assert!(
+        !chunks.iter().any(|c| matches!(c, PullChunk::Record(_))),
+        "{chunks:?}"
+    );
+    client
+        .call(push(space, vec![change(2, &[2; 300], 0)]))
+        .await
+        .unwrap();
+}
+
 both_backends!(
     auth_returns_the_session,
     auth_failures_close_with_4000,
@@ -562,4 +592,5 @@ both_backends!(
     slow_consumers_are_closed_not_skipped,
     health_answers,
     pulls_behind_the_compaction_horizon_start_over,
+    pushes_past_the_storage_quota_are_refused,
 );

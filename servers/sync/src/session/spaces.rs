@@ -22,7 +22,7 @@ use sealbase_protocol::{
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{Conn, internal};
+use super::{Conn, internal, store_error};
 use crate::store::{AppendOutcome, BeginOutcome, CompleteOutcome, StoreError};
 
 /// Entries per `membership.list` page.
@@ -47,6 +47,7 @@ pub(super) async fn create(
         .store
         .create_space(
             p.id,
+            conn.user,
             &conn.did.to_string(),
             p.entry.as_slice(),
             &hash,
@@ -183,13 +184,6 @@ async fn shared(
         ));
     }
     Ok(())
-}
-
-fn store_error(e: StoreError) -> ErrorBody {
-    match e {
-        StoreError::NoSuchSpace(_) => ErrorBody::new(ErrorCode::NotFound, "no such space"),
-        e => internal(&e),
-    }
 }
 
 /// Refuses wrapped keys that are not under the space's current epoch:

@@ -43,6 +43,16 @@ pub enum StoreError {
     /// The space does not exist (a push to it writes nothing).
     #[error("no such space {0}")]
     NoSuchSpace(Uuid),
+    /// The write would take the space's billed user past the storage quota.
+    #[error("storage quota exceeded: {used} of {quota} bytes used, this write needs {needed} more")]
+    QuotaExceeded {
+        /// Bytes the user's spaces store now.
+        used: u64,
+        /// The configured quota.
+        quota: u64,
+        /// Bytes the refused write adds.
+        needed: u64,
+    },
     /// A stored value is not what this version wrote (e.g. a wrapped key of
     /// the wrong length).
     #[error("corrupt stored value: {0}")]
@@ -136,6 +146,30 @@ fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Bytes of the blobs a batch writes.
+fn blob_bytes(changes: &[Change]) -> i64 {
+    changes
+        .iter()
+        .filter_map(|c| c.blob.as_ref())
+        .fold(0i64, |sum, b| {
+            sum.saturating_add(i64::try_from(b.len()).unwrap_or(i64::MAX))
+        })
+}
+
+/// Refuses growing `billed`'s usage from `used` by `delta` past `quota`.
+fn check_quota(quota: Option<i64>, used: i64, delta: i64) -> Result<(), StoreError> {
+    match quota {
+        Some(quota) if delta > 0 && used.saturating_add(delta) > quota => {
+            Err(StoreError::QuotaExceeded {
+                used: used.max(0).unsigned_abs(),
+                quota: quota.max(0).unsigned_abs(),
+                needed: delta.unsigned_abs(),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A stored cursor back as a protocol cursor; a negative one was never written
@@ -250,6 +284,22 @@ impl Store {
         }
     }
 
+    /// The same database, refusing writes that would take a user's spaces
+    /// past `quota` bytes of ciphertext (`None`: unlimited). A space counts
+    /// against its owner (personal) or creator (shared).
+    pub fn with_quota(&self, quota: Option<u64>) -> Self {
+        let quota = quota.map(|q| i64::try_from(q).unwrap_or(i64::MAX));
+        match self {
+            Store::Sqlite(s) => Store::Sqlite(s.with_quota(quota)),
+            Store::Postgres(s) => Store::Postgres(s.with_quota(quota)),
+        }
+    }
+
+    /// Bytes of ciphertext stored in the spaces that count against `user`.
+    pub async fn usage(&self, user: Uuid) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.usage(user).await)
+    }
+
     /// Applies pending migrations.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         dispatch!(self, s => s.migrate().await)
@@ -321,12 +371,13 @@ impl Store {
     pub async fn create_space(
         &self,
         space: Uuid,
+        creator: Uuid,
         root_did: &str,
         entry: &[u8],
         hash: &[u8; 32],
         key: &[u8],
     ) -> Result<Option<u64>, StoreError> {
-        dispatch!(self, s => s.create_space(space, root_did, entry, hash, key).await)
+        dispatch!(self, s => s.create_space(space, creator, root_did, entry, hash, key).await)
     }
 
     /// Appends an entry if `prev_hash` is the chain head, at the next space

@@ -26,9 +26,9 @@ use sqlx::{Decode, Encode, Postgres, Type};
 use super::{
     AppendOutcome, BeginOutcome, Change, Compaction, CompleteOutcome, EpochState, KeyOwner,
     MembershipEntry, PushOutcome, RecipientKey, RecordCursor, RecordRow, SealedEpochKey, SpaceInfo,
-    StoreError, Uuid, WrappedDek, check_personal, cursor_from_db, cursor_to_db, epoch_from_db,
-    epoch_prefix, hash_from_db, membership_entry, pull_bounds, record_version, space_kind,
-    unix_now, wrapped_from_db,
+    StoreError, Uuid, WrappedDek, blob_bytes, check_personal, check_quota, cursor_from_db,
+    cursor_to_db, epoch_from_db, epoch_prefix, hash_from_db, membership_entry, pull_bounds,
+    record_version, space_kind, unix_now, wrapped_from_db,
 };
 
 /// Connections per server instance. Postgres serves a few hundred in
@@ -48,6 +48,8 @@ pub struct PostgresStore {
     /// The server instance pushing through this handle, named in every
     /// [`PushSignal`] so it can ignore its own.
     instance: Uuid,
+    /// Bytes a user's spaces may store.
+    quota: Option<i64>,
 }
 
 /// What a committed push announces on [`CHANNEL`]: enough to read the batch
@@ -147,14 +149,34 @@ impl PostgresStore {
         Ok(Self {
             pool,
             instance: Uuid::nil(),
+            quota: None,
         })
+    }
+
+    /// See [`super::Store::with_quota`].
+    pub(crate) fn with_quota(&self, quota: Option<i64>) -> Self {
+        Self {
+            quota,
+            ..self.clone()
+        }
+    }
+
+    /// See [`super::Store::usage`].
+    pub(crate) async fn usage(&self, user: Uuid) -> Result<u64, StoreError> {
+        let used: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(bytes), 0)::bigint FROM spaces WHERE billed_user = $1",
+        )
+        .bind(PgUuid(user))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(used.max(0).unsigned_abs())
     }
 
     /// The same database, pushing as server instance `instance`.
     pub(crate) fn with_instance(&self, instance: Uuid) -> Self {
         Self {
-            pool: self.pool.clone(),
             instance,
+            ..self.clone()
         }
     }
 
@@ -198,7 +220,7 @@ impl PostgresStore {
         // A concurrent first use may insert it between our read and insert:
         // ignore the conflict and read whichever row won.
         sqlx::query(
-            "INSERT INTO spaces (id, kind, owner_user) VALUES ($1, 'personal', $2)
+            "INSERT INTO spaces (id, kind, owner_user, billed_user) VALUES ($1, 'personal', $2, $2)
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(PgUuid(space))
@@ -241,12 +263,12 @@ impl PostgresStore {
 
         // The row lock serializes pushes to this space until COMMIT, so the
         // cursors read next cannot move under us.
-        let prev: Option<i64> =
-            sqlx::query_scalar("SELECT cursor FROM spaces WHERE id = $1 FOR UPDATE")
+        let found: Option<(i64, Option<PgUuid>)> =
+            sqlx::query_as("SELECT cursor, billed_user FROM spaces WHERE id = $1 FOR UPDATE")
                 .bind(PgUuid(space))
                 .fetch_optional(&mut *tx)
                 .await?;
-        let Some(prev) = prev else {
+        let Some((prev, billed)) = found else {
             tx.rollback().await?;
             return Err(StoreError::NoSuchSpace(space));
         };
@@ -255,13 +277,19 @@ impl PostgresStore {
             .ok_or(StoreError::Corrupt("space cursor at its maximum"))?;
 
         let ids: Vec<PgUuid> = changes.iter().map(|c| PgUuid(c.id)).collect();
-        let current: Vec<(PgUuid, i64)> =
-            sqlx::query_as("SELECT id, cursor FROM records WHERE space_id = $1 AND id = ANY($2)")
-                .bind(PgUuid(space))
-                .bind(&ids)
-                .fetch_all(&mut *tx)
-                .await?;
-        let current: HashMap<Uuid, i64> = current.into_iter().map(|(id, c)| (id.0, c)).collect();
+        let current: Vec<(PgUuid, i64, i64)> = sqlx::query_as(
+            "SELECT id, cursor, coalesce(octet_length(blob), 0)::bigint
+             FROM records WHERE space_id = $1 AND id = ANY($2)",
+        )
+        .bind(PgUuid(space))
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        // Bytes the batch adds: new blobs less the blobs they replace.
+        let delta = current.iter().fold(blob_bytes(changes), |d, (_, _, size)| {
+            d.saturating_sub(*size)
+        });
+        let current: HashMap<Uuid, i64> = current.into_iter().map(|(id, c, _)| (id.0, c)).collect();
 
         let mut conflicts = Vec::new();
         for change in changes {
@@ -276,6 +304,23 @@ impl PostgresStore {
         if !conflicts.is_empty() {
             tx.rollback().await?;
             return Ok(PushOutcome::Conflict(conflicts));
+        }
+
+        if let (Some(_), Some(billed)) = (self.quota, billed) {
+            if delta > 0 {
+                // Pushes to other spaces of the same user may run at once, so
+                // a user can overshoot by what those add: a soft limit.
+                let used: i64 = sqlx::query_scalar(
+                    "SELECT coalesce(sum(bytes), 0)::bigint FROM spaces WHERE billed_user = $1",
+                )
+                .bind(billed)
+                .fetch_one(&mut *tx)
+                .await?;
+                if let Err(e) = check_quota(self.quota, used, delta) {
+                    tx.rollback().await?;
+                    return Err(e);
+                }
+            }
         }
 
         let blobs: Vec<Option<&[u8]>> = changes
@@ -304,9 +349,10 @@ impl PostgresStore {
         .execute(&mut *tx)
         .await?;
 
-        sqlx::query("UPDATE spaces SET cursor = $2 WHERE id = $1")
+        sqlx::query("UPDATE spaces SET cursor = $2, bytes = GREATEST(bytes + $3, 0) WHERE id = $1")
             .bind(PgUuid(space))
             .bind(next)
+            .bind(delta)
             .execute(&mut *tx)
             .await?;
 
@@ -425,6 +471,7 @@ impl PostgresStore {
     pub(crate) async fn create_space(
         &self,
         space: Uuid,
+        creator: Uuid,
         root_did: &str,
         entry: &[u8],
         hash: &[u8; 32],
@@ -432,11 +479,13 @@ impl PostgresStore {
     ) -> Result<Option<u64>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO spaces (id, kind, root_did, cursor) VALUES ($1, 'shared', $2, 1)
+            "INSERT INTO spaces (id, kind, root_did, cursor, billed_user)
+             VALUES ($1, 'shared', $2, 1, $3)
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(PgUuid(space))
         .bind(root_did)
+        .bind(PgUuid(creator))
         .execute(&mut *tx)
         .await?
         .rows_affected()

@@ -21,9 +21,9 @@ use sqlx::{QueryBuilder, Sqlite};
 use super::{
     AppendOutcome, BeginOutcome, Change, Compaction, CompleteOutcome, EpochState, KeyOwner,
     MembershipEntry, PushOutcome, RecipientKey, RecordCursor, RecordRow, SealedEpochKey, SpaceInfo,
-    StoreError, Uuid, WrappedDek, check_personal, cursor_from_db, cursor_to_db, epoch_from_db,
-    epoch_prefix, hash_from_db, membership_entry, pull_bounds, record_version, space_kind,
-    unix_now, wrapped_from_db,
+    StoreError, Uuid, WrappedDek, blob_bytes, check_personal, check_quota, cursor_from_db,
+    cursor_to_db, epoch_from_db, epoch_prefix, hash_from_db, membership_entry, pull_bounds,
+    record_version, space_kind, unix_now, wrapped_from_db,
 };
 
 /// How long a statement waits for a lock held by another connection (or
@@ -45,6 +45,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Connections for reads (the writer itself for an in-memory database).
     reader: SqlitePool,
+    /// Bytes a user's spaces may store.
+    quota: Option<i64>,
 }
 
 /// A space row: kind, owner_user, root_did, cursor, compacted.
@@ -78,6 +80,7 @@ impl SqliteStore {
             return Ok(Self {
                 writer: pool.clone(),
                 reader: pool,
+                quota: None,
             });
         }
 
@@ -97,7 +100,29 @@ impl SqliteStore {
             .max_connections(READERS)
             .connect_with(options)
             .await?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            quota: None,
+        })
+    }
+
+    /// See [`super::Store::with_quota`].
+    pub(crate) fn with_quota(&self, quota: Option<i64>) -> Self {
+        Self {
+            quota,
+            ..self.clone()
+        }
+    }
+
+    /// See [`super::Store::usage`].
+    pub(crate) async fn usage(&self, user: Uuid) -> Result<u64, StoreError> {
+        let used: i64 =
+            sqlx::query_scalar("SELECT coalesce(sum(bytes), 0) FROM spaces WHERE billed_user = ?1")
+                .bind(user.as_bytes().as_slice())
+                .fetch_one(&self.reader)
+                .await?;
+        Ok(used.max(0).unsigned_abs())
     }
 
     /// Applies the embedded migrations in `migrations/sqlite`.
@@ -128,7 +153,7 @@ impl SqliteStore {
         // A concurrent first use may insert it between our read and insert:
         // ignore the conflict and read whichever row won.
         sqlx::query(
-            "INSERT INTO spaces (id, kind, owner_user) VALUES (?1, 'personal', ?2)
+            "INSERT INTO spaces (id, kind, owner_user, billed_user) VALUES (?1, 'personal', ?2, ?2)
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(space.as_bytes().as_slice())
@@ -157,11 +182,12 @@ impl SqliteStore {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let space_id = space.as_bytes().as_slice();
 
-        let prev: Option<i64> = sqlx::query_scalar("SELECT cursor FROM spaces WHERE id = ?1")
-            .bind(space_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(prev) = prev else {
+        let found: Option<(i64, Option<Vec<u8>>)> =
+            sqlx::query_as("SELECT cursor, billed_user FROM spaces WHERE id = ?1")
+                .bind(space_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((prev, billed)) = found else {
             tx.rollback().await?;
             return Err(StoreError::NoSuchSpace(space));
         };
@@ -173,18 +199,22 @@ impl SqliteStore {
         // then write the whole batch: a few statements per batch, not one
         // round trip to SQLite's worker thread per record.
         let mut current: HashMap<Uuid, i64> = HashMap::with_capacity(changes.len());
+        // Bytes the batch adds: new blobs less the blobs they replace.
+        let mut delta = blob_bytes(changes);
         for part in changes.chunks(ROWS_PER_STATEMENT) {
-            let mut query =
-                QueryBuilder::<Sqlite>::new("SELECT id, cursor FROM records WHERE space_id = ");
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "SELECT id, cursor, coalesce(length(blob), 0) FROM records WHERE space_id = ",
+            );
             query.push_bind(space_id).push(" AND id IN (");
             let mut ids = query.separated(", ");
             for change in part {
                 ids.push_bind(change.id.as_bytes().as_slice());
             }
             query.push(")");
-            let rows: Vec<(Vec<u8>, i64)> = query.build_query_as().fetch_all(&mut *tx).await?;
-            for (id, cursor) in rows {
+            let rows: Vec<(Vec<u8>, i64, i64)> = query.build_query_as().fetch_all(&mut *tx).await?;
+            for (id, cursor, size) in rows {
                 current.insert(uuid_from_db(&id)?, cursor);
+                delta = delta.saturating_sub(size);
             }
         }
         let mut conflicts = Vec::new();
@@ -200,6 +230,21 @@ impl SqliteStore {
         if !conflicts.is_empty() {
             tx.rollback().await?;
             return Ok(PushOutcome::Conflict(conflicts));
+        }
+
+        if let (Some(_), Some(billed)) = (self.quota, &billed) {
+            if delta > 0 {
+                let used: i64 = sqlx::query_scalar(
+                    "SELECT coalesce(sum(bytes), 0) FROM spaces WHERE billed_user = ?1",
+                )
+                .bind(billed)
+                .fetch_one(&mut *tx)
+                .await?;
+                if let Err(e) = check_quota(self.quota, used, delta) {
+                    tx.rollback().await?;
+                    return Err(e);
+                }
+            }
         }
 
         let deleted_at = unix_now();
@@ -222,9 +267,10 @@ impl SqliteStore {
             query.build().execute(&mut *tx).await?;
         }
 
-        sqlx::query("UPDATE spaces SET cursor = ?2 WHERE id = ?1")
+        sqlx::query("UPDATE spaces SET cursor = ?2, bytes = max(bytes + ?3, 0) WHERE id = ?1")
             .bind(space_id)
             .bind(next)
+            .bind(delta)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -358,6 +404,7 @@ impl SqliteStore {
     pub(crate) async fn create_space(
         &self,
         space: Uuid,
+        creator: Uuid,
         root_did: &str,
         entry: &[u8],
         hash: &[u8; 32],
@@ -366,11 +413,13 @@ impl SqliteStore {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let id = space.as_bytes().as_slice();
         let inserted = sqlx::query(
-            "INSERT INTO spaces (id, kind, root_did, cursor) VALUES (?1, 'shared', ?2, 1)
+            "INSERT INTO spaces (id, kind, root_did, cursor, billed_user)
+             VALUES (?1, 'shared', ?2, 1, ?3)
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(id)
         .bind(root_did)
+        .bind(creator.as_bytes().as_slice())
         .execute(&mut *tx)
         .await?
         .rows_affected()
