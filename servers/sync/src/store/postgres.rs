@@ -306,20 +306,20 @@ impl PostgresStore {
             return Ok(PushOutcome::Conflict(conflicts));
         }
 
-        if let (Some(_), Some(billed)) = (self.quota, billed) {
-            if delta > 0 {
-                // Pushes to other spaces of the same user may run at once, so
-                // a user can overshoot by what those add: a soft limit.
-                let used: i64 = sqlx::query_scalar(
-                    "SELECT coalesce(sum(bytes), 0)::bigint FROM spaces WHERE billed_user = $1",
-                )
-                .bind(billed)
-                .fetch_one(&mut *tx)
-                .await?;
-                if let Err(e) = check_quota(self.quota, used, delta) {
-                    tx.rollback().await?;
-                    return Err(e);
-                }
+        if let (Some(_), Some(billed)) = (self.quota, billed)
+            && delta > 0
+        {
+            // Pushes to other spaces of the same user may run at once, so
+            // a user can overshoot by what those add: a soft limit.
+            let used: i64 = sqlx::query_scalar(
+                "SELECT coalesce(sum(bytes), 0)::bigint FROM spaces WHERE billed_user = $1",
+            )
+            .bind(billed)
+            .fetch_one(&mut *tx)
+            .await?;
+            if let Err(e) = check_quota(self.quota, used, delta) {
+                tx.rollback().await?;
+                return Err(e);
             }
         }
 

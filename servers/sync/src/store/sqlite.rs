@@ -232,18 +232,18 @@ impl SqliteStore {
             return Ok(PushOutcome::Conflict(conflicts));
         }
 
-        if let (Some(_), Some(billed)) = (self.quota, &billed) {
-            if delta > 0 {
-                let used: i64 = sqlx::query_scalar(
-                    "SELECT coalesce(sum(bytes), 0) FROM spaces WHERE billed_user = ?1",
-                )
-                .bind(billed)
-                .fetch_one(&mut *tx)
-                .await?;
-                if let Err(e) = check_quota(self.quota, used, delta) {
-                    tx.rollback().await?;
-                    return Err(e);
-                }
+        if let (Some(_), Some(billed)) = (self.quota, &billed)
+            && delta > 0
+        {
+            let used: i64 = sqlx::query_scalar(
+                "SELECT coalesce(sum(bytes), 0) FROM spaces WHERE billed_user = ?1",
+            )
+            .bind(billed)
+            .fetch_one(&mut *tx)
+            .await?;
+            if let Err(e) = check_quota(self.quota, used, delta) {
+                tx.rollback().await?;
+                return Err(e);
             }
         }
 
