@@ -286,6 +286,14 @@ async fn main() {
     if backends.is_empty() {
         backends = vec!["sqlite", "postgres"];
     }
+    // `--only push|pull|notify|memory` runs one scenario (e.g. under a
+    // profiler).
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let run = |name: &str| only.as_deref().is_none_or(|o| o == name);
     let scale: u64 = if quick { 10 } else { 1 };
     let uscale = scale as usize;
     for backend in backends {
@@ -293,6 +301,9 @@ async fn main() {
         // Memory first, on a fresh process, before other scenarios leave
         // freed-but-retained heap behind.
         for sockets in [1000usize, 5000] {
+            if !run("memory") {
+                break;
+            }
             let server = Server::start(backend).await;
             let per = idle_memory(&server, sockets / uscale).await;
             println!(
@@ -301,17 +312,24 @@ async fn main() {
             );
         }
         let server = Server::start(backend).await;
-        let r = push_throughput(&server, 1, 200 / scale, 1000).await;
-        println!("push, 1 client, 100 x 1 KiB per batch: {r:.0} records/s");
-        let r = push_throughput(&server, 16, 50 / scale, 1100).await;
-        println!("push, 16 clients, 100 x 1 KiB per batch: {r:.0} records/s");
-        let (rate, first) = pull_from_zero(&server, 20_000 / scale).await;
-        println!(
-            "pull from 0 of {} records: {rate:.0} records/s, first record after {:.2} ms",
-            20_000 / scale,
-            first.as_secs_f64() * 1e3
-        );
+        if run("push") {
+            let r = push_throughput(&server, 1, 200 / scale, 1000).await;
+            println!("push, 1 client, 100 x 1 KiB per batch: {r:.0} records/s");
+            let r = push_throughput(&server, 16, 50 / scale, 1100).await;
+            println!("push, 16 clients, 100 x 1 KiB per batch: {r:.0} records/s");
+        }
+        if run("pull") {
+            let (rate, first) = pull_from_zero(&server, 20_000 / scale).await;
+            println!(
+                "pull from 0 of {} records: {rate:.0} records/s, first record after {:.2} ms",
+                20_000 / scale,
+                first.as_secs_f64() * 1e3
+            );
+        }
         for subscribers in [100usize, 1000] {
+            if !run("notify") {
+                break;
+            }
             let (p50, p99) = notification_latency(&server, subscribers / uscale, 50 / scale).await;
             println!(
                 "push -> sync notification, {} subscribers: p50 {:.2} ms, p99 {:.2} ms",
