@@ -11,7 +11,8 @@
 //! [`store`] (one module per database backend; handlers never see SQL),
 //! [`hub`] (realtime fanout in one process), [`fanout`] (between instances
 //! over Postgres `LISTEN/NOTIFY`), `access` (capability cache and
-//! revocations), [`session`] (one WebSocket connection),
+//! revocations), [`ratelimit`] (keyed token buckets), [`session`] (one
+//! WebSocket connection),
 //! [`server`] (routes and lifecycle).
 #![deny(missing_docs)]
 
@@ -21,6 +22,7 @@ pub mod config;
 pub mod fanout;
 pub mod hub;
 pub mod metrics;
+pub mod ratelimit;
 pub mod server;
 pub mod session;
 pub mod store;
