@@ -216,7 +216,7 @@ impl Conn {
 }
 
 /// A random (version 4) UUID.
-pub(crate) fn random_uuid() -> Uuid {
+fn random_uuid() -> Uuid {
     use rand_core::RngCore;
     let mut bytes = [0u8; 16];
     rand_core::OsRng.fill_bytes(&mut bytes);
