@@ -134,7 +134,66 @@ pub struct Config {
     /// the user owns or created); unset: unlimited.
     #[arg(long, global = true, env = "SEALBASE_STORAGE_QUOTA_MIB")]
     pub storage_quota_mib: Option<u64>,
+    /// Seconds a presence entry lives without a new `presence.set`
+    /// (clients re-send it every half of this).
+    #[arg(
+        long,
+        global = true,
+        env = "SEALBASE_PRESENCE_TTL",
+        default_value_t = 60
+    )]
+    pub presence_ttl: u64,
+    /// `presence.set` calls allowed per second per connection.
+    #[arg(
+        long,
+        global = true,
+        env = "SEALBASE_PRESENCE_RATE",
+        default_value_t = 20
+    )]
+    pub presence_rate: u32,
+    /// `event.send` calls allowed per second per connection.
+    #[arg(
+        long,
+        global = true,
+        env = "SEALBASE_EVENT_RATE",
+        default_value_t = 100
+    )]
+    pub event_rate: u32,
+    /// Days ahead an invitation may expire, at most.
+    #[arg(
+        long,
+        global = true,
+        env = "SEALBASE_INVITATION_MAX_DAYS",
+        default_value_t = 30
+    )]
+    pub invitation_max_days: u32,
+    /// Unexpired invitations one mailbox may hold.
+    #[arg(
+        long,
+        global = true,
+        env = "SEALBASE_INVITATION_MAILBOX_CAP",
+        default_value_t = 1000
+    )]
+    pub invitation_mailbox_cap: u32,
+    /// Invitations one user may create per hour (per server instance).
+    #[arg(
+        long,
+        global = true,
+        env = "SEALBASE_INVITATION_RATE",
+        default_value_t = 100
+    )]
+    pub invitation_rate: u32,
 }
+
+/// Bounds of the presence TTL, in seconds: a heartbeat every TTL/2 must be
+/// at least a second apart; beyond an hour a vanished peer lingers too long.
+const PRESENCE_TTL_SECS: std::ops::RangeInclusive<u64> = 2..=3600;
+
+/// Largest per-second rate for presence and events.
+const MAX_RATE_PER_SECOND: u32 = 10_000;
+
+/// Longest invitation lifetime, in days.
+const MAX_INVITATION_DAYS: u32 = 365;
 
 impl Config {
     /// Checks the settings that need no I/O.
@@ -166,6 +225,35 @@ impl Config {
         }
         if self.compaction_interval_secs == 0 {
             bail!("--compaction-interval-secs must be at least 1");
+        }
+        if !PRESENCE_TTL_SECS.contains(&self.presence_ttl) {
+            bail!(
+                "--presence-ttl / SEALBASE_PRESENCE_TTL must be between {} and {} seconds",
+                PRESENCE_TTL_SECS.start(),
+                PRESENCE_TTL_SECS.end()
+            );
+        }
+        for (flag, rate) in [
+            (
+                "--presence-rate / SEALBASE_PRESENCE_RATE",
+                self.presence_rate,
+            ),
+            ("--event-rate / SEALBASE_EVENT_RATE", self.event_rate),
+        ] {
+            if !(1..=MAX_RATE_PER_SECOND).contains(&rate) {
+                bail!("{flag} must be between 1 and {MAX_RATE_PER_SECOND} per second");
+            }
+        }
+        if !(1..=MAX_INVITATION_DAYS).contains(&self.invitation_max_days) {
+            bail!(
+                "--invitation-max-days / SEALBASE_INVITATION_MAX_DAYS must be between 1 and {MAX_INVITATION_DAYS}"
+            );
+        }
+        if self.invitation_mailbox_cap == 0 {
+            bail!("--invitation-mailbox-cap / SEALBASE_INVITATION_MAILBOX_CAP must be at least 1");
+        }
+        if self.invitation_rate == 0 {
+            bail!("--invitation-rate / SEALBASE_INVITATION_RATE must be at least 1");
         }
         Ok(())
     }
@@ -208,8 +296,63 @@ impl Config {
                 storage_quota: self
                     .storage_quota_mib
                     .map(|mib| mib.saturating_mul(1 << 20)),
+                presence_ttl: Duration::from_secs(self.presence_ttl),
+                presence_per_second: self.presence_rate,
+                events_per_second: self.event_rate,
+                invitation_max_lifetime: Duration::from_secs(
+                    u64::from(self.invitation_max_days) * 24 * 3600,
+                ),
+                invitations_per_mailbox: self.invitation_mailbox_cap,
+                invitations_per_hour: self.invitation_rate,
                 ..Limits::default()
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(extra: &[&str]) -> anyhow::Result<Config> {
+        let mut args = vec![
+            "sealbase-sync",
+            "--issuer",
+            "https://accounts.example",
+            "--jwks-file",
+            "/dev/null",
+        ];
+        args.extend_from_slice(extra);
+        let cli = Cli::try_parse_from(args)?;
+        cli.config.validate()?;
+        Ok(cli.config)
+    }
+
+    #[test]
+    fn presence_event_and_invitation_settings_are_checked() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.presence_ttl, 60);
+        assert_eq!(config.presence_rate, 20);
+        assert_eq!(config.event_rate, 100);
+        assert_eq!(config.invitation_max_days, 30);
+        assert_eq!(config.invitation_mailbox_cap, 1000);
+        assert_eq!(config.invitation_rate, 100);
+        let config = parse(&["--presence-ttl", "10", "--event-rate", "5"]).unwrap();
+        assert_eq!((config.presence_ttl, config.event_rate), (10, 5));
+
+        for bad in [
+            &["--presence-ttl", "1"][..],
+            &["--presence-ttl", "3601"],
+            &["--presence-rate", "0"],
+            &["--event-rate", "0"],
+            &["--event-rate", "10001"],
+            &["--invitation-max-days", "0"],
+            &["--invitation-max-days", "366"],
+            &["--invitation-mailbox-cap", "0"],
+            &["--invitation-rate", "0"],
+        ] {
+            let err = parse(bad).unwrap_err().to_string();
+            assert!(err.contains(bad[0]), "{bad:?}: {err}");
+        }
     }
 }

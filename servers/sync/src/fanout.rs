@@ -22,6 +22,11 @@
 //! shows as `prev` ≠ the client's cursor on the next `sync`, and the client
 //! pulls.
 //!
+//! The same listener carries invitations (an [`InvitationSignal`] names a
+//! stored row that the recipient's instance reads back, see
+//! [`crate::mailbox`]) and presence and events, which are never stored and
+//! travel whole ([`ephemeral`]).
+//!
 //! SQLite has a single process and needs none of this.
 
 use std::collections::BTreeMap;
@@ -35,9 +40,13 @@ use uuid::Uuid;
 
 use crate::server::AppState;
 use crate::store::RecordRow;
-use crate::store::postgres::{PostgresStore, PushSignal};
+use crate::store::postgres::{PostgresStore, PushSignal, Signal};
 
-pub use crate::store::postgres::CHANNEL;
+pub(crate) mod ephemeral;
+
+pub use crate::store::postgres::{
+    CHANNEL, EPHEMERAL_CHANNEL, INVITATION_CHANNEL, InvitationSignal,
+};
 
 /// First wait before reconnecting the listener; doubled per failure.
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
@@ -49,8 +58,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// to the clients' gap detection.
 const CATCH_UP_ROWS: u32 = 5000;
 
-/// Listens for other instances' pushes until the server shuts down,
-/// reconnecting with backoff whenever the connection is lost.
+/// Listens for other instances' pushes, invitations, presence and events
+/// until the server shuts down, reconnecting with backoff whenever the
+/// connection is lost.
 pub(crate) async fn run(app: Arc<AppState>, store: PostgresStore) {
     let mut shutdown = app.shutdown.clone();
     let me = store.instance();
@@ -64,17 +74,29 @@ pub(crate) async fn run(app: Arc<AppState>, store: PostgresStore) {
             Ok(mut listener) => {
                 backoff = MIN_BACKOFF;
                 tracing::debug!(channel = CHANNEL, "listening for other instances' pushes");
+                // Peers announced while nobody listened are asked for again.
+                app.relay.send(ephemeral::Ephemeral::Hello);
                 // Pushes made while nobody listened went unannounced here.
                 catch_up(&app).await;
+                let mut parts = ephemeral::Reassembler::default();
                 loop {
                     let next = tokio::select! {
                         next = listener.next() => next,
                         () = stopped(&mut shutdown) => return,
                     };
                     match next {
-                        Ok(Some(signal)) => relay(&app, me, signal).await,
+                        Ok(Some(Signal::Push(signal))) => relay(&app, me, signal).await,
+                        Ok(Some(Signal::Invitation(signal))) => {
+                            crate::mailbox::relayed(&app, me, signal).await;
+                        }
+                        Ok(Some(Signal::Ephemeral(payload))) => {
+                            ephemeral::receive(&app, me, &mut parts, &payload);
+                        }
                         // Lost and re-established: signals may have been missed.
-                        Ok(None) => catch_up(&app).await,
+                        Ok(None) => {
+                            app.relay.send(ephemeral::Ephemeral::Hello);
+                            catch_up(&app).await;
+                        }
                         Err(e) => {
                             tracing::warn!(error = %e, "push listener lost its connection");
                             break;

@@ -5,6 +5,9 @@
 //! subscriber of the space. A subscriber whose queue is full has fallen
 //! behind: it is not skipped silently but closed with 4006 (slow consumer),
 //! so it reconnects and pulls instead of missing changes.
+//!
+//! Besides spaces, the hub knows each connection's mailbox (its personal
+//! space id), where invitations for it are delivered live.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,11 +81,13 @@ pub struct HubStats {
 }
 
 /// Subscribers per space, and the latest cursor this process knows of for
-/// each subscribed space (kept only while it has subscribers).
+/// each subscribed space (kept only while it has subscribers); connections
+/// per mailbox.
 #[derive(Debug, Default)]
 struct Spaces {
     subscribers: HashMap<Uuid, HashMap<ConnId, Subscriber>>,
     cursors: HashMap<Uuid, u64>,
+    mailboxes: HashMap<Uuid, HashMap<ConnId, Subscriber>>,
 }
 
 /// Space → subscribers.
@@ -179,14 +184,49 @@ impl Hub {
     /// queue closes that subscriber with 4006.
     pub fn publish(&self, space: Uuid, frame: &Bytes, skip: Option<ConnId>) {
         // Clone the handles so no send happens under the lock.
-        let targets: Vec<Subscriber> = match self.spaces().subscribers.get(&space) {
-            Some(subs) => subs
-                .iter()
-                .filter(|(id, _)| Some(**id) != skip)
-                .map(|(_, s)| s.clone())
-                .collect(),
+        let targets = match self.spaces().subscribers.get(&space) {
+            Some(subs) => others(subs, skip),
             None => return,
         };
+        self.offer(targets, frame);
+    }
+
+    /// Registers `conn` as a connection whose mailbox is `mailbox`.
+    pub fn open_mailbox(&self, mailbox: Uuid, conn: ConnId, subscriber: Subscriber) {
+        self.spaces()
+            .mailboxes
+            .entry(mailbox)
+            .or_default()
+            .insert(conn, subscriber);
+    }
+
+    /// Forgets `conn`'s mailbox registration.
+    pub fn close_mailbox(&self, mailbox: Uuid, conn: ConnId) {
+        let mut spaces = self.spaces();
+        if let Some(conns) = spaces.mailboxes.get_mut(&mailbox) {
+            conns.remove(&conn);
+            if conns.is_empty() {
+                spaces.mailboxes.remove(&mailbox);
+            }
+        }
+    }
+
+    /// Whether a connection with this mailbox is open in this process.
+    pub fn has_mailbox(&self, mailbox: Uuid) -> bool {
+        self.spaces().mailboxes.contains_key(&mailbox)
+    }
+
+    /// Offers `frame` to every connection whose mailbox is `mailbox`,
+    /// except `skip`, with the same slow-consumer rule as [`Hub::publish`].
+    pub fn deliver(&self, mailbox: Uuid, frame: &Bytes, skip: Option<ConnId>) {
+        let targets = match self.spaces().mailboxes.get(&mailbox) {
+            Some(conns) => others(conns, skip),
+            None => return,
+        };
+        self.offer(targets, frame);
+    }
+
+    fn offer(&self, targets: Vec<Subscriber>, frame: &Bytes) {
         for sub in targets {
             match sub.queue.try_send(frame.clone()) {
                 Ok(()) => {
@@ -207,6 +247,14 @@ impl Hub {
     pub fn subscriptions(&self) -> usize {
         self.spaces().subscribers.values().map(HashMap::len).sum()
     }
+}
+
+/// Every handle in `subs` but `skip`'s.
+fn others(subs: &HashMap<ConnId, Subscriber>, skip: Option<ConnId>) -> Vec<Subscriber> {
+    subs.iter()
+        .filter(|(id, _)| Some(**id) != skip)
+        .map(|(_, s)| s.clone())
+        .collect()
 }
 
 #[cfg(test)]
@@ -264,5 +312,30 @@ mod tests {
             !hub.has_subscribers(space),
             "no cursor kept without subscribers"
         );
+    }
+
+    #[tokio::test]
+    async fn delivers_to_a_mailbox_s_connections_only() {
+        let hub = Hub::default();
+        let mailbox = Uuid::from_bytes([2; 16]);
+        let (a, mut a_rx) = subscriber(8);
+        let (b, mut b_rx) = subscriber(8);
+        let (c, mut c_rx) = subscriber(8);
+        hub.open_mailbox(mailbox, 1, a);
+        hub.open_mailbox(mailbox, 2, b);
+        hub.open_mailbox(Uuid::from_bytes([3; 16]), 3, c);
+        assert!(hub.has_mailbox(mailbox));
+
+        let frame = Bytes::from_static(b"invitation");
+        hub.deliver(mailbox, &frame, Some(2));
+        assert_eq!(a_rx.recv().await.unwrap(), frame);
+        assert!(b_rx.try_recv().is_err(), "the creator is skipped");
+        assert!(c_rx.try_recv().is_err(), "another mailbox");
+
+        hub.close_mailbox(mailbox, 1);
+        hub.close_mailbox(mailbox, 2);
+        assert!(!hub.has_mailbox(mailbox));
+        hub.deliver(mailbox, &frame, None);
+        assert!(a_rx.try_recv().is_err());
     }
 }

@@ -2,7 +2,8 @@
 //! on SQLite or PostgreSQL.
 //!
 //! It stores and relays ciphertext only: record blobs, wrapped keys,
-//! membership entries and sealed keys are opaque bytes here. What it
+//! membership entries, sealed keys, invitations, presence and events are
+//! opaque bytes here (presence and events are never stored). What it
 //! enforces is who may read and write each space (access tokens from a
 //! trusted issuer, capability chains for shared spaces), the per-space
 //! cursor order, and the protocol's limits.
@@ -11,7 +12,9 @@
 //! [`store`] (one module per database backend; handlers never see SQL),
 //! [`hub`] (realtime fanout in one process), [`fanout`] (between instances
 //! over Postgres `LISTEN/NOTIFY`), `access` (capability cache and
-//! revocations), [`session`] (one WebSocket connection),
+//! revocations), `presence` (who is present where, in memory only),
+//! `mailbox` (live delivery and expiry of invitations), [`ratelimit`]
+//! (keyed token buckets), [`session`] (one WebSocket connection),
 //! [`server`] (routes and lifecycle).
 #![deny(missing_docs)]
 
@@ -20,7 +23,10 @@ pub mod auth;
 pub mod config;
 pub mod fanout;
 pub mod hub;
+mod mailbox;
 pub mod metrics;
+mod presence;
+pub mod ratelimit;
 pub mod server;
 pub mod session;
 pub mod store;

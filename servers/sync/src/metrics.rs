@@ -8,6 +8,15 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+/// How many presence peers there are, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PresenceCounts {
+    /// Peers connected to this instance.
+    pub local: usize,
+    /// Peers of other instances known here.
+    pub remote: usize,
+}
+
 /// Server-wide counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -27,6 +36,14 @@ pub struct Metrics {
     pub pull_micros: AtomicU64,
     /// Tombstones dropped by compaction.
     pub compacted_tombstones: AtomicU64,
+    /// Events sent by this instance's clients and relayed to subscribers.
+    pub events: AtomicU64,
+    /// Events from other instances relayed to subscribers here.
+    pub events_remote: AtomicU64,
+    /// Invitations created (retries not counted).
+    pub invitations_created: AtomicU64,
+    /// Requests refused with `rate_limited` (rates and mailbox caps).
+    pub rate_limited: AtomicU64,
 }
 
 fn micros(d: Duration) -> u64 {
@@ -56,8 +73,15 @@ impl Metrics {
             .fetch_add(tombstones, Ordering::Relaxed);
     }
 
-    /// The exposition text, with the hub's counters.
-    pub fn render(&self, hub: &crate::hub::Hub) -> String {
+    /// The exposition text, with the hub's counters, the presence gauges
+    /// and the presence and event messages dropped on their way to other
+    /// instances.
+    pub fn render(
+        &self,
+        hub: &crate::hub::Hub,
+        presence: PresenceCounts,
+        relay_dropped: u64,
+    ) -> String {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let seconds = |a: &AtomicU64| get(a) as f64 / 1e6;
         let mut out = String::new();
@@ -132,6 +156,48 @@ impl Metrics {
             "counter",
             "Connections closed because their queue was full (4006).",
             get(&hub.stats.slow_consumers).to_string(),
+        );
+        metric(
+            "sealbase_sync_presence_peers",
+            "gauge",
+            "Presence peers connected to this instance.",
+            presence.local.to_string(),
+        );
+        metric(
+            "sealbase_sync_presence_remote_peers",
+            "gauge",
+            "Presence peers of other instances known to this one.",
+            presence.remote.to_string(),
+        );
+        metric(
+            "sealbase_sync_events_total",
+            "counter",
+            "Events sent by this instance's clients and relayed.",
+            get(&self.events).to_string(),
+        );
+        metric(
+            "sealbase_sync_events_remote_total",
+            "counter",
+            "Events from other instances relayed to subscribers here.",
+            get(&self.events_remote).to_string(),
+        );
+        metric(
+            "sealbase_sync_ephemeral_dropped_total",
+            "counter",
+            "Presence and event messages to other instances dropped (queue full).",
+            relay_dropped.to_string(),
+        );
+        metric(
+            "sealbase_sync_invitations_created_total",
+            "counter",
+            "Invitations created.",
+            get(&self.invitations_created).to_string(),
+        );
+        metric(
+            "sealbase_sync_rate_limited_total",
+            "counter",
+            "Requests refused with rate_limited.",
+            get(&self.rate_limited).to_string(),
         );
         out
     }

@@ -17,8 +17,11 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::auth::TokenVerifier;
-use crate::hub::Hub;
+use crate::fanout::ephemeral::EphemeralRelay;
+use crate::hub::{ConnId, Hub};
 use crate::metrics::Metrics;
+use crate::presence::{Outlets, Presence};
+use crate::ratelimit::{Rate, RateLimiter};
 use crate::store::Store;
 
 /// Per-connection and per-user limits of this server.
@@ -49,6 +52,25 @@ pub struct Limits {
     /// Bytes of ciphertext (record blobs and files) one user's spaces may
     /// store; `None`: unlimited.
     pub storage_quota: Option<u64>,
+    /// A presence entry ends this long after its last `presence.set`
+    /// (clients re-send it every half of this as a heartbeat).
+    pub presence_ttl: Duration,
+    /// `presence.set` calls allowed per second per connection (also the
+    /// burst); more are refused with `rate_limited`.
+    pub presence_per_second: u32,
+    /// `event.send` calls allowed per second per connection (also the
+    /// burst); more are refused with `rate_limited`.
+    pub events_per_second: u32,
+    /// How far ahead an invitation's `expires_at` may be.
+    pub invitation_max_lifetime: Duration,
+    /// Unexpired invitations one mailbox may hold; more are refused with
+    /// `rate_limited`.
+    pub invitations_per_mailbox: u32,
+    /// Invitations one user may create per hour (also the burst), per
+    /// server instance; more are refused with `rate_limited`.
+    pub invitations_per_hour: u32,
+    /// How often expired invitations are deleted.
+    pub invitation_sweep: Duration,
 }
 
 impl Default for Limits {
@@ -65,7 +87,47 @@ impl Default for Limits {
             tombstone_horizon: Duration::from_secs(30 * 86_400),
             compaction_interval: Duration::from_secs(3600),
             storage_quota: None,
+            presence_ttl: Duration::from_secs(60),
+            presence_per_second: 20,
+            events_per_second: 100,
+            invitation_max_lifetime: Duration::from_secs(30 * 24 * 3600),
+            invitations_per_mailbox: 1000,
+            invitations_per_hour: 100,
+            invitation_sweep: Duration::from_secs(60),
         }
+    }
+}
+
+/// Most keys each rate limiter tracks (see [`crate::ratelimit`]).
+const LIMITER_KEYS: usize = 1 << 20;
+
+/// The rate limits this server enforces, by connection or by user.
+#[derive(Debug)]
+pub(crate) struct Limiters {
+    /// `presence.set`, per connection.
+    pub(crate) presence: RateLimiter<ConnId>,
+    /// `event.send`, per connection.
+    pub(crate) events: RateLimiter<ConnId>,
+    /// `invitation.create`, per sending user.
+    pub(crate) invitations: RateLimiter<Uuid>,
+}
+
+impl Limiters {
+    fn new(limits: &Limits) -> Self {
+        Self {
+            presence: RateLimiter::new(Rate::per_second(limits.presence_per_second), LIMITER_KEYS),
+            events: RateLimiter::new(Rate::per_second(limits.events_per_second), LIMITER_KEYS),
+            invitations: RateLimiter::new(
+                Rate::per_hour(limits.invitations_per_hour),
+                LIMITER_KEYS,
+            ),
+        }
+    }
+
+    /// Forgets a closed connection.
+    pub(crate) fn forget(&self, conn: ConnId) {
+        self.presence.forget(&conn);
+        self.events.forget(&conn);
     }
 }
 
@@ -91,10 +153,23 @@ pub(crate) struct AppState {
     pub(crate) limits: Limits,
     pub(crate) metrics: Metrics,
     pub(crate) shutdown: watch::Receiver<bool>,
+    /// Who is present where (memory only).
+    pub(crate) presence: Presence,
+    /// Presence and events to the other instances (Postgres).
+    pub(crate) relay: EphemeralRelay,
+    pub(crate) limiters: Limiters,
     sockets: Mutex<HashMap<Uuid, usize>>,
 }
 
 impl AppState {
+    /// Where presence changes go.
+    pub(crate) fn outlets(&self) -> Outlets<'_> {
+        Outlets {
+            hub: &self.hub,
+            relay: &self.relay,
+        }
+    }
+
     /// Counts a new connection for `user`; false if over the limit.
     pub(crate) fn claim_socket(&self, user: Uuid) -> bool {
         let mut sockets = self.sockets.lock().unwrap_or_else(|p| p.into_inner());
@@ -171,20 +246,40 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
         .store
         .with_instance(instance)
         .with_quota(settings.limits.storage_quota);
+    let (relay, outgoing) = match &store {
+        Store::Postgres(_) => {
+            let (relay, outgoing) = EphemeralRelay::new();
+            (relay, Some(outgoing))
+        }
+        Store::Sqlite(_) => (EphemeralRelay::disabled(), None),
+    };
     let state = Arc::new(AppState {
         store: store.clone(),
         verifier: settings.verifier,
         hub: Hub::default(),
         access: crate::access::Access::default(),
+        presence: Presence::new(settings.limits.presence_ttl),
+        relay,
+        limiters: Limiters::new(&settings.limits),
         limits: settings.limits,
         metrics: Metrics::default(),
         shutdown: shutdown_rx.clone(),
         sockets: Mutex::new(HashMap::new()),
     });
     if let Store::Postgres(pg) = store {
+        if let Some(outgoing) = outgoing {
+            // Ends when the state (and its relay) is dropped.
+            tokio::spawn(crate::fanout::ephemeral::send(
+                pg.clone(),
+                instance,
+                outgoing,
+            ));
+        }
         tokio::spawn(crate::fanout::run(state.clone(), pg));
     }
     tokio::spawn(compactor(state.clone()));
+    tokio::spawn(crate::presence::sweep(state.clone()));
+    tokio::spawn(crate::mailbox::sweep(state.clone()));
     let app = router(state);
     let mut stop = shutdown_rx;
     let task = tokio::spawn(async move {
@@ -263,6 +358,7 @@ async fn health(State(app): State<Arc<AppState>>) -> impl IntoResponse {
 async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(&app.hub),
+        app.metrics
+            .render(&app.hub, app.presence.counts(), app.relay.dropped()),
     )
 }

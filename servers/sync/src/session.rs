@@ -10,8 +10,8 @@
 //! this connection only); notifications from other connections never wait:
 //! if the queue is full the connection is closed with 4006.
 
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -41,6 +41,8 @@ use crate::hub::{ConnId, KillSwitch, Subscriber};
 use crate::server::AppState;
 use crate::store::{PushOutcome, SpaceInfo, SpaceKind, StoreError};
 
+mod invitations;
+mod presence;
 mod spaces;
 
 /// `GET /api/v1/ws`: upgrades to a protocol v1 connection. A client that
@@ -91,6 +93,12 @@ struct Conn {
     queue: mpsc::Sender<Bytes>,
     kill: Arc<KillSwitch>,
     subscriptions: Mutex<HashSet<Uuid>>,
+    /// This connection's peer id in each space where it set presence or
+    /// sent an event.
+    peers: Mutex<HashMap<Uuid, Uuid>>,
+    /// Set when the connection's presence is cleaned up; `presence.set`s
+    /// still running take no effect after that.
+    closed: AtomicBool,
 }
 
 impl Conn {
@@ -98,6 +106,27 @@ impl Conn {
         // Every update is a single insert or remove; a poisoned lock still
         // holds a consistent set.
         self.subscriptions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The connection's peer id in `space`: drawn at random on first use,
+    /// then stable for the connection's life.
+    fn peer(&self, space: Uuid) -> Uuid {
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        *peers.entry(space).or_insert_with(random_uuid)
+    }
+
+    /// The spaces where this connection has a peer id.
+    fn peer_spaces(&self) -> Vec<Uuid> {
+        let peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        peers.keys().copied().collect()
+    }
+
+    /// Subscriber handle for the hub.
+    fn subscriber(&self) -> Subscriber {
+        Subscriber {
+            queue: self.queue.clone(),
+            kill: self.kill.clone(),
+        }
     }
 
     /// Queues a frame, waiting for room (responses and chunks).
@@ -186,6 +215,14 @@ impl Conn {
     }
 }
 
+/// A random (version 4) UUID.
+fn random_uuid() -> Uuid {
+    use rand_core::RngCore;
+    let mut bytes = [0u8; 16];
+    rand_core::OsRng.fill_bytes(&mut bytes);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
 fn internal(e: &StoreError) -> ErrorBody {
     tracing::error!(error = %e, "store error");
     ErrorBody::new(ErrorCode::Internal, "storage error")
@@ -222,10 +259,18 @@ async fn run(app: Arc<AppState>, socket: WebSocket) {
     if let Some(conn) = handshake(&app, &mut stream, &queue, &kill).await {
         let conn = Arc::new(conn);
         serve(&conn, &mut stream).await;
+        app.hub.close_mailbox(conn.personal_space, conn.id);
         for space in conn.subscriptions().drain() {
             app.hub.unsubscribe(space, conn.id);
             app.access.release(space, conn.id);
         }
+        // Requests still running cannot set presence after this: mark the
+        // connection closed first, then read where it has peers (see
+        // `Presence::disconnect`).
+        conn.closed.store(true, Ordering::SeqCst);
+        app.presence
+            .disconnect(app.outlets(), conn.id, conn.peer_spaces());
+        app.limiters.forget(conn.id);
         app.release_socket(conn.user);
     }
     // Request tasks may still hold the queue; the writer stops on this.
@@ -322,7 +367,12 @@ async fn handshake(
         queue: queue.clone(),
         kill: kill.clone(),
         subscriptions: Mutex::new(HashSet::new()),
+        peers: Mutex::new(HashMap::new()),
+        closed: AtomicBool::new(false),
     };
+    // Invitations for this user and app are delivered here live.
+    app.hub
+        .open_mailbox(conn.personal_space, conn.id, conn.subscriber());
     let session = Session {
         user: conn.user,
         personal_space: conn.personal_space,
@@ -451,7 +501,14 @@ async fn handle(conn: &Arc<Conn>, raw: RawRequest) {
         }
         ClientRequest::Subscribe(p) => {
             let result = subscribe(conn, p).await;
+            let spaces: Vec<Uuid> = match &result {
+                Ok(subscribed) => subscribed.spaces.iter().map(|s| s.id).collect(),
+                Err(_) => Vec::new(),
+            };
             conn.respond(id, result).await;
+            // Who is there already: after the response, so the client
+            // knows the subscription when the peers arrive.
+            presence::snapshot(conn, &spaces).await;
         }
         ClientRequest::Unsubscribe(p) => {
             let result = unsubscribe(conn, p);
@@ -501,18 +558,29 @@ async fn handle(conn: &Arc<Conn>, raw: RawRequest) {
             let result = spaces::rewrap(conn, p).await;
             conn.respond(id, result).await;
         }
-        other => {
-            conn.respond::<Empty>(
-                id,
-                Err(ErrorBody::new(
-                    ErrorCode::MethodNotFound,
-                    format!(
-                        "{} is not available on this server yet",
-                        other.method().as_str()
-                    ),
-                )),
-            )
-            .await;
+        ClientRequest::InvitationCreate(p) => {
+            let result = invitations::create(conn, p).await;
+            conn.respond(id, result).await;
+        }
+        ClientRequest::InvitationList(_) => {
+            let result = invitations::list(conn).await;
+            conn.respond(id, result).await;
+        }
+        ClientRequest::InvitationDelete(p) => {
+            let result = invitations::delete(conn, p).await;
+            conn.respond(id, result).await;
+        }
+        ClientRequest::PresenceSet(p) => {
+            let result = presence::set(conn, p).await;
+            conn.respond(id, result).await;
+        }
+        ClientRequest::PresenceClear(p) => {
+            let result = presence::clear(conn, p);
+            conn.respond(id, result).await;
+        }
+        ClientRequest::EventSend(p) => {
+            let result = presence::send_event(conn, p).await;
+            conn.respond(id, result).await;
         }
     }
 }
@@ -585,10 +653,7 @@ async fn subscribe(conn: &Arc<Conn>, p: SubscribeParams) -> Result<Subscribed, E
             }
             subs.insert(space.id);
         }
-        let subscriber = Subscriber {
-            queue: conn.queue.clone(),
-            kill: conn.kill.clone(),
-        };
+        let subscriber = conn.subscriber();
         if let Some(grant) = grant {
             // Revoking any link of this chain, or its expiry, ends the
             // subscription.
@@ -612,6 +677,8 @@ fn unsubscribe(conn: &Conn, p: UnsubscribeParams) -> Result<Empty, ErrorBody> {
             conn.app.hub.unsubscribe(space, conn.id);
             conn.app.access.release(space, conn.id);
         }
+        // Leaving a space's live channel ends presence there.
+        conn.app.presence.clear(conn.app.outlets(), space, conn.id);
     }
     Ok(Empty {})
 }

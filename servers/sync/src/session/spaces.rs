@@ -152,16 +152,16 @@ pub(super) async fn list(
 pub(super) async fn revoke(conn: &Arc<Conn>, p: CapRevokeParams) -> Result<Empty, ErrorBody> {
     conn.authorize(p.space, p.cap.as_deref(), Capability::Admin)
         .await?;
+    let hash = TokenHash(*p.token_hash.as_bytes());
     let evicted = conn
         .app
         .access
-        .revoke(
-            &conn.app.store,
-            p.space,
-            TokenHash(*p.token_hash.as_bytes()),
-        )
+        .revoke(&conn.app.store, p.space, hash)
         .await
         .map_err(|e| internal(&e))?;
+    // Presence allowed by that chain ends too (its connections may not be
+    // subscribed, hence not evicted).
+    conn.app.presence.revoke(conn.app.outlets(), p.space, &hash);
     tracing::info!(space = %p.space, evicted, "capability revoked");
     Ok(Empty {})
 }

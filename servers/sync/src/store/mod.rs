@@ -250,6 +250,10 @@ macro_rules! dispatch {
     };
 }
 
+// After `dispatch!`, which it uses.
+pub mod invitations;
+pub use invitations::{CreateOutcome, ListedInvitation, NewInvitation};
+
 impl Store {
     /// Opens the database named by `url` (`sqlite://path`, `sqlite::memory:`,
     /// `postgres://…` or `postgresql://…`). SQLite creates the file (and its

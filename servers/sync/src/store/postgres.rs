@@ -10,6 +10,11 @@
 //! `pg_notify` inside its transaction, so the signal is delivered exactly
 //! when (and only if) the push commits, in commit order. It names the space,
 //! the cursors and the instance that wrote it, never record content.
+//! Created invitations are announced the same way on
+//! [`INVITATION_CHANNEL`]. Presence and events, which are never stored,
+//! travel whole (already encrypted by clients) on [`EPHEMERAL_CHANNEL`];
+//! their format is [`crate::fanout`]'s business, this module only sends
+//! and receives the payloads.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -22,6 +27,8 @@ use sqlx::postgres::{
     PgValueRef,
 };
 use sqlx::{Decode, Encode, Postgres, Type};
+
+mod invitations;
 
 use super::{
     AppendOutcome, BeginOutcome, Change, Compaction, CompleteOutcome, EpochState, KeyOwner,
@@ -40,6 +47,12 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The `LISTEN/NOTIFY` channel that carries [`PushSignal`]s.
 pub const CHANNEL: &str = "sealbase_sync";
+
+/// The channel that carries [`InvitationSignal`]s.
+pub const INVITATION_CHANNEL: &str = "sealbase_invitation";
+
+/// The channel that carries presence and events between instances.
+pub const EPHEMERAL_CHANNEL: &str = "sealbase_ephemeral";
 
 /// A PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -67,26 +80,61 @@ pub struct PushSignal {
     pub cursor: u64,
 }
 
-/// A dedicated connection listening on [`CHANNEL`].
+/// What a committed invitation announces on [`INVITATION_CHANNEL`]: enough
+/// to find the recipient's connections and read the row back, nothing of
+/// its payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InvitationSignal {
+    /// The server instance that stored it.
+    pub instance: Uuid,
+    /// The invitation.
+    pub id: Uuid,
+    /// The recipient's mailbox.
+    pub mailbox: Uuid,
+}
+
+/// Something another instance (or this one) announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signal {
+    /// A push committed ([`CHANNEL`]).
+    Push(PushSignal),
+    /// An invitation was created ([`INVITATION_CHANNEL`]).
+    Invitation(InvitationSignal),
+    /// One payload of [`EPHEMERAL_CHANNEL`], as sent.
+    Ephemeral(String),
+}
+
+/// A dedicated connection listening on [`CHANNEL`], [`INVITATION_CHANNEL`]
+/// and [`EPHEMERAL_CHANNEL`].
 #[derive(Debug)]
-pub struct PushListener {
+pub struct SignalListener {
     listener: PgListener,
 }
 
-impl PushListener {
+impl SignalListener {
     /// The next signal; `None` when the connection was lost and has been
     /// re-established, so signals may have been missed meanwhile. An error
     /// means it could not be re-established: drop this listener and open a
     /// new one later.
-    pub async fn next(&mut self) -> Result<Option<PushSignal>, StoreError> {
+    pub async fn next(&mut self) -> Result<Option<Signal>, StoreError> {
         loop {
             let Some(notification) = self.listener.try_recv().await? else {
                 return Ok(None);
             };
-            match serde_json::from_str(notification.payload()) {
+            let payload = notification.payload();
+            let signal = match notification.channel() {
+                EPHEMERAL_CHANNEL => return Ok(Some(Signal::Ephemeral(payload.to_owned()))),
+                INVITATION_CHANNEL => serde_json::from_str(payload).map(Signal::Invitation),
+                _ => serde_json::from_str(payload).map(Signal::Push),
+            };
+            match signal {
                 Ok(signal) => return Ok(Some(signal)),
                 // Written by another version, or by hand: not ours to act on.
-                Err(e) => tracing::warn!(error = %e, "ignoring an unreadable push signal"),
+                Err(e) => tracing::warn!(
+                    channel = notification.channel(),
+                    error = %e,
+                    "ignoring an unreadable signal"
+                ),
             }
         }
     }
@@ -186,11 +234,35 @@ impl PostgresStore {
     }
 
     /// Opens a connection (from the pool, held for as long as the listener
-    /// lives) listening for push signals.
-    pub async fn listen(&self) -> Result<PushListener, StoreError> {
+    /// lives) listening for push, invitation and ephemeral signals.
+    pub async fn listen(&self) -> Result<SignalListener, StoreError> {
         let mut listener = PgListener::connect_with(&self.pool).await?;
-        listener.listen(CHANNEL).await?;
-        Ok(PushListener { listener })
+        listener
+            .listen_all([CHANNEL, INVITATION_CHANNEL, EPHEMERAL_CHANNEL])
+            .await?;
+        Ok(SignalListener { listener })
+    }
+
+    /// Sends `payloads` on [`EPHEMERAL_CHANNEL`] in one statement, hence
+    /// one transaction: listeners receive them consecutively and in this
+    /// order. Each must be shorter than 8000 bytes, and no two alike
+    /// (Postgres delivers identical payloads of a transaction once).
+    pub async fn notify_ephemeral(&self, payloads: &[String]) -> Result<(), StoreError> {
+        if payloads.is_empty() {
+            return Ok(());
+        }
+        // Volatile functions in the select list run after the sort, so the
+        // notifications are queued in array order.
+        sqlx::query(
+            "SELECT pg_notify($1, payload)
+             FROM unnest($2::text[]) WITH ORDINALITY AS batch (payload, n)
+             ORDER BY n",
+        )
+        .bind(EPHEMERAL_CHANNEL)
+        .bind(payloads)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Applies the embedded migrations in `migrations/postgres` (sqlx holds
