@@ -18,9 +18,10 @@ use common::{Backend, Client, Incoming, TestServer, User, now};
 use sealbase_crypto::{Capability, CapabilityToken, OsRng};
 use sealbase_protocol::{
     CallResult, CapRevokeParams, Change, ClientRequest, DeksGetParams, DeksRewrapParams,
-    EpochBeginParams, EpochCompleteParams, ErrorCode, Hash, KeyOwner, KeysGetParams,
-    MembershipAppendParams, MembershipListParams, PullParams, PullSpace, PushParams, PushResult,
-    RecipientKey, SpaceCreateParams, SpaceRef, SubscribeParams, Uuid, WrappedDek, WrappedKey,
+    EpochBeginParams, EpochCompleteParams, ErrorCode, EventSendParams, Hash, KeyOwner,
+    KeysGetParams, MembershipAppendParams, MembershipListParams, PresenceSetParams, PullParams,
+    PullSpace, PushParams, PushResult, RecipientKey, SpaceCreateParams, SpaceRef, SubscribeParams,
+    Uuid, WrappedDek, WrappedKey,
 };
 use sha2::{Digest, Sha256};
 
@@ -108,6 +109,24 @@ fn requests(space: Uuid, cap: Option<&CapabilityToken>) -> Vec<(Need, ClientRequ
                     dek: Some(dek(1)),
                     expected_cursor: 0,
                 }],
+            }
+            .into(),
+        ),
+        (
+            Need::Write,
+            PresenceSetParams {
+                space,
+                cap: cap.clone(),
+                data: b"here".to_vec().into(),
+            }
+            .into(),
+        ),
+        (
+            Need::Write,
+            EventSendParams {
+                space,
+                cap: cap.clone(),
+                data: b"ping".to_vec().into(),
             }
             .into(),
         ),
