@@ -70,6 +70,8 @@ impl Server {
             .arg("--jwks-file")
             .arg(&jwks)
             .args(["--queue-frames", "4096", "--sockets-per-user", "10000"])
+            // The load generator pushes far faster than any one app would.
+            .args(["--push-rate", "10000"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()

@@ -183,6 +183,18 @@ pub struct Config {
         default_value_t = 100
     )]
     pub invitation_rate: u32,
+    /// `push` requests one user may make per second (per instance).
+    #[arg(long, global = true, env = "SEALBASE_PUSH_RATE", default_value_t = 100)]
+    pub push_rate: u32,
+    /// `membership.append` and `space.create` requests one user may make
+    /// per minute (per instance).
+    #[arg(
+        long,
+        global = true,
+        env = "SEALBASE_MEMBERSHIP_RATE",
+        default_value_t = 60
+    )]
+    pub membership_rate: u32,
 }
 
 /// Bounds of the presence TTL, in seconds: a heartbeat every TTL/2 must be
@@ -239,6 +251,7 @@ impl Config {
                 self.presence_rate,
             ),
             ("--event-rate / SEALBASE_EVENT_RATE", self.event_rate),
+            ("--push-rate / SEALBASE_PUSH_RATE", self.push_rate),
         ] {
             if !(1..=MAX_RATE_PER_SECOND).contains(&rate) {
                 bail!("{flag} must be between 1 and {MAX_RATE_PER_SECOND} per second");
@@ -251,6 +264,11 @@ impl Config {
         }
         if self.invitation_mailbox_cap == 0 {
             bail!("--invitation-mailbox-cap / SEALBASE_INVITATION_MAILBOX_CAP must be at least 1");
+        }
+        if !(1..=MAX_RATE_PER_SECOND).contains(&self.membership_rate) {
+            bail!(
+                "--membership-rate / SEALBASE_MEMBERSHIP_RATE must be between 1 and {MAX_RATE_PER_SECOND} per minute"
+            );
         }
         if self.invitation_rate == 0 {
             bail!("--invitation-rate / SEALBASE_INVITATION_RATE must be at least 1");
@@ -304,6 +322,8 @@ impl Config {
                 ),
                 invitations_per_mailbox: self.invitation_mailbox_cap,
                 invitations_per_hour: self.invitation_rate,
+                pushes_per_second: self.push_rate,
+                membership_per_minute: self.membership_rate,
                 ..Limits::default()
             },
         })

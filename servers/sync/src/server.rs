@@ -71,6 +71,12 @@ pub struct Limits {
     pub invitations_per_hour: u32,
     /// How often expired invitations are deleted.
     pub invitation_sweep: Duration,
+    /// `push` requests one user may make per second (also the burst),
+    /// per server instance; more are refused with `rate_limited`.
+    pub pushes_per_second: u32,
+    /// `membership.append` and `space.create` requests one user may make
+    /// per minute (also the burst), per server instance.
+    pub membership_per_minute: u32,
 }
 
 impl Default for Limits {
@@ -94,6 +100,8 @@ impl Default for Limits {
             invitations_per_mailbox: 1000,
             invitations_per_hour: 100,
             invitation_sweep: Duration::from_secs(60),
+            pushes_per_second: 100,
+            membership_per_minute: 60,
         }
     }
 }
@@ -110,6 +118,10 @@ pub(crate) struct Limiters {
     pub(crate) events: RateLimiter<ConnId>,
     /// `invitation.create`, per sending user.
     pub(crate) invitations: RateLimiter<Uuid>,
+    /// `push`, per user.
+    pub(crate) pushes: RateLimiter<Uuid>,
+    /// `membership.append` (and `space.create`), per user.
+    pub(crate) membership: RateLimiter<Uuid>,
 }
 
 impl Limiters {
@@ -119,6 +131,14 @@ impl Limiters {
             events: RateLimiter::new(Rate::per_second(limits.events_per_second), LIMITER_KEYS),
             invitations: RateLimiter::new(
                 Rate::per_hour(limits.invitations_per_hour),
+                LIMITER_KEYS,
+            ),
+            pushes: RateLimiter::new(Rate::per_second(limits.pushes_per_second), LIMITER_KEYS),
+            membership: RateLimiter::new(
+                Rate::new(
+                    limits.membership_per_minute,
+                    Duration::from_secs(60) / limits.membership_per_minute.max(1),
+                ),
                 LIMITER_KEYS,
             ),
         }

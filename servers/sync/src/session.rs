@@ -228,6 +228,31 @@ fn internal(e: &StoreError) -> ErrorBody {
     ErrorBody::new(ErrorCode::Internal, "storage error")
 }
 
+/// Takes a token from `limiter` for `key`, or refuses with `rate_limited`
+/// (counted in the metrics).
+pub(crate) fn rate_limit<K: Eq + std::hash::Hash + Clone>(
+    app: &AppState,
+    limiter: &crate::ratelimit::RateLimiter<K>,
+    key: &K,
+    what: &str,
+) -> Result<(), ErrorBody> {
+    limiter.check(key).map_err(|limited| {
+        app.metrics
+            .rate_limited
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let rate = limiter.rate();
+        ErrorBody::new(
+            ErrorCode::RateLimited,
+            format!(
+                "more than {} {what} per {} s; retry in {} ms",
+                rate.capacity(),
+                (rate.interval() * rate.capacity()).as_secs().max(1),
+                limited.retry_after.as_millis().max(1)
+            ),
+        )
+    })
+}
+
 /// A store failure as the client sees it.
 pub(crate) fn store_error(e: StoreError) -> ErrorBody {
     match e {
@@ -684,6 +709,7 @@ fn unsubscribe(conn: &Conn, p: UnsubscribeParams) -> Result<Empty, ErrorBody> {
 }
 
 async fn push(conn: &Arc<Conn>, p: PushParams) -> Result<PushResult, ErrorBody> {
+    rate_limit(&conn.app, &conn.app.limiters.pushes, &conn.user, "pushes")?;
     let grant = conn
         .authorize(p.space, p.cap.as_deref(), Capability::Write)
         .await?;

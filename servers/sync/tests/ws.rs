@@ -578,6 +578,58 @@ async fn pushes_past_the_storage_quota_are_refused(backend: Backend) {
         .unwrap();
 }
 
+async fn pushes_and_space_creations_are_rate_limited(backend: Backend) {
+    let limits = Limits {
+        pushes_per_second: 3,
+        membership_per_minute: 2,
+        ..Limits::default()
+    };
+    let server = TestServer::start_with(backend, "push_rate", limits).await;
+    let alice = server.user(1);
+    let bob = server.user(2);
+    let (mut a, _) = server.client(&alice).await;
+    let (mut b, _) = server.client(&bob).await;
+    let space = alice.personal_space;
+    for i in 0..3 {
+        a.call(push(space, vec![change(10 + i, b"x", 0)]))
+            .await
+            .unwrap();
+    }
+    let refused = a
+        .call(push(space, vec![change(20, b"x", 0)]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, ErrorCode::RateLimited, "{refused:?}");
+    // Per user: Bob is not slowed down by Alice.
+    b.call(push(bob.personal_space, vec![change(1, b"y", 0)]))
+        .await
+        .unwrap();
+    // The bucket refills (3 per second).
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    a.call(push(space, vec![change(20, b"x", 0)]))
+        .await
+        .unwrap();
+
+    for i in 0..2u128 {
+        a.call(sealbase_protocol::SpaceCreateParams {
+            id: Uuid::from_u128(0x5ace + i),
+            entry: b"genesis".to_vec().into(),
+            key: b"key".to_vec().into(),
+        })
+        .await
+        .unwrap();
+    }
+    let refused = a
+        .call(sealbase_protocol::SpaceCreateParams {
+            id: Uuid::from_u128(0x5ace + 9),
+            entry: b"genesis".to_vec().into(),
+            key: b"key".to_vec().into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, ErrorCode::RateLimited, "{refused:?}");
+}
+
 both_backends!(
     auth_returns_the_session,
     auth_failures_close_with_4000,
@@ -593,4 +645,5 @@ both_backends!(
     health_answers,
     pulls_behind_the_compaction_horizon_start_over,
     pushes_past_the_storage_quota_are_refused,
+    pushes_and_space_creations_are_rate_limited,
 );

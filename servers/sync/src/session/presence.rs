@@ -27,20 +27,7 @@ use crate::ratelimit::RateLimiter;
 /// Takes a token from `limiter` for this connection, or refuses with
 /// `rate_limited` saying when to retry.
 fn limit(conn: &Conn, limiter: &RateLimiter<ConnId>, what: &str) -> Result<(), ErrorBody> {
-    limiter.check(&conn.id).map_err(|limited| {
-        conn.app
-            .metrics
-            .rate_limited
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        ErrorBody::new(
-            ErrorCode::RateLimited,
-            format!(
-                "more than {} {what} per second; retry in {} ms",
-                limiter.rate().capacity(),
-                limited.retry_after.as_millis().max(1)
-            ),
-        )
-    })
+    super::rate_limit(&conn.app, limiter, &conn.id, what)
 }
 
 fn encode(notification: &Notification) -> Result<Bytes, ErrorBody> {

@@ -41,6 +41,12 @@ pub(super) async fn create(
     conn: &Arc<Conn>,
     p: SpaceCreateParams,
 ) -> Result<SpaceCreated, ErrorBody> {
+    super::rate_limit(
+        &conn.app,
+        &conn.app.limiters.membership,
+        &conn.user,
+        "space creations and membership appends",
+    )?;
     let hash = sha256(p.entry.as_slice());
     let created = conn
         .app
@@ -76,6 +82,12 @@ pub(super) async fn append(
     conn: &Arc<Conn>,
     p: MembershipAppendParams,
 ) -> Result<MembershipAppended, ErrorBody> {
+    super::rate_limit(
+        &conn.app,
+        &conn.app.limiters.membership,
+        &conn.user,
+        "membership appends",
+    )?;
     conn.authorize(p.space, p.cap.as_deref(), Capability::Read)
         .await?;
     let hash = sha256(p.ciphertext.as_slice());
