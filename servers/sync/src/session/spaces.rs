@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{Conn, internal};
-use crate::store::{AppendOutcome, BeginOutcome, CompleteOutcome, StoreError};
+use crate::store::{AppendOutcome, BeginOutcome, CompleteOutcome, Store, StoreError};
 
 /// Entries per `membership.list` page.
 const MEMBERSHIP_PAGE: u32 = 1000;
@@ -197,15 +197,14 @@ fn store_error(e: StoreError) -> ErrorBody {
 ///
 /// Checked before the write, not inside it: a key that slips in under an
 /// epoch begun meanwhile is still found by `deks.get`, and
-/// `epoch.complete` refuses while it remains.
-pub(super) async fn check_epoch(
-    conn: &Conn,
+/// `epoch.complete` refuses while it remains. Pushes, `deks.rewrap` and
+/// file uploads all check here.
+pub(crate) async fn check_epoch(
+    store: &Store,
     space: Uuid,
     keys: impl Iterator<Item = &WrappedKey>,
 ) -> Result<(), ErrorBody> {
-    let state = conn
-        .app
-        .store
+    let state = store
         .epoch(space)
         .await
         .map_err(|e| internal(&e))?
@@ -381,7 +380,7 @@ pub(super) async fn rewrap(
     p: DeksRewrapParams,
 ) -> Result<DeksRewrapped, ErrorBody> {
     shared(conn, p.space, p.cap.as_deref(), Capability::Admin).await?;
-    check_epoch(conn, p.space, p.deks.iter().map(|d| &d.dek)).await?;
+    check_epoch(&conn.app.store, p.space, p.deks.iter().map(|d| &d.dek)).await?;
     let (rewrapped, skipped) = conn
         .app
         .store
