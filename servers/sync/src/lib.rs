@@ -1,8 +1,8 @@
 //! The Sealbase sync server: protocol v1 (`docs/protocol.md`) over WebSocket,
 //! on SQLite or PostgreSQL.
 //!
-//! It stores and relays ciphertext only: record blobs, wrapped keys,
-//! membership entries and sealed keys are opaque bytes here. What it
+//! It stores and relays ciphertext only: record blobs, file bodies, wrapped
+//! keys, membership entries and sealed keys are opaque bytes here. What it
 //! enforces is who may read and write each space (access tokens from a
 //! trusted issuer, capability chains for shared spaces), the per-space
 //! cursor order, and the protocol's limits.
@@ -11,14 +11,16 @@
 //! [`store`] (one module per database backend; handlers never see SQL),
 //! [`hub`] (realtime fanout in one process), [`fanout`] (between instances
 //! over Postgres `LISTEN/NOTIFY`), `access` (capability cache and
-//! revocations), [`session`] (one WebSocket connection),
-//! [`server`] (routes and lifecycle).
+//! revocations), [`session`] (one WebSocket connection), [`files`] (file
+//! transfers over HTTP and their object store), [`server`] (routes and
+//! lifecycle).
 #![deny(missing_docs)]
 
 mod access;
 pub mod auth;
 pub mod config;
 pub mod fanout;
+pub mod files;
 pub mod hub;
 pub mod metrics;
 pub mod server;

@@ -1,5 +1,6 @@
 //! Routes and lifecycle: binds the listener, serves until shut down, and on
 //! shutdown stops accepting, closes every WebSocket with 1001 and drains.
+//! Routes: the WebSocket, file transfers, health and metrics.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,13 +11,14 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, put};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::auth::TokenVerifier;
+use crate::files::FileStorage;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -41,6 +43,14 @@ pub struct Limits {
     pub pull_page: u32,
     /// WebSocket read buffer per connection, in bytes (idle memory).
     pub read_buffer: usize,
+    /// Largest file body accepted, in bytes.
+    pub max_file_size: u64,
+    /// How often to sweep the file store for objects without a file row
+    /// (`None`: never).
+    pub file_sweep_every: Option<Duration>,
+    /// Objects younger than this are never swept (an upload completes its
+    /// object just before recording it).
+    pub orphan_grace: Duration,
 }
 
 impl Default for Limits {
@@ -54,6 +64,9 @@ impl Default for Limits {
             keepalive: Duration::from_secs(30),
             pull_page: 500,
             read_buffer: 4096,
+            max_file_size: 1 << 30,
+            file_sweep_every: Some(Duration::from_secs(6 * 3600)),
+            orphan_grace: Duration::from_secs(3600),
         }
     }
 }
@@ -67,6 +80,8 @@ pub struct Settings {
     pub store: Store,
     /// Verifies access tokens.
     pub verifier: TokenVerifier,
+    /// Where file bytes are stored.
+    pub files: FileStorage,
     /// Limits.
     pub limits: Limits,
 }
@@ -77,6 +92,7 @@ pub(crate) struct AppState {
     pub(crate) verifier: TokenVerifier,
     pub(crate) hub: Hub,
     pub(crate) access: crate::access::Access,
+    pub(crate) files: FileStorage,
     pub(crate) limits: Limits,
     pub(crate) metrics: Metrics,
     pub(crate) shutdown: watch::Receiver<bool>,
@@ -162,6 +178,7 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
         verifier: settings.verifier,
         hub: Hub::default(),
         access: crate::access::Access::default(),
+        files: settings.files,
         limits: settings.limits,
         metrics: Metrics::default(),
         shutdown: shutdown_rx.clone(),
@@ -170,6 +187,10 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
     if let Store::Postgres(pg) = store {
         tokio::spawn(crate::fanout::run(state.clone(), pg));
     }
+    if let Some(every) = state.limits.file_sweep_every {
+        tokio::spawn(crate::files::sweep(state.clone(), every));
+    }
+    let state_files = state.files.description().to_owned();
     let app = router(state);
     let mut stop = shutdown_rx;
     let task = tokio::spawn(async move {
@@ -179,7 +200,7 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
             })
             .await
     });
-    tracing::info!(%addr, %instance, "sync server listening");
+    tracing::info!(%addr, %instance, files = %state_files, "sync server listening");
     Ok(RunningServer {
         addr,
         shutdown,
@@ -190,6 +211,12 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
 fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route(sealbase_protocol::WS_PATH, get(crate::session::upgrade))
+        .route(
+            "/api/v1/spaces/{space}/files/{file}",
+            put(crate::files::put)
+                .get(crate::files::get)
+                .head(crate::files::head),
+        )
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .with_state(state)

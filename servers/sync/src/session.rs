@@ -593,7 +593,13 @@ async fn push(conn: &Arc<Conn>, p: PushParams) -> Result<PushResult, ErrorBody> 
         .metrics
         .observe_push(started.elapsed(), p.changes.len());
     match outcome {
-        PushOutcome::Applied { prev, cursor } => {
+        PushOutcome::Applied {
+            prev,
+            cursor,
+            removed_files,
+        } => {
+            // The deleted records' files: rows gone with the push, objects now.
+            crate::files::delete_later(&conn.app, removed_files);
             let notification = Notification::Sync(SyncNotification {
                 space: p.space,
                 prev,
@@ -643,13 +649,10 @@ async fn pull(conn: &Arc<Conn>, id: u32, p: PullParams) -> Result<PullResult, Er
         // over: it receives everything and drops what is not mentioned.
         let reset = space.since > upto;
         let since = if reset { 0 } else { space.since };
-        // Membership entries and sealed keys go between the records, in
-        // cursor order.
-        let mut extras = if grant.is_none() {
-            spaces::PullExtras::none(space.id)
-        } else {
-            spaces::PullExtras::load(conn, space.id, since, upto).await?
-        };
+        // Files, membership entries and sealed keys go between the
+        // records, in cursor order.
+        let mut extras =
+            spaces::PullExtras::load(conn, space.id, since, upto, grant.is_some()).await?;
         chunk(
             conn,
             id,

@@ -79,7 +79,10 @@ pub(crate) struct TestServer {
     pub(crate) issuer: TestIssuer,
     /// The database this server uses (another server can share it).
     pub(crate) store: Store,
+    /// The directory holding this server's file bytes.
+    pub(crate) files_dir: std::path::PathBuf,
     _dir: Option<TempDir>,
+    _files: TempDir,
 }
 
 impl TestServer {
@@ -99,10 +102,17 @@ impl TestServer {
     /// issuer (as a second process behind a load balancer would).
     pub(crate) async fn start_on(store: Store, issuer: TestIssuer, limits: Limits) -> Self {
         let verifier = issuer.verifier().unwrap();
+        let files_dir = std::env::temp_dir().join(format!(
+            "sealbase-sync-files-{}-{}",
+            std::process::id(),
+            Uuid::from_u128(rand_u128()).simple()
+        ));
+        let files = sealbase_sync::files::FileStorage::local(&files_dir).unwrap();
         let server = sealbase_sync::start(Settings {
             listen: "127.0.0.1:0".parse().unwrap(),
             store: store.clone(),
             verifier,
+            files,
             limits,
         })
         .await
@@ -111,6 +121,8 @@ impl TestServer {
             server,
             issuer,
             store,
+            _files: TempDir(files_dir.clone()),
+            files_dir,
             _dir: None,
         }
     }
