@@ -164,7 +164,11 @@ fn parse_size(s: &str) -> Result<u64, String> {
         "mb" => 1_000_000,
         "gb" => 1_000_000_000,
         "tb" => 1_000_000_000_000,
-        other => return Err(format!("unknown size unit {other:?}")),
+        _ => {
+            return Err(format!(
+                "{s:?} is not a size (e.g. 1073741824, 512MiB, 1GiB)"
+            ));
+        }
     };
     number
         .checked_mul(scale)

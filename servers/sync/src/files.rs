@@ -56,6 +56,9 @@ pub(crate) use sweep::run as sweep;
 /// it (a stalled client must not hold an upload open forever).
 const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Most of a refused upload's body read before answering (see [`put`]).
+const DRAIN_ON_ERROR: u64 = 1 << 20;
+
 /// An HTTP error: a status and the protocol's `{code, message}` as JSON.
 #[derive(Debug)]
 struct HttpError {
@@ -369,16 +372,48 @@ pub(crate) async fn put(
     body: Body,
 ) -> Response {
     app.metrics.file_puts.fetch_add(1, Ordering::Relaxed);
-    upload(&app, path, &headers, body)
+    let mut body = Some(body);
+    let response = upload(&app, path, &headers, &mut body)
         .await
-        .unwrap_or_else(IntoResponse::into_response)
+        .unwrap_or_else(IntoResponse::into_response);
+    if let Some(body) = body {
+        // Answered before reading the body. Closing on unread bytes can
+        // reset the connection before the client reads the answer, so read
+        // them first: all of a retried upload (its 200 must arrive), a
+        // little of a refused one.
+        let budget = if response.status().is_success() {
+            app.limits.max_file_size
+        } else {
+            DRAIN_ON_ERROR
+        };
+        if content_length(&headers)
+            .ok()
+            .flatten()
+            .is_none_or(|len| len <= budget)
+        {
+            drain(body, budget).await;
+        }
+    }
+    response
+}
+
+/// Reads and drops up to `budget` bytes of an unwanted body.
+async fn drain(body: Body, budget: u64) {
+    let mut body = body.into_data_stream();
+    let mut read = 0u64;
+    while read <= budget {
+        match tokio::time::timeout(BODY_IDLE_TIMEOUT, body.next()).await {
+            Ok(Some(Ok(bytes))) => read = read.saturating_add(bytes.len() as u64),
+            _ => return,
+        }
+    }
 }
 
 async fn upload(
     app: &Arc<AppState>,
     path: Path<(String, String)>,
     headers: &HeaderMap,
-    body: Body,
+    body: &mut Option<Body>,
 ) -> Result<Response> {
     let (space, id) = ids(path)?;
     let token = authenticate(app, headers).await?;
@@ -408,6 +443,9 @@ async fn upload(
         space,
         id,
         upload: storage::random_uuid(),
+    };
+    let Some(body) = body.take() else {
+        return Err(HttpError::internal("the request body was taken"));
     };
     let size = receive(app, &object, body).await?;
     let file = NewFile {

@@ -474,6 +474,58 @@ async fn put_is_idempotent(backend: Backend) {
     assert_eq!(cursor_of(&mut ws, space, None).await, 1);
 }
 
+async fn racing_puts_store_one_file(backend: Backend) {
+    let server = TestServer::start(backend, "files_race").await;
+    let alice = server.user(1);
+    let space = alice.personal_space;
+    let body = random_bytes(4, 6 << 20);
+    for round in 0..3u128 {
+        let file = id(0xf0 + round);
+        let puts = (0..3).map(|_| {
+            let req = Req::new(&server, &alice);
+            let body = body.clone();
+            async move {
+                let r = req.put(space, file, body).await;
+                let status = r.status();
+                (status, json(r).await)
+            }
+        });
+        let answers = futures_util::future::join_all(puts).await;
+        let created = answers
+            .iter()
+            .filter(|(s, _)| *s == StatusCode::CREATED)
+            .count();
+        assert_eq!(created, 1, "{answers:?}");
+        assert!(
+            answers
+                .iter()
+                .all(|(s, _)| *s == StatusCode::CREATED || *s == StatusCode::OK)
+        );
+        // Every answer describes the one stored file.
+        let cursors: Vec<&Value> = answers.iter().map(|(_, j)| &j["cursor"]).collect();
+        assert!(cursors.iter().all(|c| *c == cursors[0]), "{answers:?}");
+        let r = Req::new(&server, &alice).get(space, file).await;
+        assert_eq!(
+            Sha256::digest(r.bytes().await.unwrap()),
+            Sha256::digest(&body)
+        );
+    }
+    // Losers' objects are deleted: one object per file.
+    assert_eq!(objects(&server).len(), 3, "{:?}", objects(&server));
+    let metrics = reqwest::get(server.http("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let received = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("sealbase_sync_file_received_bytes_total "))
+        .unwrap();
+    // Above 3 × 6 MiB when some loser uploaded before finding the row taken.
+    eprintln!("racing uploads received {received} bytes for 3 files of 6 MiB");
+}
+
 async fn the_size_limit_holds(backend: Backend) {
     let limits = Limits {
         max_file_size: 1 << 20,
@@ -1232,6 +1284,7 @@ both_backends!(
     upload_and_download_round_trip,
     ranges_are_honoured,
     put_is_idempotent,
+    racing_puts_store_one_file,
     the_size_limit_holds,
     key_and_record_headers_are_checked,
     rotation_covers_file_keys,
@@ -1279,4 +1332,132 @@ async fn an_upload_on_one_instance_notifies_the_other() {
     };
     assert_eq!((sync.prev, sync.cursor), (2, 3));
     assert!(sync.records[0].blob.is_none());
+}
+
+/// Object paths under `prefix` in the bucket of `SEALBASE_TEST_S3_URL`.
+async fn s3_objects(bucket: &str, prefix: &str) -> Vec<String> {
+    use object_store::ObjectStore;
+    let s3 = object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .build()
+        .unwrap();
+    let prefix = object_store::path::Path::from(prefix);
+    s3.list(Some(&prefix))
+        .map(|meta| meta.unwrap().location.to_string())
+        .collect()
+        .await
+}
+
+/// S3-compatible storage, when `SEALBASE_TEST_S3_URL` (`s3://bucket`, an
+/// existing bucket) and the `AWS_*` variables name one; skipped otherwise
+/// (this machine has no S3). Checked against moto's S3 server:
+/// `moto_server -p 5000`, a bucket made with `curl -X PUT
+/// http://127.0.0.1:5000/sealbase-test`, then `SEALBASE_TEST_S3_URL=s3://sealbase-test
+/// AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ALLOW_HTTP=true AWS_REGION=us-east-1
+/// AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test cargo test -p sealbase-sync --test files s3`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_storage_when_configured() {
+    use sealbase_sync::files::FileStorage;
+    let Ok(url) = std::env::var("SEALBASE_TEST_S3_URL") else {
+        eprintln!("SEALBASE_TEST_S3_URL is not set: S3 storage not tested");
+        return;
+    };
+    let bucket = url
+        .trim_start_matches("s3://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    // A fresh prefix per run: this run's objects only.
+    let prefix = format!(
+        "run-{}",
+        Uuid::from_u128(u128::from(now()) << 32 | u128::from(std::process::id())).simple()
+    );
+
+    // A bucket that does not exist fails the start-time check.
+    let missing = FileStorage::s3("s3://sealbase-no-such-bucket").unwrap();
+    let err = missing.check().await.unwrap_err();
+    eprintln!("missing bucket: {err}");
+    assert!(FileStorage::s3("https://example.com/bucket").is_err());
+
+    let files = FileStorage::s3(&format!("s3://{bucket}/{prefix}")).unwrap();
+    files.check().await.unwrap();
+    let (store, _dir) = common::store(Backend::Sqlite, "files_s3").await;
+    let issuer = sealbase_sync::testing::TestIssuer::generate("test-key-1").unwrap();
+    let server = TestServer::start_with_files(store, issuer, Limits::default(), files).await;
+    let alice = server.user(1);
+    let space = alice.personal_space;
+    let (mut ws, _) = server.client(&alice).await;
+    push(&mut ws, space, None, vec![record(1, 0)]).await;
+
+    // 12 MiB: a multipart upload of three parts; and a small single put.
+    let big = random_bytes(12, 12 << 20);
+    let r = Req::new(&server, &alice)
+        .record(id(1))
+        .put(space, id(0xf1), big.clone())
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = Req::new(&server, &alice)
+        .record(id(2))
+        .put(space, id(0xf2), b"small".to_vec())
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(s3_objects(&bucket, &prefix).await.len(), 2);
+
+    let r = Req::new(&server, &alice).get(space, id(0xf1)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        Sha256::digest(r.bytes().await.unwrap()),
+        Sha256::digest(&big)
+    );
+    let r = Req::new(&server, &alice)
+        .header("Range", format!("bytes={}-{}", 11 << 20, (11 << 20) + 99))
+        .get(space, id(0xf1))
+        .await;
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        r.bytes().await.unwrap().as_ref(),
+        &big[11 << 20..(11 << 20) + 100]
+    );
+    let r = Req::new(&server, &alice).get(space, id(0xf2)).await;
+    assert_eq!(r.bytes().await.unwrap().as_ref(), b"small");
+
+    // Too large mid-stream: the multipart upload is aborted, nothing listed.
+    let limited = Limits {
+        max_file_size: 6 << 20,
+        ..Limits::default()
+    };
+    let (store, _dir2) = common::store(Backend::Sqlite, "files_s3_limit").await;
+    let files = FileStorage::s3(&format!("s3://{bucket}/{prefix}-limit")).unwrap();
+    let small_server =
+        TestServer::start_with_files(store, server.issuer.clone(), limited, files).await;
+    let chunks = futures_util::stream::iter(
+        (0..8).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![7u8; 1 << 20]))),
+    );
+    let r = Req::new(&small_server, &alice)
+        .put(space, id(0xf3), reqwest::Body::wrap_stream(chunks))
+        .await;
+    refused(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    assert!(
+        s3_objects(&bucket, &format!("{prefix}-limit"))
+            .await
+            .is_empty()
+    );
+
+    // Deleting the record deletes its object.
+    push(&mut ws, space, None, vec![tombstone(1, 1)]).await;
+    let start = Instant::now();
+    while s3_objects(&bucket, &prefix).await.len() != 1 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "object not deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    refused(
+        Req::new(&server, &alice).get(space, id(0xf1)).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
 }

@@ -44,7 +44,7 @@ const READ_CHUNK: usize = 256 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     /// The files directory cannot be created or opened.
-    #[error("cannot use the files directory {path}: {source}")]
+    #[error("cannot use the files directory {path}")]
     Directory {
         /// The directory.
         path: PathBuf,
@@ -55,7 +55,7 @@ pub enum StorageError {
     #[error("unsupported files URL {0:?}: use s3://BUCKET or s3://BUCKET/PREFIX")]
     UnsupportedUrl(String),
     /// The S3 settings (URL and `AWS_*` variables) do not make a client.
-    #[error("invalid S3 settings for {url}: {source}")]
+    #[error("invalid S3 settings for {url}")]
     S3 {
         /// The files URL.
         url: String,
@@ -63,7 +63,7 @@ pub enum StorageError {
         source: object_store::Error,
     },
     /// A probe object could not be written, read back or deleted.
-    #[error("the file store {store} does not work: {source}")]
+    #[error("the file store ({store}) failed a write, read and delete of a probe object")]
     Probe {
         /// The store's description.
         store: String,

@@ -82,7 +82,7 @@ pub(crate) struct TestServer {
     /// The directory holding this server's file bytes.
     pub(crate) files_dir: std::path::PathBuf,
     _dir: Option<TempDir>,
-    _files: TempDir,
+    _files: Option<TempDir>,
 }
 
 impl TestServer {
@@ -101,13 +101,26 @@ impl TestServer {
     /// Another server instance on the same database, trusting the same
     /// issuer (as a second process behind a load balancer would).
     pub(crate) async fn start_on(store: Store, issuer: TestIssuer, limits: Limits) -> Self {
-        let verifier = issuer.verifier().unwrap();
         let files_dir = std::env::temp_dir().join(format!(
             "sealbase-sync-files-{}-{}",
             std::process::id(),
             Uuid::from_u128(rand_u128()).simple()
         ));
         let files = sealbase_sync::files::FileStorage::local(&files_dir).unwrap();
+        let mut server = Self::start_with_files(store, issuer, limits, files).await;
+        server._files = Some(TempDir(files_dir.clone()));
+        server.files_dir = files_dir;
+        server
+    }
+
+    /// A server keeping file bytes in `files` (`files_dir` stays empty).
+    pub(crate) async fn start_with_files(
+        store: Store,
+        issuer: TestIssuer,
+        limits: Limits,
+        files: sealbase_sync::files::FileStorage,
+    ) -> Self {
+        let verifier = issuer.verifier().unwrap();
         let server = sealbase_sync::start(Settings {
             listen: "127.0.0.1:0".parse().unwrap(),
             store: store.clone(),
@@ -121,8 +134,8 @@ impl TestServer {
             server,
             issuer,
             store,
-            _files: TempDir(files_dir.clone()),
-            files_dir,
+            files_dir: std::path::PathBuf::new(),
+            _files: None,
             _dir: None,
         }
     }
