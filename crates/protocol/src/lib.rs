@@ -87,7 +87,9 @@ pub use epoch::{
     EpochCompleteParams, EpochKeys, KeyOwner, KeysGetParams, RecipientKey, SealedEpochKey,
     WrappedDek,
 };
-pub use files::{CAPABILITY_HEADER, FILE_KEY_HEADER, FILES_PATH_PREFIX, FileMeta};
+pub use files::{
+    CAPABILITY_HEADER, CURSOR_HEADER, FILE_KEY_HEADER, FILES_PATH_PREFIX, FileMeta, RECORD_HEADER,
+};
 pub use frame::{
     DecodeError, EncodeError, Frame, RawChunk, RawNotification, RawRequest, RawResponse, RawValue,
     TYPE_CHUNK, TYPE_NOTIFICATION, TYPE_REQUEST, TYPE_RESPONSE, decode,

@@ -65,12 +65,15 @@ fn sealed_epoch_key() -> impl Strategy<Value = SealedEpochKey> {
     })
 }
 fn file_meta() -> impl Strategy<Value = FileMeta> {
-    (uuid(), any::<u64>(), any::<u64>(), wrapped()).prop_map(|(id, cursor, size, dek)| FileMeta {
-        id,
-        cursor,
-        size,
-        dek,
-    })
+    (uuid(), uuid(), any::<u64>(), any::<u64>(), wrapped()).prop_map(
+        |(id, record, cursor, size, dek)| FileMeta {
+            id,
+            record,
+            cursor,
+            size,
+            dek,
+        },
+    )
 }
 fn wrapped_dek() -> impl Strategy<Value = WrappedDek> {
     (uuid(), any::<bool>(), any::<u64>(), wrapped()).prop_map(|(id, file, cursor, dek)| {

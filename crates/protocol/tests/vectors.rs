@@ -1,25 +1,30 @@
 //! Golden encodings (`tests/vectors/frames.json`): the exact bytes of a few
 //! frames, pinned so that any change to the wire format is deliberate. These
 //! also run under wasm32 in Node; data comes in through `include_str!`.
+//!
+//! The valid frames are generated from [`expected`]: after an intended
+//! format change (or a new vector in [`NAMES`]),
+//! `SEALBASE_WRITE_VECTORS=1 cargo test -p sealbase-protocol --test vectors`
+//! rewrites their hex; the invalid vectors are kept as they are.
 // Test helpers outside #[test] fns: clippy.toml's test allowances do not reach them.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 use sealbase_protocol::*;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct Vectors {
     frames: Vec<Valid>,
     invalid: Vec<Invalid>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct Valid {
     name: String,
     hex: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct Invalid {
     name: String,
     hex: String,
@@ -38,6 +43,36 @@ fn dek(epoch: u32) -> WrappedKey {
     let mut k = [0xd0; 44];
     k[..4].copy_from_slice(&epoch.to_be_bytes());
     WrappedKey(k)
+}
+
+/// The valid vectors, in file order.
+const NAMES: &[&str] = &[
+    "auth request",
+    "auth response",
+    "push request",
+    "push applied",
+    "push conflict",
+    "error response",
+    "sync notification",
+    "pull request",
+    "pull.begin chunk",
+    "pull.record chunk",
+    "pull.commit chunk",
+    "pull response",
+    "presence notification",
+    "membership.append request",
+    "file notification",
+    "pull.file chunk",
+];
+
+fn file_meta() -> FileMeta {
+    FileMeta {
+        id: id(0x66),
+        record: id(0x33),
+        cursor: 8,
+        size: 262_172,
+        dek: dek(1),
+    }
 }
 
 /// The frame each named vector encodes.
@@ -183,8 +218,54 @@ fn expected(name: &str) -> Frame {
             .into(),
         )
         .unwrap(),
+        "file notification" => Frame::notification(
+            &FileNotification {
+                space: id(0x22),
+                prev: 7,
+                cursor: 8,
+                file: file_meta(),
+            }
+            .into(),
+        )
+        .unwrap(),
+        "pull.file chunk" => Frame::chunk(
+            8,
+            &PulledFile {
+                space: id(0x22),
+                file: file_meta(),
+            }
+            .into(),
+        )
+        .unwrap(),
         other => panic!("no expected frame for vector {other:?}"),
     }
+}
+
+/// Rewrites the valid vectors from [`expected`] when `SEALBASE_WRITE_VECTORS=1`;
+/// otherwise checks the file lists exactly [`NAMES`].
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn vector_file_matches_the_generator() {
+    let mut vectors = vectors();
+    if std::env::var_os("SEALBASE_WRITE_VECTORS").is_some_and(|v| v == "1") {
+        vectors.frames = NAMES
+            .iter()
+            .map(|name| Valid {
+                name: (*name).to_owned(),
+                hex: hex::encode(expected(name).encode().unwrap()),
+            })
+            .collect();
+        let mut json = serde_json::to_string_pretty(&vectors).unwrap();
+        json.push('\n');
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/frames.json");
+        std::fs::write(path, json).unwrap();
+        return;
+    }
+    let names: Vec<&str> = vectors.frames.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(
+        names, NAMES,
+        "frames.json differs from the generator; rerun with SEALBASE_WRITE_VECTORS=1 if the change is intended"
+    );
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), test)]

@@ -69,6 +69,8 @@ impl Server {
             .args(["--issuer", &config.issuer])
             .arg("--jwks-file")
             .arg(&jwks)
+            .arg("--files-dir")
+            .arg(dir.join("files"))
             .args(["--queue-frames", "4096", "--sockets-per-user", "10000"])
             // The load generator pushes far faster than any one app would.
             .args(["--push-rate", "10000"])

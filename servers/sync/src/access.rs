@@ -1,5 +1,7 @@
 //! Capability state shared by every connection of this instance: verified
 //! chains, revoked token hashes, and which chain let each subscriber in.
+//! [`Access::authorize`] is the one authorization check of the server: the
+//! WebSocket methods and the file routes both go through it.
 //!
 //! Invariants:
 //! - a cached chain is used only for the space and audience it was verified
@@ -14,12 +16,16 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use sealbase_crypto::{Did, TokenHash, VerifiedCapability};
-use sealbase_protocol::{CloseCode, Frame, Notification, RevokedNotification, RevokedReason};
+use sealbase_crypto::{
+    Capability, CapabilityError, CapabilityToken, Did, TokenHash, VerifiedCapability, verify_chain,
+};
+use sealbase_protocol::{
+    CloseCode, ErrorBody, ErrorCode, Frame, Notification, RevokedNotification, RevokedReason,
+};
 use uuid::Uuid;
 
 use crate::hub::{ConnId, Subscriber};
-use crate::store::{Store, StoreError};
+use crate::store::{SpaceKind, Store, StoreError};
 
 /// Most verified chains kept at once.
 pub(crate) const CACHE_CAP: usize = 10_000;
@@ -63,6 +69,71 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Access {
+    /// May the holder of an access token for `personal_space` and `did` act
+    /// on `space` with at least `need`? Their personal space needs no
+    /// capability; any other space must be shared and `cap` the leaf of a
+    /// chain to its root granting `need` to `did`, unexpired and unrevoked.
+    /// Returns the verified chain (`None` for the personal space).
+    pub(crate) async fn authorize(
+        &self,
+        store: &Store,
+        personal_space: Uuid,
+        did: &Did,
+        space: Uuid,
+        cap: Option<&str>,
+        need: Capability,
+    ) -> Result<Option<Arc<VerifiedCapability>>, ErrorBody> {
+        if space == personal_space {
+            return Ok(None);
+        }
+        let internal = |e: StoreError| {
+            tracing::error!(error = %e, "store error");
+            ErrorBody::new(ErrorCode::Internal, "storage error")
+        };
+        let forbidden = || ErrorBody::new(ErrorCode::Forbidden, "no access to this space");
+        let info = store
+            .space(space)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such space"))?;
+        let SpaceKind::Shared { root_did } = info.kind else {
+            // Someone else's personal space.
+            return Err(forbidden());
+        };
+        let cap = cap.ok_or_else(forbidden)?;
+        self.load_revocations(store, space)
+            .await
+            .map_err(internal)?;
+        let now = crate::session::unix_now();
+        let leaf = TokenHash::of_compact(cap);
+        let verified = match self.cached(&leaf, space, did, now) {
+            Some(verified) => verified,
+            None => {
+                let root: Did = root_did.parse().map_err(|_| {
+                    ErrorBody::new(ErrorCode::Internal, "stored root DID is invalid")
+                })?;
+                let rejected = |e: CapabilityError| {
+                    ErrorBody::new(ErrorCode::Forbidden, format!("capability rejected: {e}"))
+                };
+                let token = CapabilityToken::parse(cap).map_err(rejected)?;
+                let verified = verify_chain(&token, &root, space, did, now, |h| {
+                    self.is_revoked(space, h)
+                })
+                .map_err(rejected)?;
+                let verified = Arc::new(verified);
+                self.remember(leaf, space, *did, verified.clone(), now);
+                verified
+            }
+        };
+        if verified.cap < need {
+            return Err(ErrorBody::new(
+                ErrorCode::Forbidden,
+                format!("this needs the {} capability", need.as_str()),
+            ));
+        }
+        Ok(Some(verified))
+    }
+
     /// Loads `space`'s revoked set into memory unless it is there already.
     pub(crate) async fn load_revocations(
         &self,

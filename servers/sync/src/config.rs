@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::auth::{KeySource, TokenVerifier, VerifierConfig};
+use crate::files::FileStorage;
 use crate::server::{Limits, Settings};
 use crate::store::Store;
 
@@ -195,6 +196,65 @@ pub struct Config {
         default_value_t = 60
     )]
     pub membership_rate: u32,
+    /// Directory for file bytes (when no --files-url is given).
+    #[arg(
+        long,
+        global = true,
+        env = "SEALBASE_FILES_DIR",
+        default_value = "./data/files"
+    )]
+    pub files_dir: PathBuf,
+    /// S3-compatible storage for file bytes instead of --files-dir:
+    /// `s3://BUCKET` or `s3://BUCKET/PREFIX`; credentials, region and
+    /// endpoint from the standard AWS_* variables.
+    #[arg(long, global = true, env = "SEALBASE_FILES_URL")]
+    pub files_url: Option<String>,
+    /// Largest file accepted: bytes, or with a suffix (KiB, MiB, GiB, KB, MB, GB).
+    #[arg(
+        long,
+        global = true,
+        env = "SEALBASE_MAX_FILE_SIZE",
+        default_value = "1GiB",
+        value_parser = parse_size
+    )]
+    pub max_file_size: u64,
+    /// Hours between sweeps of the file store for orphaned objects (0: never).
+    #[arg(
+        long,
+        global = true,
+        env = "SEALBASE_FILES_SWEEP_HOURS",
+        default_value_t = 6
+    )]
+    pub files_sweep_hours: u64,
+}
+
+/// A byte size: digits, optionally followed by a unit.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(digits);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (e.g. 1073741824, 512MiB, 1GiB)"))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "k" => 1 << 10,
+        "mib" | "m" => 1 << 20,
+        "gib" | "g" => 1 << 30,
+        "tib" | "t" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        _ => {
+            return Err(format!(
+                "{s:?} is not a size (e.g. 1073741824, 512MiB, 1GiB)"
+            ));
+        }
+    };
+    number
+        .checked_mul(scale)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 /// Bounds of the presence TTL, in seconds: a heartbeat every TTL/2 must be
@@ -273,7 +333,38 @@ impl Config {
         if self.invitation_rate == 0 {
             bail!("--invitation-rate / SEALBASE_INVITATION_RATE must be at least 1");
         }
+        if self.max_file_size == 0 {
+            bail!("--max-file-size must be at least 1 byte");
+        }
+        if let Some(url) = &self.files_url
+            && !url.starts_with("s3://")
+        {
+            bail!(
+                "--files-url / SEALBASE_FILES_URL must be s3://BUCKET or s3://BUCKET/PREFIX, not {url:?}"
+            );
+        }
         Ok(())
+    }
+
+    /// Opens the file store (S3 if `--files-url` is set, else the
+    /// directory) and checks it works with a probe object.
+    pub async fn files(&self) -> anyhow::Result<FileStorage> {
+        let files = match &self.files_url {
+            Some(url) => FileStorage::s3(url).with_context(|| {
+                "cannot configure S3 file storage from --files-url and the AWS_* variables"
+                    .to_string()
+            })?,
+            None => FileStorage::local(&self.files_dir)?,
+        };
+        files.check().await.with_context(|| {
+            let hint = if self.files_url.is_some() {
+                "check the bucket, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_REGION and (for non-AWS storage) AWS_ENDPOINT_URL"
+            } else {
+                "check the directory is writable (--files-dir / SEALBASE_FILES_DIR)"
+            };
+            format!("file storage is not usable; {hint}")
+        })?;
+        Ok(files)
     }
 
     /// Opens the database (without migrating).
@@ -299,12 +390,14 @@ impl Config {
         verifier.audience = self.audience.clone();
         let verifier =
             TokenVerifier::new(verifier).context("invalid token verification settings")?;
+        let files = self.files().await?;
         let store = self.store().await?;
         store.migrate().await.context("database migration failed")?;
         Ok(Settings {
             listen: self.listen,
             store,
             verifier,
+            files,
             limits: Limits {
                 queue_frames: self.queue_frames,
                 sockets_per_user: self.sockets_per_user,
@@ -324,6 +417,9 @@ impl Config {
                 invitations_per_hour: self.invitation_rate,
                 pushes_per_second: self.push_rate,
                 membership_per_minute: self.membership_rate,
+                max_file_size: self.max_file_size,
+                file_sweep_every: (self.files_sweep_hours > 0)
+                    .then(|| Duration::from_secs(self.files_sweep_hours.saturating_mul(3600))),
                 ..Limits::default()
             },
         })
@@ -374,5 +470,16 @@ mod tests {
             let err = parse(bad).unwrap_err().to_string();
             assert!(err.contains(bad[0]), "{bad:?}: {err}");
         }
+    }
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(parse_size("1073741824"), Ok(1 << 30));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("512 MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("2gb"), Ok(2_000_000_000));
+        assert!(parse_size("1.5GiB").is_err());
+        assert!(parse_size("GiB").is_err());
+        assert!(parse_size("99999999999TiB").is_err());
     }
 }

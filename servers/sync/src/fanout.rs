@@ -3,11 +3,12 @@
 //! A push publishes its `sync` notification to the subscribers of its own
 //! process ([`crate::hub`]) and, inside its transaction, announces a
 //! [`PushSignal`] (space, cursors, instance; never content) on Postgres'
-//! [`CHANNEL`]. Every instance listens there; for a signal from another
-//! instance about a space with local subscribers it reads that batch back
-//! (`prev < cursor <= cursor`) and publishes the same `sync` notification
-//! locally. Its own signals are only noted: the local publish already
-//! happened.
+//! [`CHANNEL`]; a recorded file upload does the same with its `file`
+//! notification. Every instance listens there; for a signal from another
+//! instance about a space with local subscribers it reads that batch (or
+//! file) back (`prev < cursor <= cursor`) and publishes the same
+//! notification locally. Its own signals are only noted: the local publish
+//! already happened.
 //!
 //! Invariant: a `sync` published here is never wrong, it may only be
 //! incomplete in ways a client detects. Signals arrive in commit order and
@@ -34,13 +35,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use sealbase_protocol::{Frame, MAX_PUSH_CHANGES, Notification, SyncNotification, SyncedRecord};
+use sealbase_protocol::{
+    FileNotification, Frame, MAX_PUSH_CHANGES, Notification, SyncNotification, SyncedRecord,
+};
 use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::server::AppState;
-use crate::store::RecordRow;
 use crate::store::postgres::{PostgresStore, PushSignal, Signal};
+use crate::store::{FileRow, RecordRow};
 
 pub(crate) mod ephemeral;
 
@@ -141,7 +144,15 @@ async fn relay(app: &AppState, me: Uuid, signal: PushSignal) {
     // A batch has at most MAX_PUSH_CHANGES records, all at `cursor`.
     let limit = u32::try_from(MAX_PUSH_CHANGES).unwrap_or(u32::MAX);
     match app.store.pull_page(space, prev, cursor, None, limit).await {
-        Ok(rows) => publish(app, space, prev, cursor, rows),
+        Ok(rows) if !rows.is_empty() => publish(app, space, prev, cursor, rows),
+        // No records at `cursor`: a file upload, or a batch overwritten since.
+        Ok(_) => match app.store.files_page(space, prev, cursor, 1).await {
+            Ok(files) => match files.first() {
+                Some(file) => publish_file(app, space, prev, file),
+                None => publish(app, space, prev, cursor, Vec::new()),
+            },
+            Err(e) => tracing::warn!(%space, cursor, error = %e, "cannot read a relayed upload"),
+        },
         Err(e) => tracing::warn!(%space, cursor, error = %e, "cannot read a relayed push"),
     }
     app.hub.observe(space, cursor);
@@ -173,18 +184,39 @@ async fn catch_up(app: &AppState) {
                 return;
             }
         };
+        let files = match app
+            .store
+            .files_page(space, known, current, CATCH_UP_ROWS)
+            .await
+        {
+            Ok(files) => files,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot catch up after reconnecting");
+                return;
+            }
+        };
         let complete = rows.len() < CATCH_UP_ROWS as usize;
         let mut batches: BTreeMap<u64, Vec<RecordRow>> = BTreeMap::new();
         for row in rows {
             batches.entry(row.cursor).or_default().push(row);
         }
-        if !complete {
-            // The page may have cut the last batch short: never publish a part.
-            batches.pop_last();
+        // Nothing past a page that was cut short: never a part of a batch,
+        // and nothing after what is left out.
+        let mut before = u64::MAX;
+        if !complete && let Some((cut, _)) = batches.pop_last() {
+            before = cut;
         }
-        tracing::info!(%space, known, current, batches = batches.len(), "catching up");
+        let files: Vec<FileRow> = files.into_iter().filter(|f| f.cursor < before).collect();
+        tracing::info!(%space, known, current, batches = batches.len(), files = files.len(), "catching up");
+        let mut files = files.into_iter().peekable();
         for (cursor, rows) in batches {
+            while let Some(file) = files.next_if(|f| f.cursor < cursor) {
+                publish_file(app, space, file.cursor.saturating_sub(1), &file);
+            }
             publish(app, space, cursor.saturating_sub(1), cursor, rows);
+        }
+        for file in files {
+            publish_file(app, space, file.cursor.saturating_sub(1), &file);
         }
         app.hub.observe(space, current);
     }
@@ -218,5 +250,20 @@ fn publish(app: &AppState, space: Uuid, prev: u64, cursor: u64, rows: Vec<Record
         Ok(bytes) => app.hub.publish(space, &Bytes::from(bytes), None),
         // Subscribers see the gap in the next notification's `prev`.
         Err(e) => tracing::warn!(%space, cursor, error = %e, "relayed sync not sent"),
+    }
+}
+
+/// Encodes one `file` notification and offers it to every subscriber of
+/// `space` here.
+fn publish_file(app: &AppState, space: Uuid, prev: u64, file: &FileRow) {
+    let notification = Notification::File(FileNotification {
+        space,
+        prev,
+        cursor: file.cursor,
+        file: file.meta(),
+    });
+    match Frame::notification(&notification).and_then(|f| f.encode()) {
+        Ok(bytes) => app.hub.publish(space, &Bytes::from(bytes), None),
+        Err(e) => tracing::warn!(%space, cursor = file.cursor, error = %e, "relayed file not sent"),
     }
 }

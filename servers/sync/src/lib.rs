@@ -1,9 +1,9 @@
 //! The Sealbase sync server: protocol v1 (`docs/protocol.md`) over WebSocket,
 //! on SQLite or PostgreSQL.
 //!
-//! It stores and relays ciphertext only: record blobs, wrapped keys,
-//! membership entries, sealed keys, invitations, presence and events are
-//! opaque bytes here (presence and events are never stored). What it
+//! It stores and relays ciphertext only: record blobs, file bodies, wrapped
+//! keys, membership entries, sealed keys, invitations, presence and events
+//! are opaque bytes here (presence and events are never stored). What it
 //! enforces is who may read and write each space (access tokens from a
 //! trusted issuer, capability chains for shared spaces), the per-space
 //! cursor order, and the protocol's limits.
@@ -14,14 +14,16 @@
 //! over Postgres `LISTEN/NOTIFY`), `access` (capability cache and
 //! revocations), `presence` (who is present where, in memory only),
 //! `mailbox` (live delivery and expiry of invitations), [`ratelimit`]
-//! (keyed token buckets), [`session`] (one WebSocket connection),
-//! [`server`] (routes and lifecycle).
+//! (keyed token buckets), [`session`] (one WebSocket connection), [`files`]
+//! (file transfers over HTTP and their object store), [`server`] (routes
+//! and lifecycle).
 #![deny(missing_docs)]
 
 mod access;
 pub mod auth;
 pub mod config;
 pub mod fanout;
+pub mod files;
 pub mod hub;
 mod mailbox;
 pub mod metrics;

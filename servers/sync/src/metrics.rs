@@ -44,6 +44,22 @@ pub struct Metrics {
     pub invitations_created: AtomicU64,
     /// Requests refused with `rate_limited` (rates and mailbox caps).
     pub rate_limited: AtomicU64,
+    /// File `PUT` requests (any outcome).
+    pub file_puts: AtomicU64,
+    /// File `GET` requests (any outcome).
+    pub file_gets: AtomicU64,
+    /// File `HEAD` requests (any outcome).
+    pub file_heads: AtomicU64,
+    /// Files stored (new uploads recorded).
+    pub file_uploads: AtomicU64,
+    /// Upload body bytes received.
+    pub file_bytes_in: AtomicU64,
+    /// Download body bytes sent.
+    pub file_bytes_out: AtomicU64,
+    /// Objects deleted with their records.
+    pub file_objects_deleted: AtomicU64,
+    /// Orphaned objects deleted by the sweep.
+    pub file_orphans_swept: AtomicU64,
 }
 
 fn micros(d: Duration) -> u64 {
@@ -138,6 +154,58 @@ impl Metrics {
             "counter",
             "Time spent streaming pulls.",
             seconds(&self.pull_micros).to_string(),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP sealbase_sync_file_requests_total File transfer requests by method.\n\
+             # TYPE sealbase_sync_file_requests_total counter"
+        );
+        for (method, count) in [
+            ("put", &self.file_puts),
+            ("get", &self.file_gets),
+            ("head", &self.file_heads),
+        ] {
+            let _ = writeln!(
+                out,
+                "sealbase_sync_file_requests_total{{method=\"{method}\"}} {}",
+                get(count)
+            );
+        }
+        let mut metric = |name: &str, kind: &str, help: &str, value: String| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        };
+        metric(
+            "sealbase_sync_file_uploads_total",
+            "counter",
+            "Files stored.",
+            get(&self.file_uploads).to_string(),
+        );
+        metric(
+            "sealbase_sync_file_received_bytes_total",
+            "counter",
+            "File upload bytes received.",
+            get(&self.file_bytes_in).to_string(),
+        );
+        metric(
+            "sealbase_sync_file_sent_bytes_total",
+            "counter",
+            "File download bytes sent.",
+            get(&self.file_bytes_out).to_string(),
+        );
+        metric(
+            "sealbase_sync_file_objects_deleted_total",
+            "counter",
+            "File objects deleted with their records.",
+            get(&self.file_objects_deleted).to_string(),
+        );
+        metric(
+            "sealbase_sync_file_orphans_swept_total",
+            "counter",
+            "Orphaned file objects deleted by the sweep.",
+            get(&self.file_orphans_swept).to_string(),
         );
         metric(
             "sealbase_sync_compacted_tombstones_total",

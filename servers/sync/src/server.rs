@@ -1,5 +1,6 @@
 //! Routes and lifecycle: binds the listener, serves until shut down, and on
 //! shutdown stops accepting, closes every WebSocket with 1001 and drains.
+//! Routes: the WebSocket, file transfers, health and metrics.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,7 +11,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, put};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -18,6 +19,7 @@ use uuid::Uuid;
 
 use crate::auth::TokenVerifier;
 use crate::fanout::ephemeral::EphemeralRelay;
+use crate::files::FileStorage;
 use crate::hub::{ConnId, Hub};
 use crate::metrics::Metrics;
 use crate::presence::{Outlets, Presence};
@@ -77,6 +79,14 @@ pub struct Limits {
     /// `membership.append` and `space.create` requests one user may make
     /// per minute (also the burst), per server instance.
     pub membership_per_minute: u32,
+    /// Largest file body accepted, in bytes.
+    pub max_file_size: u64,
+    /// How often to sweep the file store for objects without a file row
+    /// (`None`: never).
+    pub file_sweep_every: Option<Duration>,
+    /// Objects younger than this are never swept (an upload completes its
+    /// object just before recording it).
+    pub orphan_grace: Duration,
 }
 
 impl Default for Limits {
@@ -102,6 +112,9 @@ impl Default for Limits {
             invitation_sweep: Duration::from_secs(60),
             pushes_per_second: 100,
             membership_per_minute: 60,
+            max_file_size: 1 << 30,
+            file_sweep_every: Some(Duration::from_secs(6 * 3600)),
+            orphan_grace: Duration::from_secs(3600),
         }
     }
 }
@@ -160,6 +173,8 @@ pub struct Settings {
     pub store: Store,
     /// Verifies access tokens.
     pub verifier: TokenVerifier,
+    /// Where file bytes are stored.
+    pub files: FileStorage,
     /// Limits.
     pub limits: Limits,
 }
@@ -170,6 +185,7 @@ pub(crate) struct AppState {
     pub(crate) verifier: TokenVerifier,
     pub(crate) hub: Hub,
     pub(crate) access: crate::access::Access,
+    pub(crate) files: FileStorage,
     pub(crate) limits: Limits,
     pub(crate) metrics: Metrics,
     pub(crate) shutdown: watch::Receiver<bool>,
@@ -281,6 +297,7 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
         presence: Presence::new(settings.limits.presence_ttl),
         relay,
         limiters: Limiters::new(&settings.limits),
+        files: settings.files,
         limits: settings.limits,
         metrics: Metrics::default(),
         shutdown: shutdown_rx.clone(),
@@ -300,6 +317,10 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
     tokio::spawn(compactor(state.clone()));
     tokio::spawn(crate::presence::sweep(state.clone()));
     tokio::spawn(crate::mailbox::sweep(state.clone()));
+    if let Some(every) = state.limits.file_sweep_every {
+        tokio::spawn(crate::files::sweep(state.clone(), every));
+    }
+    let state_files = state.files.description().to_owned();
     let app = router(state);
     let mut stop = shutdown_rx;
     let task = tokio::spawn(async move {
@@ -309,7 +330,7 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
             })
             .await
     });
-    tracing::info!(%addr, %instance, "sync server listening");
+    tracing::info!(%addr, %instance, files = %state_files, "sync server listening");
     Ok(RunningServer {
         addr,
         shutdown,
@@ -358,6 +379,12 @@ async fn compactor(app: Arc<AppState>) {
 fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route(sealbase_protocol::WS_PATH, get(crate::session::upgrade))
+        .route(
+            "/api/v1/spaces/{space}/files/{file}",
+            put(crate::files::put)
+                .get(crate::files::get)
+                .head(crate::files::head),
+        )
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .with_state(state)

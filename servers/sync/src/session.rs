@@ -22,9 +22,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use sealbase_crypto::{
-    Capability, CapabilityError, CapabilityToken, Did, TokenHash, VerifiedCapability, verify_chain,
-};
+use sealbase_crypto::{Capability, Did, VerifiedCapability};
 use sealbase_protocol::{
     AuthParams, ClientRequest, CloseCode, Empty, ErrorBody, ErrorCode, Frame, MAX_FRAME_LEN,
     Notification, PullBegin, PullChunk, PullCommit, PullParams, PullResult, PulledRecord,
@@ -39,11 +37,13 @@ use uuid::Uuid;
 use crate::auth::AccessToken;
 use crate::hub::{ConnId, KillSwitch, Subscriber};
 use crate::server::AppState;
-use crate::store::{PushOutcome, SpaceInfo, SpaceKind, StoreError};
+use crate::store::{PushOutcome, SpaceInfo, StoreError};
 
 mod invitations;
 mod presence;
 mod spaces;
+
+pub(crate) use spaces::check_epoch;
 
 /// `GET /api/v1/ws`: upgrades to a protocol v1 connection. A client that
 /// does not offer the `sealbase.v1` subprotocol gets 400, not a socket.
@@ -163,55 +163,17 @@ impl Conn {
         cap: Option<&str>,
         need: Capability,
     ) -> Result<Option<Arc<VerifiedCapability>>, ErrorBody> {
-        if space == self.personal_space {
-            return Ok(None);
-        }
-        let forbidden = || ErrorBody::new(ErrorCode::Forbidden, "no access to this space");
-        let info = self
-            .app
-            .store
-            .space(space)
+        self.app
+            .access
+            .authorize(
+                &self.app.store,
+                self.personal_space,
+                &self.did,
+                space,
+                cap,
+                need,
+            )
             .await
-            .map_err(|e| internal(&e))?
-            .ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such space"))?;
-        let SpaceKind::Shared { root_did } = info.kind else {
-            // Someone else's personal space.
-            return Err(forbidden());
-        };
-        let cap = cap.ok_or_else(forbidden)?;
-        let access = &self.app.access;
-        access
-            .load_revocations(&self.app.store, space)
-            .await
-            .map_err(|e| internal(&e))?;
-        let now = unix_now();
-        let leaf = TokenHash::of_compact(cap);
-        let verified = match access.cached(&leaf, space, &self.did, now) {
-            Some(verified) => verified,
-            None => {
-                let root: Did = root_did.parse().map_err(|_| {
-                    ErrorBody::new(ErrorCode::Internal, "stored root DID is invalid")
-                })?;
-                let rejected = |e: CapabilityError| {
-                    ErrorBody::new(ErrorCode::Forbidden, format!("capability rejected: {e}"))
-                };
-                let token = CapabilityToken::parse(cap).map_err(rejected)?;
-                let verified = verify_chain(&token, &root, space, &self.did, now, |h| {
-                    access.is_revoked(space, h)
-                })
-                .map_err(rejected)?;
-                let verified = Arc::new(verified);
-                access.remember(leaf, space, self.did, verified.clone(), now);
-                verified
-            }
-        };
-        if verified.cap < need {
-            return Err(ErrorBody::new(
-                ErrorCode::Forbidden,
-                format!("this needs the {} capability", need.as_str()),
-            ));
-        }
-        Ok(Some(verified))
     }
 }
 
@@ -714,8 +676,8 @@ async fn push(conn: &Arc<Conn>, p: PushParams) -> Result<PushResult, ErrorBody> 
         .authorize(p.space, p.cap.as_deref(), Capability::Write)
         .await?;
     if grant.is_some() {
-        spaces::check_epoch(
-            conn,
+        check_epoch(
+            &conn.app.store,
             p.space,
             p.changes.iter().filter_map(|c| c.dek.as_ref()),
         )
@@ -732,7 +694,13 @@ async fn push(conn: &Arc<Conn>, p: PushParams) -> Result<PushResult, ErrorBody> 
         .metrics
         .observe_push(started.elapsed(), p.changes.len());
     match outcome {
-        PushOutcome::Applied { prev, cursor } => {
+        PushOutcome::Applied {
+            prev,
+            cursor,
+            removed_files,
+        } => {
+            // The deleted records' files: rows gone with the push, objects now.
+            crate::files::delete_later(&conn.app, removed_files);
             let notification = Notification::Sync(SyncNotification {
                 space: p.space,
                 prev,
@@ -785,13 +753,10 @@ async fn pull(conn: &Arc<Conn>, id: u32, p: PullParams) -> Result<PullResult, Er
         // miss the deletes whose tombstones were dropped.
         let reset = space.since > upto || (space.since > 0 && space.since < info.compacted);
         let since = if reset { 0 } else { space.since };
-        // Membership entries and sealed keys go between the records, in
-        // cursor order.
-        let mut extras = if grant.is_none() {
-            spaces::PullExtras::none(space.id)
-        } else {
-            spaces::PullExtras::load(conn, space.id, since, upto).await?
-        };
+        // Files, membership entries and sealed keys go between the
+        // records, in cursor order.
+        let mut extras =
+            spaces::PullExtras::load(conn, space.id, since, upto, grant.is_some()).await?;
         chunk(
             conn,
             id,

@@ -165,7 +165,11 @@ fn delete(id: Uuid, expected_cursor: u64) -> Change {
 }
 
 fn applied(prev: u64, cursor: u64) -> PushOutcome {
-    PushOutcome::Applied { prev, cursor }
+    PushOutcome::Applied {
+        prev,
+        cursor,
+        removed_files: Vec::new(),
+    }
 }
 
 fn row(id: Uuid, cursor: u64, blob: Option<&[u8]>) -> RecordRow {
@@ -532,7 +536,7 @@ async fn concurrent_pushes_serialize(db: Db) {
     let mut cursors = Vec::new();
     for task in tasks {
         for outcome in task.await.unwrap() {
-            let PushOutcome::Applied { prev, cursor } = outcome else {
+            let PushOutcome::Applied { prev, cursor, .. } = outcome else {
                 panic!("disjoint records never conflict: {outcome:?}");
             };
             assert_eq!(prev + 1, cursor);

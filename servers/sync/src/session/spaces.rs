@@ -16,14 +16,14 @@ use sealbase_protocol::{
     EpochBeginParams, EpochBegun, EpochCompleteParams, EpochKeys, ErrorBody, ErrorCode, Frame,
     Hash, KeysGetParams, MembershipAppendParams, MembershipAppended, MembershipEntry,
     MembershipList, MembershipListParams, MembershipNotification, Notification, PullChunk,
-    PulledKey, PulledMembership, SealedEpochKey, SpaceCreateParams, SpaceCreated, SyncNotification,
-    WrappedKey,
+    PulledFile, PulledKey, PulledMembership, SealedEpochKey, SpaceCreateParams, SpaceCreated,
+    SyncNotification, WrappedKey,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{Conn, internal, store_error};
-use crate::store::{AppendOutcome, BeginOutcome, CompleteOutcome, StoreError};
+use crate::store::{AppendOutcome, BeginOutcome, CompleteOutcome, FileRow, Store, StoreError};
 
 /// Entries per `membership.list` page.
 const MEMBERSHIP_PAGE: u32 = 1000;
@@ -203,15 +203,14 @@ async fn shared(
 ///
 /// Checked before the write, not inside it: a key that slips in under an
 /// epoch begun meanwhile is still found by `deks.get`, and
-/// `epoch.complete` refuses while it remains.
-pub(super) async fn check_epoch(
-    conn: &Conn,
+/// `epoch.complete` refuses while it remains. Pushes, `deks.rewrap` and
+/// file uploads all check here.
+pub(crate) async fn check_epoch(
+    store: &Store,
     space: Uuid,
     keys: impl Iterator<Item = &WrappedKey>,
 ) -> Result<(), ErrorBody> {
-    let state = conn
-        .app
-        .store
+    let state = store
         .epoch(space)
         .await
         .map_err(|e| internal(&e))?
@@ -387,7 +386,7 @@ pub(super) async fn rewrap(
     p: DeksRewrapParams,
 ) -> Result<DeksRewrapped, ErrorBody> {
     shared(conn, p.space, p.cap.as_deref(), Capability::Admin).await?;
-    check_epoch(conn, p.space, p.deks.iter().map(|d| &d.dek)).await?;
+    check_epoch(&conn.app.store, p.space, p.deks.iter().map(|d| &d.dek)).await?;
     let (rewrapped, skipped) = conn
         .app
         .store
@@ -397,9 +396,10 @@ pub(super) async fn rewrap(
     Ok(DeksRewrapped { rewrapped, skipped })
 }
 
-/// The non-record items of a shared space that a pull streams between its
-/// records in cursor order: membership entries (a page at a time) and the
-/// epoch keys sealed to the puller.
+/// The non-record items a pull streams between the records in cursor
+/// order: files (any space), and for a shared space its membership entries
+/// and the epoch keys sealed to the puller. Entries and files are read a
+/// page at a time.
 pub(super) struct PullExtras {
     space: Uuid,
     upto: u64,
@@ -408,44 +408,43 @@ pub(super) struct PullExtras {
     /// up to `upto` has been read.
     entries_from: Option<u64>,
     keys: VecDeque<SealedEpochKey>,
+    files: VecDeque<FileRow>,
+    /// Cursor to read the next page of files from; `None` once done.
+    files_from: Option<u64>,
 }
 
-impl PullExtras {
-    /// Nothing (a personal space has neither).
-    pub(super) fn none(space: Uuid) -> Self {
-        Self {
-            space,
-            upto: 0,
-            entries: VecDeque::new(),
-            entries_from: None,
-            keys: VecDeque::new(),
-        }
-    }
+/// Files per page while streaming a pull.
+const FILES_PAGE: u32 = 500;
 
-    /// The items of `space` with `since < cursor <= upto`.
+impl PullExtras {
+    /// The items of `space` with `since < cursor <= upto`; membership and
+    /// keys only if the space is `shared` (a personal space has neither).
     pub(super) async fn load(
         conn: &Conn,
         space: Uuid,
         since: u64,
         upto: u64,
+        shared: bool,
     ) -> Result<Self, ErrorBody> {
-        let keys = conn
-            .app
-            .store
-            .sealed_keys(space, &conn.did.to_string())
-            .await
-            .map_err(|e| internal(&e))?;
-        let mut keys: Vec<SealedEpochKey> = keys
-            .into_iter()
-            .filter(|k| k.cursor > since && k.cursor <= upto)
-            .collect();
-        keys.sort_by_key(|k| k.cursor);
+        let mut keys = Vec::new();
+        if shared {
+            keys = conn
+                .app
+                .store
+                .sealed_keys(space, &conn.did.to_string())
+                .await
+                .map_err(|e| internal(&e))?;
+            keys.retain(|k| k.cursor > since && k.cursor <= upto);
+            keys.sort_by_key(|k| k.cursor);
+        }
         Ok(Self {
             space,
             upto,
             entries: VecDeque::new(),
-            entries_from: Some(since),
+            entries_from: shared.then_some(since),
             keys: keys.into(),
+            files: VecDeque::new(),
+            files_from: Some(since),
         })
     }
 
@@ -472,6 +471,24 @@ impl PullExtras {
         Ok(self.entries.front().map(|e| e.cursor))
     }
 
+    /// The next file within the pull, reading a page if needed.
+    async fn next_file_cursor(&mut self, conn: &Conn) -> Result<Option<u64>, ErrorBody> {
+        if self.files.is_empty()
+            && let Some(from) = self.files_from
+        {
+            let page = conn
+                .app
+                .store
+                .files_page(self.space, from, self.upto, FILES_PAGE)
+                .await
+                .map_err(|e| internal(&e))?;
+            let full = page.len() >= FILES_PAGE as usize;
+            self.files_from = page.last().map(|f| f.cursor).filter(|_| full);
+            self.files.extend(page);
+        }
+        Ok(self.files.front().map(|f| f.cursor))
+    }
+
     /// Streams every item with a cursor up to `bound` (all that remain if
     /// `None`) as chunks of request `id`.
     pub(super) async fn flush(
@@ -484,22 +501,29 @@ impl PullExtras {
         loop {
             let entry = self.next_entry_cursor(conn).await?;
             let key = self.keys.front().map(|k| k.cursor);
-            let item = match (entry, key) {
-                (Some(e), k) if e <= bound && k.is_none_or(|k| e <= k) => {
-                    self.entries.pop_front().map(|entry| {
-                        PullChunk::Membership(PulledMembership {
-                            space: self.space,
-                            entry,
-                        })
+            let file = self.next_file_cursor(conn).await?;
+            let lowest = [entry, key, file].into_iter().flatten().min();
+            let item = match lowest {
+                Some(c) if c > bound => None,
+                None => None,
+                Some(c) if entry == Some(c) => self.entries.pop_front().map(|entry| {
+                    PullChunk::Membership(PulledMembership {
+                        space: self.space,
+                        entry,
                     })
-                }
-                (_, Some(k)) if k <= bound => self.keys.pop_front().map(|key| {
+                }),
+                Some(c) if key == Some(c) => self.keys.pop_front().map(|key| {
                     PullChunk::Key(PulledKey {
                         space: self.space,
                         key,
                     })
                 }),
-                _ => None,
+                Some(_) => self.files.pop_front().map(|file| {
+                    PullChunk::File(PulledFile {
+                        space: self.space,
+                        file: file.meta(),
+                    })
+                }),
             };
             let Some(item) = item else {
                 return Ok(());

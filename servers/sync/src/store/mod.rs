@@ -12,7 +12,11 @@
 //!   record's current cursor (0 = the record must not exist);
 //! - records are keyed by `(space, id)`, never by id alone;
 //! - a deleted record stays as a tombstone (no blob, no key) at the cursor
-//!   of its deletion;
+//!   of its deletion, and the push that deletes it removes its files' rows in
+//!   the same transaction (their objects are deleted after the commit);
+//! - a file row is inserted only after its object is complete, in one
+//!   transaction that moves the space cursor by one; files are immutable, so
+//!   a second insert of the same `(space, id)` writes nothing;
 //! - pulls read in `(cursor, id)` order straight from an index, a page at a
 //!   time, so the first record comes back without sorting the space.
 
@@ -20,8 +24,8 @@ pub mod postgres;
 pub mod sqlite;
 
 use sealbase_protocol::{
-    Bytes, Change, Hash, KeyOwner, MembershipEntry, RecipientKey, RecordCursor, SealedEpochKey,
-    WrappedDek, WrappedKey,
+    Bytes, Change, FileMeta, Hash, KeyOwner, MembershipEntry, RecipientKey, RecordCursor,
+    SealedEpochKey, WrappedDek, WrappedKey,
 };
 use uuid::Uuid;
 
@@ -97,6 +101,9 @@ pub enum PushOutcome {
         prev: u64,
         /// The new space cursor (the cursor of every record in the batch).
         cursor: u64,
+        /// Files of the records this batch deleted: their rows are gone,
+        /// their objects are the caller's to delete.
+        removed_files: Vec<FileObject>,
     },
     /// Nothing written: these records have moved on (cursor 0: absent).
     Conflict(Vec<RecordCursor>),
@@ -462,7 +469,7 @@ fn membership_entry(
 pub struct EpochState {
     /// The newest begun epoch.
     pub current: u32,
-    /// Every record key has been rewrapped to `current`.
+    /// Every record and file key has been rewrapped to `current`.
     pub complete: bool,
 }
 
@@ -489,7 +496,7 @@ pub enum CompleteOutcome {
     Complete,
     /// The epoch is not the current one.
     NotCurrent(EpochState),
-    /// Some record key is still wrapped under an older epoch.
+    /// Some record or file key is still wrapped under an older epoch.
     KeysRemain,
 }
 
@@ -527,8 +534,8 @@ impl Store {
         dispatch!(self, s => s.begin_epoch(space, epoch, keys).await)
     }
 
-    /// Marks `epoch` complete if it is current and no record key of the
-    /// space is wrapped under an older one.
+    /// Marks `epoch` complete if it is current and no record or file key of
+    /// the space is wrapped under an older one.
     pub async fn complete_epoch(
         &self,
         space: Uuid,
@@ -546,8 +553,8 @@ impl Store {
         dispatch!(self, s => s.sealed_keys(space, did).await)
     }
 
-    /// Record keys of `space` wrapped under an epoch below `below`, by id,
-    /// at most `limit`.
+    /// Record and file keys of `space` wrapped under an epoch below `below`,
+    /// by id (then owner, records first), at most `limit`.
     pub async fn deks_below(
         &self,
         space: Uuid,
@@ -557,14 +564,142 @@ impl Store {
         dispatch!(self, s => s.deks_below(space, below, limit).await)
     }
 
-    /// Replaces each record key whose record is still at the given cursor;
-    /// returns how many were replaced and the ids skipped. The space cursor
-    /// does not move.
+    /// Replaces each record or file key whose record or file is still at the
+    /// given cursor; returns how many were replaced and the ids skipped. The
+    /// space cursor does not move.
     pub async fn rewrap(
         &self,
         space: Uuid,
         deks: &[WrappedDek],
     ) -> Result<(u32, Vec<Uuid>), StoreError> {
         dispatch!(self, s => s.rewrap(space, deks).await)
+    }
+}
+
+/// A stored file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRow {
+    /// The file.
+    pub id: Uuid,
+    /// The record it belongs to.
+    pub record: Uuid,
+    /// The space cursor of its upload.
+    pub cursor: u64,
+    /// Bytes of the stored (encrypted) body.
+    pub size: u64,
+    /// The wrapped file key.
+    pub dek: WrappedKey,
+    /// Names the object holding the bytes (unique per upload).
+    pub upload: Uuid,
+}
+
+impl FileRow {
+    /// The metadata clients see.
+    pub fn meta(&self) -> FileMeta {
+        FileMeta {
+            id: self.id,
+            record: self.record,
+            cursor: self.cursor,
+            size: self.size,
+            dek: self.dek,
+        }
+    }
+}
+
+/// A completed upload to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFile {
+    /// The file.
+    pub id: Uuid,
+    /// The record it belongs to.
+    pub record: Uuid,
+    /// Bytes of the stored body.
+    pub size: u64,
+    /// The wrapped file key.
+    pub dek: WrappedKey,
+    /// Names the object already written.
+    pub upload: Uuid,
+    /// The user who uploaded it.
+    pub uploader: Uuid,
+}
+
+/// The outcome of recording an upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileInsert {
+    /// Recorded at `cursor`; `prev` was the space cursor before.
+    Inserted {
+        /// The space cursor before the upload.
+        prev: u64,
+        /// The file's cursor.
+        cursor: u64,
+    },
+    /// Nothing written: the file id is already stored (files are immutable).
+    Exists(FileRow),
+    /// Nothing written: the record is deleted (its files would be deleted
+    /// with it).
+    RecordDeleted,
+}
+
+/// An object that holds (or held) a file's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileObject {
+    /// The space.
+    pub space: Uuid,
+    /// The file.
+    pub id: Uuid,
+    /// The upload that wrote the object.
+    pub upload: Uuid,
+}
+
+/// A file size as stored.
+fn size_to_db(size: u64) -> Result<i64, StoreError> {
+    i64::try_from(size).map_err(|_| StoreError::Corrupt("file size beyond i64"))
+}
+
+/// A stored file size.
+fn size_from_db(size: i64) -> Result<u64, StoreError> {
+    u64::try_from(size).map_err(|_| StoreError::Corrupt("negative file size"))
+}
+
+impl Store {
+    /// The file, if stored.
+    pub async fn file(&self, space: Uuid, id: Uuid) -> Result<Option<FileRow>, StoreError> {
+        dispatch!(self, s => s.file(space, id).await)
+    }
+
+    /// Records a completed upload at the next space cursor, unless the file
+    /// id is taken or the record is deleted (see [`FileInsert`]). Fails with
+    /// [`StoreError::NoSuchSpace`] if the space is absent.
+    pub async fn insert_file(&self, space: Uuid, file: &NewFile) -> Result<FileInsert, StoreError> {
+        dispatch!(self, s => s.insert_file(space, file).await)
+    }
+
+    /// Files of `space` with `since < cursor <= upto`, in cursor order, at
+    /// most `limit`.
+    pub async fn files_page(
+        &self,
+        space: Uuid,
+        since: u64,
+        upto: u64,
+        limit: u32,
+    ) -> Result<Vec<FileRow>, StoreError> {
+        dispatch!(self, s => s.files_page(space, since, upto, limit).await)
+    }
+
+    /// Removes the rows of every file belonging to one of `records` in one
+    /// transaction and returns their objects, for the caller to delete. The
+    /// space cursor does not move: clients learn of it from the records'
+    /// tombstones. (A push that deletes records does this itself.)
+    pub async fn delete_files_of_records(
+        &self,
+        space: Uuid,
+        records: &[Uuid],
+    ) -> Result<Vec<FileObject>, StoreError> {
+        dispatch!(self, s => s.delete_files_of_records(space, records).await)
+    }
+
+    /// Which of `uploads` name a stored file (the rest are orphaned objects).
+    pub async fn known_uploads(&self, uploads: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
+        dispatch!(self, s => s.known_uploads(uploads).await)
     }
 }

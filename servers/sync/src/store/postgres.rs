@@ -6,10 +6,11 @@
 //! the current cursors of all its records are read with `= ANY($2)` and the
 //! batch is written with one `INSERT … SELECT FROM UNNEST(…)`.
 //!
-//! Every applied push also sends a [`PushSignal`] on [`CHANNEL`] with
-//! `pg_notify` inside its transaction, so the signal is delivered exactly
-//! when (and only if) the push commits, in commit order. It names the space,
-//! the cursors and the instance that wrote it, never record content.
+//! Every applied push and every recorded file upload also sends a
+//! [`PushSignal`] on [`CHANNEL`] with `pg_notify` inside its transaction, so
+//! the signal is delivered exactly when (and only if) the write commits, in
+//! commit order. It names the space, the cursors and the instance that wrote
+//! it, never content; listeners read the records or file at those cursors.
 //! Created invitations are announced the same way on
 //! [`INVITATION_CHANNEL`]. Presence and events, which are never stored,
 //! travel whole (already encrypted by clients) on [`EPHEMERAL_CHANNEL`];
@@ -26,16 +27,17 @@ use sqlx::postgres::{
     PgArgumentBuffer, PgHasArrayType, PgListener, PgPool, PgPoolOptions, PgTypeInfo, PgValueFormat,
     PgValueRef,
 };
-use sqlx::{Decode, Encode, Postgres, Type};
+use sqlx::{Decode, Encode, Postgres, Transaction, Type};
 
 mod invitations;
 
 use super::{
-    AppendOutcome, BeginOutcome, Change, Compaction, CompleteOutcome, EpochState, KeyOwner,
-    MembershipEntry, PushOutcome, RecipientKey, RecordCursor, RecordRow, SealedEpochKey, SpaceInfo,
-    StoreError, Uuid, WrappedDek, blob_bytes, check_personal, check_quota, cursor_from_db,
-    cursor_to_db, epoch_from_db, epoch_prefix, hash_from_db, membership_entry, pull_bounds,
-    record_version, space_kind, unix_now, wrapped_from_db,
+    AppendOutcome, BeginOutcome, Change, Compaction, CompleteOutcome, EpochState, FileInsert,
+    FileObject, FileRow, KeyOwner, MembershipEntry, NewFile, PushOutcome, RecipientKey,
+    RecordCursor, RecordRow, SealedEpochKey, SpaceInfo, StoreError, Uuid, WrappedDek, blob_bytes,
+    check_personal, check_quota, cursor_from_db, cursor_to_db, epoch_from_db, epoch_prefix,
+    hash_from_db, membership_entry, pull_bounds, record_version, size_from_db, size_to_db,
+    space_kind, unix_now, wrapped_from_db,
 };
 
 /// Connections per server instance. Postgres serves a few hundred in
@@ -65,8 +67,9 @@ pub struct PostgresStore {
     quota: Option<i64>,
 }
 
-/// What a committed push announces on [`CHANNEL`]: enough to read the batch
-/// back (`prev < cursor <= cursor`), nothing of its content. About 130 bytes
+/// What a committed push or file upload announces on [`CHANNEL`]: enough to
+/// read the batch (or file) back (`prev < cursor <= cursor`), nothing of its
+/// content. About 130 bytes
 /// of JSON, far below Postgres' 8000-byte payload limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PushSignal {
@@ -421,6 +424,14 @@ impl PostgresStore {
         .execute(&mut *tx)
         .await?;
 
+        let deleted: Vec<Uuid> = changes
+            .iter()
+            .filter(|c| c.blob.is_none())
+            .map(|c| c.id)
+            .collect();
+        let (removed_files, freed) = remove_files_of(&mut tx, space, &deleted).await?;
+        let delta = delta.saturating_sub(freed);
+
         sqlx::query("UPDATE spaces SET cursor = $2, bytes = GREATEST(bytes + $3, 0) WHERE id = $1")
             .bind(PgUuid(space))
             .bind(next)
@@ -429,21 +440,37 @@ impl PostgresStore {
             .await?;
 
         let (prev, next) = (cursor_from_db(prev)?, cursor_from_db(next)?);
+        self.signal(&mut tx, space, prev, next).await?;
+        tx.commit().await?;
+        Ok(PushOutcome::Applied {
+            prev,
+            cursor: next,
+            removed_files,
+        })
+    }
+
+    /// Announces a write of `space` from `prev` to `cursor` on [`CHANNEL`]:
+    /// queued now, delivered by Postgres at COMMIT (and never on rollback).
+    async fn signal(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        space: Uuid,
+        prev: u64,
+        cursor: u64,
+    ) -> Result<(), StoreError> {
         let signal = serde_json::to_string(&PushSignal {
             instance: self.instance,
             space,
             prev,
-            cursor: next,
+            cursor,
         })
         .map_err(|_| StoreError::Corrupt("push signal does not encode"))?;
-        // Queued now, delivered by Postgres at COMMIT (and never on rollback).
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
             .bind(signal)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
-        tx.commit().await?;
-        Ok(PushOutcome::Applied { prev, cursor: next })
+        Ok(())
     }
 
     /// See [`super::Store::compact`].
@@ -817,6 +844,8 @@ impl PostgresStore {
         let stale: Option<i32> = sqlx::query_scalar(
             "SELECT 1 FROM records
              WHERE space_id = $1 AND dek IS NOT NULL AND substring(dek FROM 1 FOR 4) < $2
+             UNION ALL
+             SELECT 1 FROM files WHERE space_id = $1 AND substring(dek FROM 1 FOR 4) < $2
              LIMIT 1",
         )
         .bind(PgUuid(space))
@@ -867,10 +896,14 @@ impl PostgresStore {
         below: u32,
         limit: u32,
     ) -> Result<Vec<WrappedDek>, StoreError> {
-        let rows: Vec<(PgUuid, i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT id, cursor, dek FROM records
+        // `file` is false for records: records first at equal ids.
+        let rows: Vec<(PgUuid, bool, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, false AS file, cursor, dek FROM records
              WHERE space_id = $1 AND dek IS NOT NULL AND substring(dek FROM 1 FOR 4) < $2
-             ORDER BY id LIMIT $3",
+             UNION ALL
+             SELECT id, true AS file, cursor, dek FROM files
+             WHERE space_id = $1 AND substring(dek FROM 1 FOR 4) < $2
+             ORDER BY id, file LIMIT $3",
         )
         .bind(PgUuid(space))
         .bind(epoch_prefix(below).as_slice())
@@ -878,10 +911,14 @@ impl PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
-            .map(|(id, cursor, dek)| {
+            .map(|(id, file, cursor, dek)| {
                 Ok(WrappedDek {
                     id: id.0,
-                    owner: KeyOwner::Record,
+                    owner: if file {
+                        KeyOwner::File
+                    } else {
+                        KeyOwner::Record
+                    },
                     cursor: cursor_from_db(cursor)?,
                     dek: wrapped_from_db(&dek)?,
                 })
@@ -914,8 +951,22 @@ impl PostgresStore {
                     .rows_affected()
                         == 1
                 }
-                // No files are stored yet; a cursor beyond i64 matches nothing.
-                _ => false,
+                (KeyOwner::File, Some(cursor)) => {
+                    sqlx::query(
+                        "UPDATE files SET dek = $4
+                         WHERE space_id = $1 AND id = $2 AND cursor = $3",
+                    )
+                    .bind(PgUuid(space))
+                    .bind(PgUuid(dek.id))
+                    .bind(cursor)
+                    .bind(dek.dek.as_bytes().as_slice())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1
+                }
+                // A cursor beyond i64 matches nothing.
+                (_, None) => false,
             };
             if applied {
                 rewrapped += 1;
@@ -925,5 +976,204 @@ impl PostgresStore {
         }
         tx.commit().await?;
         Ok((rewrapped, skipped))
+    }
+}
+
+/// A file row: id, record_id, cursor, size, dek, upload.
+type FileTuple = (PgUuid, PgUuid, i64, i64, Vec<u8>, PgUuid);
+
+/// The columns of a [`FileTuple`], in order.
+const FILE_COLUMNS: &str = "id, record_id, cursor, size, dek, upload";
+
+fn file_row((id, record, cursor, size, dek, upload): FileTuple) -> Result<FileRow, StoreError> {
+    Ok(FileRow {
+        id: id.0,
+        record: record.0,
+        cursor: cursor_from_db(cursor)?,
+        size: size_from_db(size)?,
+        dek: wrapped_from_db(&dek)?,
+        upload: upload.0,
+    })
+}
+
+/// Removes the file rows of `records` inside `tx`; returns their objects
+/// and the bytes they held.
+async fn remove_files_of(
+    tx: &mut Transaction<'static, Postgres>,
+    space: Uuid,
+    records: &[Uuid],
+) -> Result<(Vec<FileObject>, i64), StoreError> {
+    if records.is_empty() {
+        return Ok((Vec::new(), 0));
+    }
+    let records: Vec<PgUuid> = records.iter().copied().map(PgUuid).collect();
+    let rows: Vec<(PgUuid, PgUuid, i64)> = sqlx::query_as(
+        "DELETE FROM files WHERE space_id = $1 AND record_id = ANY($2) RETURNING id, upload, size",
+    )
+    .bind(PgUuid(space))
+    .bind(&records)
+    .fetch_all(&mut **tx)
+    .await?;
+    let freed = rows
+        .iter()
+        .fold(0i64, |sum, (_, _, size)| sum.saturating_add(*size));
+    let removed = rows
+        .into_iter()
+        .map(|(id, upload, _)| FileObject {
+            space,
+            id: id.0,
+            upload: upload.0,
+        })
+        .collect();
+    Ok((removed, freed))
+}
+
+impl PostgresStore {
+    /// See [`super::Store::file`].
+    pub(crate) async fn file(&self, space: Uuid, id: Uuid) -> Result<Option<FileRow>, StoreError> {
+        let row: Option<FileTuple> = sqlx::query_as(&format!(
+            "SELECT {FILE_COLUMNS} FROM files WHERE space_id = $1 AND id = $2"
+        ))
+        .bind(PgUuid(space))
+        .bind(PgUuid(id))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(file_row).transpose()
+    }
+
+    /// See [`super::Store::insert_file`].
+    pub(crate) async fn insert_file(
+        &self,
+        space: Uuid,
+        file: &NewFile,
+    ) -> Result<FileInsert, StoreError> {
+        let size = size_to_db(file.size)?;
+        let mut tx = self.pool.begin().await?;
+        // Locked like a push: writes to the space serialize, so the record
+        // cannot be deleted between the check below and the insert.
+        let found: Option<(i64, Option<PgUuid>)> =
+            sqlx::query_as("SELECT cursor, billed_user FROM spaces WHERE id = $1 FOR UPDATE")
+                .bind(PgUuid(space))
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((prev, billed)) = found else {
+            tx.rollback().await?;
+            return Err(StoreError::NoSuchSpace(space));
+        };
+        let existing: Option<FileTuple> = sqlx::query_as(&format!(
+            "SELECT {FILE_COLUMNS} FROM files WHERE space_id = $1 AND id = $2"
+        ))
+        .bind(PgUuid(space))
+        .bind(PgUuid(file.id))
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(existing) = existing {
+            tx.rollback().await?;
+            return Ok(FileInsert::Exists(file_row(existing)?));
+        }
+        let tombstone: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM records WHERE space_id = $1 AND id = $2 AND blob IS NULL",
+        )
+        .bind(PgUuid(space))
+        .bind(PgUuid(file.record))
+        .fetch_optional(&mut *tx)
+        .await?;
+        if tombstone.is_some() {
+            tx.rollback().await?;
+            return Ok(FileInsert::RecordDeleted);
+        }
+        if let (Some(_), Some(billed)) = (self.quota, billed) {
+            let used: i64 = sqlx::query_scalar(
+                "SELECT coalesce(sum(bytes), 0)::bigint FROM spaces WHERE billed_user = $1",
+            )
+            .bind(billed)
+            .fetch_one(&mut *tx)
+            .await?;
+            if let Err(e) = check_quota(self.quota, used, size) {
+                tx.rollback().await?;
+                return Err(e);
+            }
+        }
+        let next = prev
+            .checked_add(1)
+            .ok_or(StoreError::Corrupt("space cursor at its maximum"))?;
+        sqlx::query(
+            "INSERT INTO files (space_id, id, record_id, cursor, size, dek, upload, uploader)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(PgUuid(space))
+        .bind(PgUuid(file.id))
+        .bind(PgUuid(file.record))
+        .bind(next)
+        .bind(size)
+        .bind(file.dek.as_bytes().as_slice())
+        .bind(PgUuid(file.upload))
+        .bind(PgUuid(file.uploader))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE spaces SET cursor = $2, bytes = bytes + $3 WHERE id = $1")
+            .bind(PgUuid(space))
+            .bind(next)
+            .bind(size)
+            .execute(&mut *tx)
+            .await?;
+        let (prev, next) = (cursor_from_db(prev)?, cursor_from_db(next)?);
+        self.signal(&mut tx, space, prev, next).await?;
+        tx.commit().await?;
+        Ok(FileInsert::Inserted { prev, cursor: next })
+    }
+
+    /// See [`super::Store::files_page`].
+    pub(crate) async fn files_page(
+        &self,
+        space: Uuid,
+        since: u64,
+        upto: u64,
+        limit: u32,
+    ) -> Result<Vec<FileRow>, StoreError> {
+        let Some(since) = cursor_to_db(since) else {
+            return Ok(Vec::new());
+        };
+        let upto = cursor_to_db(upto).unwrap_or(i64::MAX);
+        let rows: Vec<FileTuple> = sqlx::query_as(&format!(
+            "SELECT {FILE_COLUMNS} FROM files
+             WHERE space_id = $1 AND cursor > $2 AND cursor <= $3
+             ORDER BY cursor LIMIT $4"
+        ))
+        .bind(PgUuid(space))
+        .bind(since)
+        .bind(upto)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(file_row).collect()
+    }
+
+    /// See [`super::Store::delete_files_of_records`].
+    pub(crate) async fn delete_files_of_records(
+        &self,
+        space: Uuid,
+        records: &[Uuid],
+    ) -> Result<Vec<FileObject>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let (removed, freed) = remove_files_of(&mut tx, space, records).await?;
+        sqlx::query("UPDATE spaces SET bytes = GREATEST(bytes - $2, 0) WHERE id = $1")
+            .bind(PgUuid(space))
+            .bind(freed)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    /// See [`super::Store::known_uploads`].
+    pub(crate) async fn known_uploads(&self, uploads: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
+        let uploads: Vec<PgUuid> = uploads.iter().copied().map(PgUuid).collect();
+        let known: Vec<PgUuid> =
+            sqlx::query_scalar("SELECT upload FROM files WHERE upload = ANY($1)")
+                .bind(&uploads)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(known.into_iter().map(|u| u.0).collect())
     }
 }

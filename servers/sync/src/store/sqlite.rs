@@ -16,16 +16,17 @@ use std::time::Duration;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{QueryBuilder, Sqlite, Transaction};
 
 mod invitations;
 
 use super::{
-    AppendOutcome, BeginOutcome, Change, Compaction, CompleteOutcome, EpochState, KeyOwner,
-    MembershipEntry, PushOutcome, RecipientKey, RecordCursor, RecordRow, SealedEpochKey, SpaceInfo,
-    StoreError, Uuid, WrappedDek, blob_bytes, check_personal, check_quota, cursor_from_db,
-    cursor_to_db, epoch_from_db, epoch_prefix, hash_from_db, membership_entry, pull_bounds,
-    record_version, space_kind, unix_now, wrapped_from_db,
+    AppendOutcome, BeginOutcome, Change, Compaction, CompleteOutcome, EpochState, FileInsert,
+    FileObject, FileRow, KeyOwner, MembershipEntry, NewFile, PushOutcome, RecipientKey,
+    RecordCursor, RecordRow, SealedEpochKey, SpaceInfo, StoreError, Uuid, WrappedDek, blob_bytes,
+    check_personal, check_quota, cursor_from_db, cursor_to_db, epoch_from_db, epoch_prefix,
+    hash_from_db, membership_entry, pull_bounds, record_version, size_from_db, size_to_db,
+    space_kind, unix_now, wrapped_from_db,
 };
 
 /// How long a statement waits for a lock held by another connection (or
@@ -269,6 +270,13 @@ impl SqliteStore {
             query.build().execute(&mut *tx).await?;
         }
 
+        let deleted: Vec<Uuid> = changes
+            .iter()
+            .filter(|c| c.blob.is_none())
+            .map(|c| c.id)
+            .collect();
+        let (removed_files, freed) = remove_files_of(&mut tx, space, &deleted).await?;
+        let delta = delta.saturating_sub(freed);
         sqlx::query("UPDATE spaces SET cursor = ?2, bytes = max(bytes + ?3, 0) WHERE id = ?1")
             .bind(space_id)
             .bind(next)
@@ -279,6 +287,7 @@ impl SqliteStore {
         Ok(PushOutcome::Applied {
             prev: cursor_from_db(prev)?,
             cursor: cursor_from_db(next)?,
+            removed_files,
         })
     }
 
@@ -675,7 +684,10 @@ impl SqliteStore {
         }
         let stale: Option<i64> = sqlx::query_scalar(
             "SELECT 1 FROM records
-             WHERE space_id = ?1 AND dek IS NOT NULL AND substr(dek, 1, 4) < ?2 LIMIT 1",
+             WHERE space_id = ?1 AND dek IS NOT NULL AND substr(dek, 1, 4) < ?2
+             UNION ALL
+             SELECT 1 FROM files WHERE space_id = ?1 AND substr(dek, 1, 4) < ?2
+             LIMIT 1",
         )
         .bind(id)
         .bind(epoch_prefix(epoch).as_slice())
@@ -725,10 +737,14 @@ impl SqliteStore {
         below: u32,
         limit: u32,
     ) -> Result<Vec<WrappedDek>, StoreError> {
-        let rows: Vec<(Vec<u8>, i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT id, cursor, dek FROM records
+        // `file` is 0 for records, 1 for files: records first at equal ids.
+        let rows: Vec<(Vec<u8>, i64, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, 0 AS file, cursor, dek FROM records
              WHERE space_id = ?1 AND dek IS NOT NULL AND substr(dek, 1, 4) < ?2
-             ORDER BY id LIMIT ?3",
+             UNION ALL
+             SELECT id, 1 AS file, cursor, dek FROM files
+             WHERE space_id = ?1 AND substr(dek, 1, 4) < ?2
+             ORDER BY id, file LIMIT ?3",
         )
         .bind(space.as_bytes().as_slice())
         .bind(epoch_prefix(below).as_slice())
@@ -736,10 +752,14 @@ impl SqliteStore {
         .fetch_all(&self.reader)
         .await?;
         rows.into_iter()
-            .map(|(id, cursor, dek)| {
+            .map(|(id, file, cursor, dek)| {
                 Ok(WrappedDek {
                     id: uuid_from_db(&id)?,
-                    owner: KeyOwner::Record,
+                    owner: if file == 0 {
+                        KeyOwner::Record
+                    } else {
+                        KeyOwner::File
+                    },
                     cursor: cursor_from_db(cursor)?,
                     dek: wrapped_from_db(&dek)?,
                 })
@@ -772,8 +792,22 @@ impl SqliteStore {
                     .rows_affected()
                         == 1
                 }
-                // No files are stored yet; a cursor beyond i64 matches nothing.
-                _ => false,
+                (KeyOwner::File, Some(cursor)) => {
+                    sqlx::query(
+                        "UPDATE files SET dek = ?4
+                         WHERE space_id = ?1 AND id = ?2 AND cursor = ?3",
+                    )
+                    .bind(space.as_bytes().as_slice())
+                    .bind(dek.id.as_bytes().as_slice())
+                    .bind(cursor)
+                    .bind(dek.dek.as_bytes().as_slice())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1
+                }
+                // A cursor beyond i64 matches nothing.
+                (_, None) => false,
             };
             if applied {
                 rewrapped += 1;
@@ -783,5 +817,207 @@ impl SqliteStore {
         }
         tx.commit().await?;
         Ok((rewrapped, skipped))
+    }
+}
+
+/// A file row: id, record_id, cursor, size, dek, upload.
+type FileTuple = (Vec<u8>, Vec<u8>, i64, i64, Vec<u8>, Vec<u8>);
+
+/// The columns of a [`FileTuple`], in order.
+const FILE_COLUMNS: &str = "id, record_id, cursor, size, dek, upload";
+
+fn file_row((id, record, cursor, size, dek, upload): FileTuple) -> Result<FileRow, StoreError> {
+    Ok(FileRow {
+        id: uuid_from_db(&id)?,
+        record: uuid_from_db(&record)?,
+        cursor: cursor_from_db(cursor)?,
+        size: size_from_db(size)?,
+        dek: wrapped_from_db(&dek)?,
+        upload: uuid_from_db(&upload)?,
+    })
+}
+
+/// Removes the file rows of `records` inside `tx`; returns their objects.
+async fn remove_files_of(
+    tx: &mut Transaction<'static, Sqlite>,
+    space: Uuid,
+    records: &[Uuid],
+) -> Result<(Vec<FileObject>, i64), StoreError> {
+    let mut removed = Vec::new();
+    let mut freed = 0i64;
+    for record in records {
+        let rows: Vec<(Vec<u8>, Vec<u8>, i64)> = sqlx::query_as(
+            "DELETE FROM files WHERE space_id = ?1 AND record_id = ?2 RETURNING id, upload, size",
+        )
+        .bind(space.as_bytes().as_slice())
+        .bind(record.as_bytes().as_slice())
+        .fetch_all(&mut **tx)
+        .await?;
+        for (id, upload, size) in rows {
+            freed = freed.saturating_add(size);
+            removed.push(FileObject {
+                space,
+                id: uuid_from_db(&id)?,
+                upload: uuid_from_db(&upload)?,
+            });
+        }
+    }
+    Ok((removed, freed))
+}
+
+impl SqliteStore {
+    /// See [`super::Store::file`].
+    pub(crate) async fn file(&self, space: Uuid, id: Uuid) -> Result<Option<FileRow>, StoreError> {
+        let row: Option<FileTuple> = sqlx::query_as(&format!(
+            "SELECT {FILE_COLUMNS} FROM files WHERE space_id = ?1 AND id = ?2"
+        ))
+        .bind(space.as_bytes().as_slice())
+        .bind(id.as_bytes().as_slice())
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(file_row).transpose()
+    }
+
+    /// See [`super::Store::insert_file`].
+    pub(crate) async fn insert_file(
+        &self,
+        space: Uuid,
+        file: &NewFile,
+    ) -> Result<FileInsert, StoreError> {
+        let size = size_to_db(file.size)?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let space_id = space.as_bytes().as_slice();
+        let found: Option<(i64, Option<Vec<u8>>)> =
+            sqlx::query_as("SELECT cursor, billed_user FROM spaces WHERE id = ?1")
+                .bind(space_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((prev, billed)) = found else {
+            tx.rollback().await?;
+            return Err(StoreError::NoSuchSpace(space));
+        };
+        let existing: Option<FileTuple> = sqlx::query_as(&format!(
+            "SELECT {FILE_COLUMNS} FROM files WHERE space_id = ?1 AND id = ?2"
+        ))
+        .bind(space_id)
+        .bind(file.id.as_bytes().as_slice())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(existing) = existing {
+            tx.rollback().await?;
+            return Ok(FileInsert::Exists(file_row(existing)?));
+        }
+        // Under the write lock, so a push deleting the record cannot slip in
+        // between this check and the insert.
+        let tombstone: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM records WHERE space_id = ?1 AND id = ?2 AND blob IS NULL",
+        )
+        .bind(space_id)
+        .bind(file.record.as_bytes().as_slice())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if tombstone.is_some() {
+            tx.rollback().await?;
+            return Ok(FileInsert::RecordDeleted);
+        }
+        if let (Some(_), Some(billed)) = (self.quota, &billed) {
+            let used: i64 = sqlx::query_scalar(
+                "SELECT coalesce(sum(bytes), 0) FROM spaces WHERE billed_user = ?1",
+            )
+            .bind(billed)
+            .fetch_one(&mut *tx)
+            .await?;
+            if let Err(e) = check_quota(self.quota, used, size) {
+                tx.rollback().await?;
+                return Err(e);
+            }
+        }
+        let next = prev
+            .checked_add(1)
+            .ok_or(StoreError::Corrupt("space cursor at its maximum"))?;
+        sqlx::query(
+            "INSERT INTO files (space_id, id, record_id, cursor, size, dek, upload, uploader)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .bind(space_id)
+        .bind(file.id.as_bytes().as_slice())
+        .bind(file.record.as_bytes().as_slice())
+        .bind(next)
+        .bind(size)
+        .bind(file.dek.as_bytes().as_slice())
+        .bind(file.upload.as_bytes().as_slice())
+        .bind(file.uploader.as_bytes().as_slice())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE spaces SET cursor = ?2, bytes = bytes + ?3 WHERE id = ?1")
+            .bind(space_id)
+            .bind(next)
+            .bind(size)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(FileInsert::Inserted {
+            prev: cursor_from_db(prev)?,
+            cursor: cursor_from_db(next)?,
+        })
+    }
+
+    /// See [`super::Store::files_page`].
+    pub(crate) async fn files_page(
+        &self,
+        space: Uuid,
+        since: u64,
+        upto: u64,
+        limit: u32,
+    ) -> Result<Vec<FileRow>, StoreError> {
+        let Some(since) = cursor_to_db(since) else {
+            return Ok(Vec::new());
+        };
+        let upto = cursor_to_db(upto).unwrap_or(i64::MAX);
+        let rows: Vec<FileTuple> = sqlx::query_as(&format!(
+            "SELECT {FILE_COLUMNS} FROM files
+             WHERE space_id = ?1 AND cursor > ?2 AND cursor <= ?3
+             ORDER BY cursor LIMIT ?4"
+        ))
+        .bind(space.as_bytes().as_slice())
+        .bind(since)
+        .bind(upto)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(file_row).collect()
+    }
+
+    /// See [`super::Store::delete_files_of_records`].
+    pub(crate) async fn delete_files_of_records(
+        &self,
+        space: Uuid,
+        records: &[Uuid],
+    ) -> Result<Vec<FileObject>, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let (removed, freed) = remove_files_of(&mut tx, space, records).await?;
+        sqlx::query("UPDATE spaces SET bytes = max(bytes - ?2, 0) WHERE id = ?1")
+            .bind(space.as_bytes().as_slice())
+            .bind(freed)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    /// See [`super::Store::known_uploads`].
+    pub(crate) async fn known_uploads(&self, uploads: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
+        // One indexed lookup each: local, and only the sweep asks.
+        let mut known = Vec::new();
+        for upload in uploads {
+            let hit: Option<i64> = sqlx::query_scalar("SELECT 1 FROM files WHERE upload = ?1")
+                .bind(upload.as_bytes().as_slice())
+                .fetch_optional(&self.reader)
+                .await?;
+            if hit.is_some() {
+                known.push(*upload);
+            }
+        }
+        Ok(known)
     }
 }

@@ -79,7 +79,10 @@ pub(crate) struct TestServer {
     pub(crate) issuer: TestIssuer,
     /// The database this server uses (another server can share it).
     pub(crate) store: Store,
+    /// The directory holding this server's file bytes.
+    pub(crate) files_dir: std::path::PathBuf,
     _dir: Option<TempDir>,
+    _files: Option<TempDir>,
 }
 
 impl TestServer {
@@ -98,11 +101,31 @@ impl TestServer {
     /// Another server instance on the same database, trusting the same
     /// issuer (as a second process behind a load balancer would).
     pub(crate) async fn start_on(store: Store, issuer: TestIssuer, limits: Limits) -> Self {
+        let files_dir = std::env::temp_dir().join(format!(
+            "sealbase-sync-files-{}-{}",
+            std::process::id(),
+            Uuid::from_u128(rand_u128()).simple()
+        ));
+        let files = sealbase_sync::files::FileStorage::local(&files_dir).unwrap();
+        let mut server = Self::start_with_files(store, issuer, limits, files).await;
+        server._files = Some(TempDir(files_dir.clone()));
+        server.files_dir = files_dir;
+        server
+    }
+
+    /// A server keeping file bytes in `files` (`files_dir` stays empty).
+    pub(crate) async fn start_with_files(
+        store: Store,
+        issuer: TestIssuer,
+        limits: Limits,
+        files: sealbase_sync::files::FileStorage,
+    ) -> Self {
         let verifier = issuer.verifier().unwrap();
         let server = sealbase_sync::start(Settings {
             listen: "127.0.0.1:0".parse().unwrap(),
             store: store.clone(),
             verifier,
+            files,
             limits,
         })
         .await
@@ -111,6 +134,8 @@ impl TestServer {
             server,
             issuer,
             store,
+            files_dir: std::path::PathBuf::new(),
+            _files: None,
             _dir: None,
         }
     }
