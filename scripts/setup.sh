@@ -9,7 +9,7 @@ source scripts/lib.sh
 
 # System packages: OpenSSL headers (josekit, used by tests and the servers),
 # PostgreSQL 15 (throwaway clusters in tests), Node.js (WebCrypto vector check).
-apt_ensure pkg-config libssl-dev postgresql-15 ca-certificates
+apt_ensure pkg-config libssl-dev postgresql-15 ca-certificates python3-venv
 command -v node >/dev/null || apt_ensure nodejs npm
 
 command -v cargo >/dev/null || die "cargo not found: install Rust with rustup first"
@@ -24,6 +24,15 @@ if ! command -v just >/dev/null; then
 fi
 
 scripts/wasm-toolchain.sh
+
+# moto's S3 server: the sync server's S3 file storage is tested against it.
+MOTO_VERSION=5.2.5
+SEALBASE_VENV="${SEALBASE_VENV:-$HOME/.cache/sealbase/venv}"
+if [ "$("$SEALBASE_VENV/bin/python" -c 'import moto; print(moto.__version__)' 2>/dev/null)" != "$MOTO_VERSION" ]; then
+  log "installing moto[server] $MOTO_VERSION into $SEALBASE_VENV"
+  python3 -m venv "$SEALBASE_VENV"
+  "$SEALBASE_VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
 
 WB_VERSION=$(locked_version wasm-bindgen)
 [ -n "$WB_VERSION" ] || die "wasm-bindgen not found in Cargo.lock"

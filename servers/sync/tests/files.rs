@@ -1334,40 +1334,101 @@ async fn an_upload_on_one_instance_notifies_the_other() {
     assert!(sync.records[0].blob.is_none());
 }
 
-/// Object paths under `prefix` in the bucket of `SEALBASE_TEST_S3_URL`.
-async fn s3_objects(bucket: &str, prefix: &str) -> Vec<String> {
-    use object_store::ObjectStore;
-    let s3 = object_store::aws::AmazonS3Builder::from_env()
-        .with_bucket_name(bucket)
-        .build()
-        .unwrap();
-    let prefix = object_store::path::Path::from(prefix);
-    s3.list(Some(&prefix))
-        .map(|meta| meta.unwrap().location.to_string())
-        .collect()
-        .await
+/// moto's S3 server on a free local port, stopped on drop (installed by
+/// `scripts/setup.sh` into `~/.cache/sealbase/venv`).
+struct Moto {
+    child: std::process::Child,
+    endpoint: String,
 }
 
-/// S3-compatible storage, when `SEALBASE_TEST_S3_URL` (`s3://bucket`, an
-/// existing bucket) and the `AWS_*` variables name one; skipped otherwise
-/// (this machine has no S3). Checked against moto's S3 server:
-/// `moto_server -p 5000`, a bucket made with `curl -X PUT
-/// http://127.0.0.1:5000/sealbase-test`, then `SEALBASE_TEST_S3_URL=s3://sealbase-test
-/// AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ALLOW_HTTP=true AWS_REGION=us-east-1
-/// AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test cargo test -p sealbase-sync --test files s3`.
+impl Moto {
+    async fn start() -> Moto {
+        let bin = std::env::var_os("SEALBASE_MOTO_SERVER")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                let home = std::env::var_os("HOME").expect("HOME");
+                std::path::PathBuf::from(home).join(".cache/sealbase/venv/bin/moto_server")
+            });
+        assert!(
+            bin.exists(),
+            "{} is missing: run ./scripts/setup.sh (it installs moto's S3 server)",
+            bin.display()
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let moto = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let start = Instant::now();
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "moto did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        moto
+    }
+
+    /// Client settings for this server (moto takes any credentials).
+    fn builder(&self) -> object_store::aws::AmazonS3Builder {
+        object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(&self.endpoint)
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_access_key_id("test")
+            .with_secret_access_key("test")
+    }
+
+    async fn create_bucket(&self, bucket: &str) {
+        let r = reqwest::Client::new()
+            .put(format!("{}/{bucket}", self.endpoint))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{:?}", r.status());
+    }
+
+    /// Object paths under `prefix` in `bucket`.
+    async fn objects(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        use object_store::ObjectStore;
+        let s3 = self.builder().with_bucket_name(bucket).build().unwrap();
+        let prefix = object_store::path::Path::from(prefix);
+        s3.list(Some(&prefix))
+            .map(|meta| meta.unwrap().location.to_string())
+            .collect()
+            .await
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// S3-compatible storage, against moto's S3 server: start-time checks,
+/// multipart uploads, ranges, aborted uploads and deletion.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s3_storage_when_configured() {
+async fn s3_storage() {
     use sealbase_sync::files::FileStorage;
-    let Ok(url) = std::env::var("SEALBASE_TEST_S3_URL") else {
-        eprintln!("SEALBASE_TEST_S3_URL is not set: S3 storage not tested");
-        return;
-    };
-    let bucket = url
-        .trim_start_matches("s3://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
+    let moto = Moto::start().await;
+    let bucket = "sealbase-test".to_owned();
+    moto.create_bucket(&bucket).await;
     // A fresh prefix per run: this run's objects only.
     let prefix = format!(
         "run-{}",
@@ -1375,12 +1436,12 @@ async fn s3_storage_when_configured() {
     );
 
     // A bucket that does not exist fails the start-time check.
-    let missing = FileStorage::s3("s3://sealbase-no-such-bucket").unwrap();
+    let missing = FileStorage::s3_with("s3://sealbase-no-such-bucket", moto.builder()).unwrap();
     let err = missing.check().await.unwrap_err();
     eprintln!("missing bucket: {err}");
     assert!(FileStorage::s3("https://example.com/bucket").is_err());
 
-    let files = FileStorage::s3(&format!("s3://{bucket}/{prefix}")).unwrap();
+    let files = FileStorage::s3_with(&format!("s3://{bucket}/{prefix}"), moto.builder()).unwrap();
     files.check().await.unwrap();
     let (store, _dir) = common::store(Backend::Sqlite, "files_s3").await;
     let issuer = sealbase_sync::testing::TestIssuer::generate("test-key-1").unwrap();
@@ -1402,7 +1463,7 @@ async fn s3_storage_when_configured() {
         .put(space, id(0xf2), b"small".to_vec())
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    assert_eq!(s3_objects(&bucket, &prefix).await.len(), 2);
+    assert_eq!(moto.objects(&bucket, &prefix).await.len(), 2);
 
     let r = Req::new(&server, &alice).get(space, id(0xf1)).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -1428,7 +1489,8 @@ async fn s3_storage_when_configured() {
         ..Limits::default()
     };
     let (store, _dir2) = common::store(Backend::Sqlite, "files_s3_limit").await;
-    let files = FileStorage::s3(&format!("s3://{bucket}/{prefix}-limit")).unwrap();
+    let files =
+        FileStorage::s3_with(&format!("s3://{bucket}/{prefix}-limit"), moto.builder()).unwrap();
     let small_server =
         TestServer::start_with_files(store, server.issuer.clone(), limited, files).await;
     let chunks = futures_util::stream::iter(
@@ -1439,7 +1501,7 @@ async fn s3_storage_when_configured() {
         .await;
     refused(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
     assert!(
-        s3_objects(&bucket, &format!("{prefix}-limit"))
+        moto.objects(&bucket, &format!("{prefix}-limit"))
             .await
             .is_empty()
     );
@@ -1447,7 +1509,7 @@ async fn s3_storage_when_configured() {
     // Deleting the record deletes its object.
     push(&mut ws, space, None, vec![tombstone(1, 1)]).await;
     let start = Instant::now();
-    while s3_objects(&bucket, &prefix).await.len() != 1 {
+    while moto.objects(&bucket, &prefix).await.len() != 1 {
         assert!(
             start.elapsed() < Duration::from_secs(10),
             "object not deleted"

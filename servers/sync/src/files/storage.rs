@@ -112,6 +112,12 @@ impl FileStorage {
     /// environment variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
     /// `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, …).
     pub fn s3(url: &str) -> Result<Self, StorageError> {
+        Self::s3_with(url, AmazonS3Builder::from_env())
+    }
+
+    /// Like [`FileStorage::s3`], with endpoint, credentials and region from
+    /// `builder` instead of the environment.
+    pub fn s3_with(url: &str, builder: AmazonS3Builder) -> Result<Self, StorageError> {
         let rest = url
             .strip_prefix("s3://")
             .ok_or_else(|| StorageError::UnsupportedUrl(url.to_owned()))?;
@@ -119,7 +125,7 @@ impl FileStorage {
         if bucket.is_empty() {
             return Err(StorageError::UnsupportedUrl(url.to_owned()));
         }
-        let s3 = AmazonS3Builder::from_env()
+        let s3 = builder
             .with_bucket_name(bucket)
             .build()
             .map_err(|source| StorageError::S3 {
