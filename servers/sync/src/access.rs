@@ -315,16 +315,54 @@ impl Access {
         // Read back after the write: concurrent loads merge, never shrink.
         let stored = store.revocations(space).await?;
         self.merge(space, stored);
-        lock(&self.cache).retain(|_, c| !c.verified.chain.contains(&hash));
+        Ok(self.enforce(space, &[hash]))
+    }
+
+    /// Applies revocations of `space` made elsewhere (another instance):
+    /// adds them to the loaded set, drops cached chains containing them and
+    /// evicts subscribers holding them. Returns how many were evicted.
+    pub(crate) fn revoked_elsewhere(&self, space: Uuid, hashes: &[TokenHash]) -> usize {
+        self.merge(space, hashes.iter().map(|h| h.0).collect());
+        self.enforce(space, hashes)
+    }
+
+    /// After a lost connection to the other instances: re-reads the revoked
+    /// set of every space this process has loaded, and applies what it
+    /// missed. Returns the revoked hashes newly learned, per space.
+    pub(crate) async fn resync(
+        &self,
+        store: &Store,
+    ) -> Result<Vec<(Uuid, Vec<TokenHash>)>, StoreError> {
+        let spaces: Vec<Uuid> = lock(&self.revoked).keys().copied().collect();
+        let mut learned = Vec::new();
+        for space in spaces {
+            let stored = store.revocations(space).await?;
+            let new: Vec<TokenHash> = stored
+                .into_iter()
+                .map(TokenHash)
+                .filter(|h| !self.is_revoked(space, h))
+                .collect();
+            if !new.is_empty() {
+                self.revoked_elsewhere(space, &new);
+                learned.push((space, new));
+            }
+        }
+        Ok(learned)
+    }
+
+    /// Drops cached chains containing any of `hashes` and evicts the
+    /// subscribers of `space` whose chain contains one.
+    fn enforce(&self, space: Uuid, hashes: &[TokenHash]) -> usize {
+        lock(&self.cache).retain(|_, c| !c.verified.chain.iter().any(|h| hashes.contains(h)));
 
         let evicted: Vec<Holder> = {
             let mut holders = lock(&self.holders);
             let Some(conns) = holders.get_mut(&space) else {
-                return Ok(0);
+                return 0;
             };
             let hit: Vec<ConnId> = conns
                 .iter()
-                .filter(|(_, h)| h.chain.contains(&hash))
+                .filter(|(_, h)| h.chain.iter().any(|c| hashes.contains(c)))
                 .map(|(id, _)| *id)
                 .collect();
             hit.iter().filter_map(|id| conns.remove(id)).collect()
@@ -334,7 +372,7 @@ impl Access {
         }
         let subscribers: Vec<&Subscriber> = evicted.iter().map(|h| &h.subscriber).collect();
         evict(&subscribers, space, RevokedReason::CapabilityRevoked);
-        Ok(evicted.len())
+        evicted.len()
     }
 }
 

@@ -35,20 +35,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use sealbase_crypto::TokenHash;
 use sealbase_protocol::{
-    FileNotification, Frame, MAX_PUSH_CHANGES, Notification, SyncNotification, SyncedRecord,
+    FileNotification, Frame, MAX_PUSH_CHANGES, MembershipNotification, Notification,
+    SyncNotification, SyncedRecord,
 };
 use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::server::AppState;
-use crate::store::postgres::{PostgresStore, PushSignal, Signal};
+use crate::store::postgres::{PostgresStore, PushSignal, RevocationSignal, Signal};
 use crate::store::{FileRow, RecordRow};
 
 pub(crate) mod ephemeral;
 
 pub use crate::store::postgres::{
-    CHANNEL, EPHEMERAL_CHANNEL, INVITATION_CHANNEL, InvitationSignal,
+    CHANNEL, EPHEMERAL_CHANNEL, INVITATION_CHANNEL, InvitationSignal, REVOCATION_CHANNEL,
 };
 
 /// First wait before reconnecting the listener; doubled per failure.
@@ -79,8 +81,10 @@ pub(crate) async fn run(app: Arc<AppState>, store: PostgresStore) {
                 tracing::debug!(channel = CHANNEL, "listening for other instances' pushes");
                 // Peers announced while nobody listened are asked for again.
                 app.relay.send(ephemeral::Ephemeral::Hello);
-                // Pushes made while nobody listened went unannounced here.
+                // Pushes and revocations made while nobody listened went
+                // unannounced here.
                 catch_up(&app).await;
+                resync_revocations(&app).await;
                 let mut parts = ephemeral::Reassembler::default();
                 loop {
                     let next = tokio::select! {
@@ -95,10 +99,12 @@ pub(crate) async fn run(app: Arc<AppState>, store: PostgresStore) {
                         Ok(Some(Signal::Ephemeral(payload))) => {
                             ephemeral::receive(&app, me, &mut parts, &payload);
                         }
+                        Ok(Some(Signal::Revocation(signal))) => revoked(&app, me, &signal),
                         // Lost and re-established: signals may have been missed.
                         Ok(None) => {
                             app.relay.send(ephemeral::Ephemeral::Hello);
                             catch_up(&app).await;
+                            resync_revocations(&app).await;
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "push listener lost its connection");
@@ -115,6 +121,43 @@ pub(crate) async fn run(app: Arc<AppState>, store: PostgresStore) {
         }
         backoff = backoff.saturating_mul(2).min(MAX_BACKOFF);
     }
+}
+
+/// Enforces a revocation another instance stored: cached chains holding it
+/// go, subscribers holding it get `revoked` and 4002, presence it allowed
+/// ends.
+fn revoked(app: &AppState, me: Uuid, signal: &RevocationSignal) {
+    if signal.instance == me {
+        return;
+    }
+    let Some(hash) = parse_hash(&signal.token_hash) else {
+        tracing::warn!(space = %signal.space, "ignoring a malformed revocation signal");
+        return;
+    };
+    let evicted = app.access.revoked_elsewhere(signal.space, &[hash]);
+    app.presence.revoke(app.outlets(), signal.space, &hash);
+    tracing::info!(space = %signal.space, evicted, "capability revoked on another instance");
+}
+
+/// Applies revocations missed while the listener was away.
+async fn resync_revocations(app: &AppState) {
+    match app.access.resync(&app.store).await {
+        Ok(learned) => {
+            for (space, hashes) in learned {
+                for hash in &hashes {
+                    app.presence.revoke(app.outlets(), space, hash);
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot re-read revocations after reconnecting"),
+    }
+}
+
+/// A 64-digit hex SHA-256.
+fn parse_hash(text: &str) -> Option<TokenHash> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(text, &mut out).ok()?;
+    Some(TokenHash(out))
 }
 
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
@@ -145,11 +188,12 @@ async fn relay(app: &AppState, me: Uuid, signal: PushSignal) {
     let limit = u32::try_from(MAX_PUSH_CHANGES).unwrap_or(u32::MAX);
     match app.store.pull_page(space, prev, cursor, None, limit).await {
         Ok(rows) if !rows.is_empty() => publish(app, space, prev, cursor, rows),
-        // No records at `cursor`: a file upload, or a batch overwritten since.
+        // No records at `cursor`: a file upload, a membership entry, or a
+        // batch overwritten since.
         Ok(_) => match app.store.files_page(space, prev, cursor, 1).await {
             Ok(files) => match files.first() {
                 Some(file) => publish_file(app, space, prev, file),
-                None => publish(app, space, prev, cursor, Vec::new()),
+                None => relay_membership(app, space, prev, cursor).await,
             },
             Err(e) => tracing::warn!(%space, cursor, error = %e, "cannot read a relayed upload"),
         },
@@ -255,6 +299,33 @@ fn publish(app: &AppState, space: Uuid, prev: u64, cursor: u64, rows: Vec<Record
 
 /// Encodes one `file` notification and offers it to every subscriber of
 /// `space` here.
+/// Publishes the membership entry at `cursor`, if that is what the write
+/// was; otherwise an empty `sync` (the batch was overwritten since), which
+/// still moves subscribers' cursors on.
+async fn relay_membership(app: &AppState, space: Uuid, prev: u64, cursor: u64) {
+    let entry = match app.store.membership_page(space, prev, 1).await {
+        Ok(entries) => entries.into_iter().find(|e| e.cursor == cursor),
+        Err(e) => {
+            tracing::warn!(%space, cursor, error = %e, "cannot read a relayed membership entry");
+            return;
+        }
+    };
+    let Some(entry) = entry else {
+        publish(app, space, prev, cursor, Vec::new());
+        return;
+    };
+    let notification = Notification::Membership(MembershipNotification {
+        space,
+        prev,
+        cursor,
+        entry,
+    });
+    match Frame::notification(&notification).and_then(|f| f.encode()) {
+        Ok(bytes) => app.hub.publish(space, &Bytes::from(bytes), None),
+        Err(e) => tracing::warn!(%space, cursor, error = %e, "relayed membership entry not sent"),
+    }
+}
+
 fn publish_file(app: &AppState, space: Uuid, prev: u64, file: &FileRow) {
     let notification = Notification::File(FileNotification {
         space,

@@ -266,3 +266,98 @@ async fn the_listener_survives_losing_its_connection() {
     assert_eq!(sync.records[0].blob.as_ref().unwrap().as_slice(), b"later");
     nothing_within(&mut on_a, 300).await;
 }
+
+/// A capability revoked through one instance stops working on the other at
+/// once: the subscriber there is told and closed, and the chain that other
+/// instance had verified and cached is refused from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_on_one_instance_evicts_on_the_other() {
+    use sealbase_crypto::{Capability, CapabilityToken, OsRng};
+    use sealbase_protocol::{CapRevokeParams, ErrorCode, Hash, RevokedReason, SpaceCreateParams};
+    use sha2::Digest;
+    let (a, b) = pair("fanout_revocation").await;
+    let alice = a.user(1);
+    let bob = a.user(2);
+    let space = Uuid::from_u128(0x5ace);
+    let (mut on_a, _) = a.client(&alice).await;
+    on_a.call(SpaceCreateParams {
+        id: space,
+        entry: b"genesis".to_vec().into(),
+        key: b"sealed".to_vec().into(),
+    })
+    .await
+    .unwrap();
+    let grant = |to: &User, cap| {
+        CapabilityToken::issue_root(
+            &alice.identity,
+            &to.identity.did(),
+            space,
+            cap,
+            common::now() + 3600,
+            &mut OsRng,
+        )
+        .unwrap()
+    };
+    let admin = grant(&alice, Capability::Admin);
+    let bobs = grant(&bob, Capability::Write);
+    let push_as_bob = |id: u128| PushParams {
+        space,
+        cap: Some(bobs.to_string()),
+        changes: vec![Change {
+            dek: Some(WrappedKey::from({
+                let mut key = [7u8; 44];
+                key[..4].copy_from_slice(&1u32.to_be_bytes());
+                key
+            })),
+            ..change(id, b"bob", 0)
+        }],
+    };
+
+    // Bob works through instance B: his chain is verified and cached there.
+    let (mut on_b, _) = b.client(&bob).await;
+    let r = on_b.call(push_as_bob(1)).await.unwrap();
+    assert!(matches!(r, CallResult::Push(PushResult::Applied { .. })));
+    let (mut watcher, _) = b.client(&bob).await;
+    let subscribed = watcher.subscribe(space, Some(bobs.to_string())).await;
+    assert!(subscribed.denied.is_empty(), "{subscribed:?}");
+
+    // A membership entry appended through A reaches Bob's subscription on B.
+    let appended = on_a
+        .call(sealbase_protocol::MembershipAppendParams {
+            space,
+            cap: Some(admin.to_string()),
+            prev_hash: Hash(sha2::Sha256::digest(b"genesis").into()),
+            ciphertext: b"bob joins".to_vec().into(),
+        })
+        .await
+        .unwrap();
+    let CallResult::MembershipAppend(appended) = appended else {
+        panic!("{appended:?}")
+    };
+    let Notification::Membership(entry) = watcher.notification().await else {
+        panic!("expected a relayed membership entry")
+    };
+    assert_eq!((entry.space, entry.prev, entry.cursor), (space, 2, 3));
+    assert_eq!(entry.cursor, appended.cursor);
+    assert_eq!(entry.entry.ciphertext.as_slice(), b"bob joins");
+
+    // Alice revokes through instance A.
+    on_a.call(CapRevokeParams {
+        space,
+        cap: Some(admin.to_string()),
+        token_hash: Hash(bobs.hash().0),
+    })
+    .await
+    .unwrap();
+
+    // B evicts Bob's subscription...
+    let Notification::Revoked(revoked) = watcher.notification().await else {
+        panic!("expected revoked")
+    };
+    assert_eq!(revoked.spaces, vec![space]);
+    assert_eq!(revoked.reason, RevokedReason::CapabilityRevoked);
+    assert_eq!(watcher.closed().await, Some(4002));
+    // ...and no longer accepts the chain it had cached.
+    let err = on_b.call(push_as_bob(2)).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::Forbidden, "{err:?}");
+}

@@ -32,10 +32,6 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// `space.create`: the caller's DID becomes the root.
 pub(super) async fn create(
     conn: &Arc<Conn>,
@@ -108,7 +104,7 @@ pub(super) async fn append(
     let (prev, cursor) = match outcome {
         AppendOutcome::Appended { prev, cursor } => (prev, cursor),
         AppendOutcome::Conflict(head) => {
-            let head = head.map_or_else(|| "none".to_owned(), |h| hex(&h));
+            let head = head.map_or_else(|| "none".to_owned(), hex::encode);
             return Err(ErrorBody::new(
                 ErrorCode::Conflict,
                 format!("prev_hash is not the chain head; the head is {head}"),

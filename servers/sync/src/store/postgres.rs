@@ -56,6 +56,9 @@ pub const INVITATION_CHANNEL: &str = "sealbase_invitation";
 /// The channel that carries presence and events between instances.
 pub const EPHEMERAL_CHANNEL: &str = "sealbase_ephemeral";
 
+/// The channel that carries [`RevocationSignal`]s.
+pub const REVOCATION_CHANNEL: &str = "sealbase_revocation";
+
 /// A PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
@@ -96,6 +99,19 @@ pub struct InvitationSignal {
     pub mailbox: Uuid,
 }
 
+/// What a committed capability revocation announces on
+/// [`REVOCATION_CHANNEL`]: the space and the revoked token's hash (a hash
+/// of a token, not a secret: revocations are stored the same way).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RevocationSignal {
+    /// The server instance that stored it.
+    pub instance: Uuid,
+    /// The space.
+    pub space: Uuid,
+    /// SHA-256 of the revoked compact token, in hex.
+    pub token_hash: String,
+}
+
 /// Something another instance (or this one) announced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Signal {
@@ -105,10 +121,12 @@ pub enum Signal {
     Invitation(InvitationSignal),
     /// One payload of [`EPHEMERAL_CHANNEL`], as sent.
     Ephemeral(String),
+    /// A capability was revoked ([`REVOCATION_CHANNEL`]).
+    Revocation(RevocationSignal),
 }
 
-/// A dedicated connection listening on [`CHANNEL`], [`INVITATION_CHANNEL`]
-/// and [`EPHEMERAL_CHANNEL`].
+/// A dedicated connection listening on [`CHANNEL`], [`INVITATION_CHANNEL`],
+/// [`EPHEMERAL_CHANNEL`] and [`REVOCATION_CHANNEL`].
 #[derive(Debug)]
 pub struct SignalListener {
     listener: PgListener,
@@ -128,6 +146,7 @@ impl SignalListener {
             let signal = match notification.channel() {
                 EPHEMERAL_CHANNEL => return Ok(Some(Signal::Ephemeral(payload.to_owned()))),
                 INVITATION_CHANNEL => serde_json::from_str(payload).map(Signal::Invitation),
+                REVOCATION_CHANNEL => serde_json::from_str(payload).map(Signal::Revocation),
                 _ => serde_json::from_str(payload).map(Signal::Push),
             };
             match signal {
@@ -241,7 +260,12 @@ impl PostgresStore {
     pub async fn listen(&self) -> Result<SignalListener, StoreError> {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener
-            .listen_all([CHANNEL, INVITATION_CHANNEL, EPHEMERAL_CHANNEL])
+            .listen_all([
+                CHANNEL,
+                INVITATION_CHANNEL,
+                EPHEMERAL_CHANNEL,
+                REVOCATION_CHANNEL,
+            ])
             .await?;
         Ok(SignalListener { listener })
     }
@@ -678,11 +702,11 @@ impl PostgresStore {
             .bind(next)
             .execute(&mut *tx)
             .await?;
+        let (prev, next) = (cursor_from_db(prev)?, cursor_from_db(next)?);
+        // Other instances read the entry back and notify their subscribers.
+        self.signal(&mut tx, space, prev, next).await?;
         tx.commit().await?;
-        Ok(AppendOutcome::Appended {
-            prev: cursor_from_db(prev)?,
-            cursor: cursor_from_db(next)?,
-        })
+        Ok(AppendOutcome::Appended { prev, cursor: next })
     }
 
     /// See [`super::Store::membership_page`].
@@ -715,14 +739,29 @@ impl PostgresStore {
         space: Uuid,
         token_hash: &[u8; 32],
     ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO revocations (space_id, token_hash) VALUES ($1, $2)
              ON CONFLICT DO NOTHING",
         )
         .bind(PgUuid(space))
         .bind(token_hash.as_slice())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        // Other instances drop cached chains and evict subscribers holding
+        // it as soon as this commits.
+        let signal = serde_json::to_string(&RevocationSignal {
+            instance: self.instance,
+            space,
+            token_hash: hex::encode(token_hash),
+        })
+        .map_err(|_| StoreError::Corrupt("revocation signal does not encode"))?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(REVOCATION_CHANNEL)
+            .bind(signal)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 
