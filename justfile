@@ -46,9 +46,11 @@ test-webcrypto:
 wasm:
     scripts/cargo-wasm build {{wasm_crates}} --release
 
-# Criterion benchmarks (figures go to docs/benchmarks.md).
+# Criterion benchmarks (figures go to docs/benchmarks.md): crypto, and the
+# sync server's authorization check.
 bench *args:
     cargo bench -p sealbase-crypto --bench crypto -- {{args}}
+    cargo bench -p sealbase-sync --bench capability -- {{args}}
 
 # Sync server load generator against the release binary (args: sqlite, postgres, --quick).
 bench-sync *args:

@@ -51,11 +51,17 @@ struct Holder {
 /// Live subscriptions to shared spaces, by space then connection.
 type Holders = HashMap<Uuid, HashMap<ConnId, Holder>>;
 
+/// Most space kinds kept in memory (a space's kind and root never change).
+const KINDS_CAP: usize = 100_000;
+
 /// See the module docs.
 #[derive(Default)]
-pub(crate) struct Access {
+pub struct Access {
     /// Keyed by the leaf token's hash.
     cache: Mutex<HashMap<TokenHash, CachedChain>>,
+    /// The root DID of each shared space seen (`None`: a personal space),
+    /// so a cached check needs no database read.
+    kinds: Mutex<HashMap<Uuid, Option<Did>>>,
     /// Revoked hashes per space, loaded from the store on first use.
     revoked: Mutex<HashMap<Uuid, HashSet<TokenHash>>>,
     /// Live subscriptions to shared spaces.
@@ -69,12 +75,42 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Access {
+    /// The root DID of shared space `space`, `None` for a personal space;
+    /// `not_found` if there is no such space. Remembered after the first
+    /// read: a space's kind and root never change.
+    async fn root(&self, store: &Store, space: Uuid) -> Result<Option<Did>, ErrorBody> {
+        if let Some(kind) = lock(&self.kinds).get(&space) {
+            return Ok(*kind);
+        }
+        let info = store
+            .space(space)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "store error");
+                ErrorBody::new(ErrorCode::Internal, "storage error")
+            })?
+            .ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such space"))?;
+        let root =
+            match info.kind {
+                SpaceKind::Personal { .. } => None,
+                SpaceKind::Shared { root_did } => Some(root_did.parse::<Did>().map_err(|_| {
+                    ErrorBody::new(ErrorCode::Internal, "stored root DID is invalid")
+                })?),
+            };
+        let mut kinds = lock(&self.kinds);
+        if kinds.len() >= KINDS_CAP {
+            kinds.clear();
+        }
+        kinds.insert(space, root);
+        Ok(root)
+    }
+
     /// May the holder of an access token for `personal_space` and `did` act
     /// on `space` with at least `need`? Their personal space needs no
     /// capability; any other space must be shared and `cap` the leaf of a
     /// chain to its root granting `need` to `did`, unexpired and unrevoked.
     /// Returns the verified chain (`None` for the personal space).
-    pub(crate) async fn authorize(
+    pub async fn authorize(
         &self,
         store: &Store,
         personal_space: Uuid,
@@ -91,12 +127,7 @@ impl Access {
             ErrorBody::new(ErrorCode::Internal, "storage error")
         };
         let forbidden = || ErrorBody::new(ErrorCode::Forbidden, "no access to this space");
-        let info = store
-            .space(space)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such space"))?;
-        let SpaceKind::Shared { root_did } = info.kind else {
+        let Some(root) = self.root(store, space).await? else {
             // Someone else's personal space.
             return Err(forbidden());
         };
@@ -109,9 +140,6 @@ impl Access {
         let verified = match self.cached(&leaf, space, did, now) {
             Some(verified) => verified,
             None => {
-                let root: Did = root_did.parse().map_err(|_| {
-                    ErrorBody::new(ErrorCode::Internal, "stored root DID is invalid")
-                })?;
                 let rejected = |e: CapabilityError| {
                     ErrorBody::new(ErrorCode::Forbidden, format!("capability rejected: {e}"))
                 };

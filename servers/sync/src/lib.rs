@@ -19,7 +19,7 @@
 //! and lifecycle).
 #![deny(missing_docs)]
 
-mod access;
+pub mod access;
 pub mod auth;
 pub mod config;
 pub mod fanout;
