@@ -1280,6 +1280,42 @@ async fn large_files_stream_in_bounded_memory(backend: Backend) {
     assert!(growth < LIMIT, "RSS grew by {} MiB", growth >> 20);
 }
 
+async fn files_count_against_the_storage_quota(backend: Backend) {
+    let limits = Limits {
+        storage_quota: Some(5000),
+        ..Limits::default()
+    };
+    let server = TestServer::start_with(backend, "files_quota", limits).await;
+    let alice = server.user(1);
+    let space = alice.personal_space;
+    let (mut ws, _) = server.client(&alice).await;
+    push(&mut ws, space, None, vec![record(1, 0), record(2, 0)]).await;
+    let r = Req::new(&server, &alice)
+        .record(id(1))
+        .put(space, id(0xf1), vec![1u8; 3000])
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // 3000 bytes of file plus the records' blobs: another 3000 do not fit.
+    let r = Req::new(&server, &alice)
+        .record(id(2))
+        .put(space, id(0xf2), vec![2u8; 3000])
+        .await;
+    refused(r, StatusCode::INSUFFICIENT_STORAGE, "quota_exceeded").await;
+    let r = Req::new(&server, &alice).get(space, id(0xf2)).await;
+    refused(r, StatusCode::NOT_FOUND, "not_found").await;
+    eventually("the refused upload's object is gone", || {
+        objects(&server).len() == 1
+    })
+    .await;
+    // Deleting the record frees its file's bytes.
+    push(&mut ws, space, None, vec![tombstone(1, 1)]).await;
+    let r = Req::new(&server, &alice)
+        .record(id(2))
+        .put(space, id(0xf2), vec![2u8; 3000])
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
 both_backends!(
     upload_and_download_round_trip,
     ranges_are_honoured,
@@ -1293,6 +1329,7 @@ both_backends!(
     orphaned_objects_are_swept,
     authorization_is_enforced,
     large_files_stream_in_bounded_memory,
+    files_count_against_the_storage_quota,
 );
 
 /// With Postgres, an upload to instance A reaches a subscriber of instance

@@ -405,22 +405,8 @@ impl PostgresStore {
             return Ok(PushOutcome::Conflict(conflicts));
         }
 
-        if let (Some(_), Some(billed)) = (self.quota, billed)
-            && delta > 0
-        {
-            // Pushes to other spaces of the same user may run at once, so
-            // a user can overshoot by what those add: a soft limit.
-            let used: i64 = sqlx::query_scalar(
-                "SELECT coalesce(sum(bytes), 0)::bigint FROM spaces WHERE billed_user = $1",
-            )
-            .bind(billed)
-            .fetch_one(&mut *tx)
-            .await?;
-            if let Err(e) = check_quota(self.quota, used, delta) {
-                tx.rollback().await?;
-                return Err(e);
-            }
-        }
+        // Dropping `tx` on a refusal rolls the batch back.
+        check_usage(&mut tx, self.quota, billed, delta).await?;
 
         let blobs: Vec<Option<&[u8]>> = changes
             .iter()
@@ -1035,6 +1021,30 @@ fn file_row((id, record, cursor, size, dek, upload): FileTuple) -> Result<FileRo
     })
 }
 
+/// Refuses a write adding `delta` bytes to `billed`'s spaces past `quota`.
+/// Writes to other spaces of the same user may run at once, so a user can
+/// overshoot by what those add: a soft limit.
+async fn check_usage(
+    tx: &mut Transaction<'static, Postgres>,
+    quota: Option<i64>,
+    billed: Option<PgUuid>,
+    delta: i64,
+) -> Result<(), StoreError> {
+    let (Some(_), Some(billed)) = (quota, billed) else {
+        return Ok(());
+    };
+    if delta <= 0 {
+        return Ok(());
+    }
+    let used: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(bytes), 0)::bigint FROM spaces WHERE billed_user = $1",
+    )
+    .bind(billed)
+    .fetch_one(&mut **tx)
+    .await?;
+    check_quota(quota, used, delta)
+}
+
 /// Removes the file rows of `records` inside `tx`; returns their objects
 /// and the bytes they held.
 async fn remove_files_of(
@@ -1121,18 +1131,7 @@ impl PostgresStore {
             tx.rollback().await?;
             return Ok(FileInsert::RecordDeleted);
         }
-        if let (Some(_), Some(billed)) = (self.quota, billed) {
-            let used: i64 = sqlx::query_scalar(
-                "SELECT coalesce(sum(bytes), 0)::bigint FROM spaces WHERE billed_user = $1",
-            )
-            .bind(billed)
-            .fetch_one(&mut *tx)
-            .await?;
-            if let Err(e) = check_quota(self.quota, used, size) {
-                tx.rollback().await?;
-                return Err(e);
-            }
-        }
+        check_usage(&mut tx, self.quota, billed, size).await?;
         let next = prev
             .checked_add(1)
             .ok_or(StoreError::Corrupt("space cursor at its maximum"))?;

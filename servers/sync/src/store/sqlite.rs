@@ -235,20 +235,8 @@ impl SqliteStore {
             return Ok(PushOutcome::Conflict(conflicts));
         }
 
-        if let (Some(_), Some(billed)) = (self.quota, &billed)
-            && delta > 0
-        {
-            let used: i64 = sqlx::query_scalar(
-                "SELECT coalesce(sum(bytes), 0) FROM spaces WHERE billed_user = ?1",
-            )
-            .bind(billed)
-            .fetch_one(&mut *tx)
-            .await?;
-            if let Err(e) = check_quota(self.quota, used, delta) {
-                tx.rollback().await?;
-                return Err(e);
-            }
-        }
+        // Dropping `tx` on a refusal rolls the batch back.
+        check_usage(&mut tx, self.quota, billed.as_deref(), delta).await?;
 
         let deleted_at = unix_now();
         for part in changes.chunks(ROWS_PER_STATEMENT) {
@@ -400,6 +388,27 @@ async fn fetch_space(pool: &SqlitePool, space: Uuid) -> Result<Option<SpaceInfo>
         cursor: cursor_from_db(cursor)?,
         compacted: cursor_from_db(compacted)?,
     }))
+}
+
+/// Refuses a write adding `delta` bytes to `billed`'s spaces past `quota`.
+async fn check_usage(
+    tx: &mut Transaction<'static, Sqlite>,
+    quota: Option<i64>,
+    billed: Option<&[u8]>,
+    delta: i64,
+) -> Result<(), StoreError> {
+    let (Some(_), Some(billed)) = (quota, billed) else {
+        return Ok(());
+    };
+    if delta <= 0 {
+        return Ok(());
+    }
+    let used: i64 =
+        sqlx::query_scalar("SELECT coalesce(sum(bytes), 0) FROM spaces WHERE billed_user = ?1")
+            .bind(billed)
+            .fetch_one(&mut **tx)
+            .await?;
+    check_quota(quota, used, delta)
 }
 
 /// A stored 16-byte id.
@@ -920,18 +929,7 @@ impl SqliteStore {
             tx.rollback().await?;
             return Ok(FileInsert::RecordDeleted);
         }
-        if let (Some(_), Some(billed)) = (self.quota, &billed) {
-            let used: i64 = sqlx::query_scalar(
-                "SELECT coalesce(sum(bytes), 0) FROM spaces WHERE billed_user = ?1",
-            )
-            .bind(billed)
-            .fetch_one(&mut *tx)
-            .await?;
-            if let Err(e) = check_quota(self.quota, used, size) {
-                tx.rollback().await?;
-                return Err(e);
-            }
-        }
+        check_usage(&mut tx, self.quota, billed.as_deref(), size).await?;
         let next = prev
             .checked_add(1)
             .ok_or(StoreError::Corrupt("space cursor at its maximum"))?;
