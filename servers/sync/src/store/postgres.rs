@@ -544,6 +544,19 @@ impl PostgresStore {
             return Ok(Vec::new());
         };
 
+        // Rows written since the table was last analyzed (a space filled a
+        // moment ago) are estimated at a handful, and the planner then
+        // prefers a bitmap scan of every row in range plus a sort to
+        // walking the index: 20 ms instead of 0.8 ms per 500-row page of a
+        // 20k-record space, on every page. Pages must come in index order,
+        // so this transaction rules the other plans out.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "SELECT set_config('enable_bitmapscan', 'off', true),
+                    set_config('enable_sort', 'off', true)",
+        )
+        .execute(&mut *tx)
+        .await?;
         let rows: Vec<RecordTuple> = sqlx::query_as(
             "SELECT id, cursor, blob, dek FROM records
              WHERE space_id = $1
@@ -557,8 +570,9 @@ impl PostgresStore {
         .bind(PgUuid(after_id))
         .bind(upto)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
 
         rows.into_iter()
             .map(|(id, cursor, blob, dek)| {
