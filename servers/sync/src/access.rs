@@ -135,7 +135,7 @@ impl Access {
         self.load_revocations(store, space)
             .await
             .map_err(internal)?;
-        let now = crate::session::unix_now();
+        let now = crate::unix_now();
         let leaf = TokenHash::of_compact(cap);
         let verified = match self.cached(&leaf, space, did, now) {
             Some(verified) => verified,
@@ -265,7 +265,7 @@ impl Access {
         let expiry = tokio::spawn(async move {
             // Far-off expiries are slept towards a day at a time.
             loop {
-                let left = expires_at.saturating_sub(crate::session::unix_now());
+                let left = expires_at.saturating_sub(crate::unix_now());
                 if left == 0 {
                     break;
                 }

@@ -107,19 +107,9 @@ impl HttpError {
         )
     }
 
-    fn store(e: &StoreError) -> Self {
-        match e {
-            StoreError::NoSuchSpace(_) => Self::not_found("no such space"),
-            e @ StoreError::QuotaExceeded { .. } => Self::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                ErrorCode::QuotaExceeded,
-                e.to_string(),
-            ),
-            e => {
-                tracing::error!(error = %e, "store error");
-                Self::internal("storage error")
-            }
-        }
+    /// A store failure, mapped as for WebSocket requests.
+    fn store(e: StoreError) -> Self {
+        crate::session::store_error(e).into()
     }
 
     fn objects(e: &object_store::Error) -> Self {
@@ -206,7 +196,7 @@ async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<AccessToken
         .map(|(_, token)| token.trim())
         .ok_or_else(|| HttpError::unauthorized("the Authorization scheme must be Bearer"))?;
     app.verifier
-        .verify(token, crate::session::unix_now())
+        .verify(token, crate::unix_now())
         .await
         .map_err(|e| HttpError::unauthorized(e.to_string()))
 }
@@ -231,7 +221,7 @@ async fn authorize(
                 ErrorCode::Forbidden,
                 "the personal space id is taken",
             )),
-            Err(e) => Err(HttpError::store(&e)),
+            Err(e) => Err(HttpError::store(e)),
         };
     }
     let cap = text(headers, CAPABILITY_HEADER)?;
@@ -429,12 +419,7 @@ async fn upload(
     // A retry of a stored file answers without reading the body again,
     // even if its key has gone stale since (the stored one is rewrapped by
     // the rotation).
-    if let Some(row) = app
-        .store
-        .file(space, id)
-        .await
-        .map_err(|e| HttpError::store(&e))?
-    {
+    if let Some(row) = app.store.file(space, id).await.map_err(HttpError::store)? {
         return existing(&row, record);
     }
     if shared {
@@ -448,7 +433,7 @@ async fn upload(
     let object = FileObject {
         space,
         id,
-        upload: storage::random_uuid(),
+        upload: crate::random_uuid(),
     };
     let Some(body) = body.take() else {
         return Err(HttpError::internal("the request body was taken"));
@@ -479,7 +464,7 @@ async fn upload(
         }
         Err(e) => {
             discard(app, &object).await;
-            return Err(HttpError::store(&e));
+            return Err(HttpError::store(e));
         }
     };
     app.metrics.file_uploads.fetch_add(1, Ordering::Relaxed);
@@ -621,7 +606,7 @@ async fn find(
         .store
         .file(space, id)
         .await
-        .map_err(|e| fail(HttpError::store(&e)))?
+        .map_err(|e| fail(HttpError::store(e)))?
         .ok_or_else(|| fail(HttpError::not_found("no such file")))?;
     let tag = etag(&row);
     if let Some(value) = text(headers, header::IF_NONE_MATCH.as_str()).map_err(fail)?

@@ -37,3 +37,18 @@ pub mod testing;
 
 pub use config::Config;
 pub use server::{Limits, RunningServer, Settings, start};
+
+/// Unix seconds now (0 if the clock is before 1970).
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A random (version 4) UUID from the OS random source.
+pub(crate) fn random_uuid() -> uuid::Uuid {
+    use rand_core::RngCore;
+    let mut bytes = [0u8; 16];
+    rand_core::OsRng.fill_bytes(&mut bytes);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}

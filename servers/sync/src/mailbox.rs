@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use crate::hub::ConnId;
 use crate::server::AppState;
-use crate::session::unix_now;
 use crate::store::postgres::InvitationSignal;
+use crate::unix_now;
 
 /// Most expired invitations deleted per statement (the sweep goes on until
 /// none is left).

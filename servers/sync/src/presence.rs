@@ -459,7 +459,7 @@ pub(crate) async fn sweep(app: Arc<AppState>) {
             _ = shutdown.wait_for(|down| *down) => return,
         }
         app.presence
-            .sweep(app.outlets(), Instant::now(), crate::session::unix_now());
+            .sweep(app.outlets(), Instant::now(), crate::unix_now());
     }
 }
 

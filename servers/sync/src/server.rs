@@ -272,12 +272,7 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
     let addr = listener.local_addr()?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     // Names this process in its push signals, so it can tell its own apart.
-    let instance = {
-        use rand_core::RngCore;
-        let mut bytes = [0u8; 16];
-        rand_core::OsRng.fill_bytes(&mut bytes);
-        Uuid::from_bytes(bytes)
-    };
+    let instance = crate::random_uuid();
     let store = settings
         .store
         .with_instance(instance)
@@ -349,8 +344,7 @@ async fn compactor(app: Arc<AppState>) {
             _ = shutdown.wait_for(|down| *down) => return,
             _ = tick.tick() => {}
         }
-        let cutoff =
-            crate::session::unix_now().saturating_sub(app.limits.tombstone_horizon.as_secs());
+        let cutoff = crate::unix_now().saturating_sub(app.limits.tombstone_horizon.as_secs());
         // Spaces in bounded passes, so one pass never runs unbounded.
         loop {
             match app.store.compact(cutoff, 100).await {

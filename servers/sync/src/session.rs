@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -38,6 +38,7 @@ use crate::auth::AccessToken;
 use crate::hub::{ConnId, KillSwitch, Subscriber};
 use crate::server::AppState;
 use crate::store::{PushOutcome, SpaceInfo, StoreError};
+use crate::{random_uuid, unix_now};
 
 mod invitations;
 mod presence;
@@ -72,14 +73,6 @@ pub(crate) async fn upgrade(
         .read_buffer_size(read_buffer)
         .write_buffer_size(0)
         .on_upgrade(move |socket| run(app, socket))
-}
-
-/// Unix time in seconds.
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// What request handlers share about their connection.
@@ -175,14 +168,6 @@ impl Conn {
             )
             .await
     }
-}
-
-/// A random (version 4) UUID.
-fn random_uuid() -> Uuid {
-    use rand_core::RngCore;
-    let mut bytes = [0u8; 16];
-    rand_core::OsRng.fill_bytes(&mut bytes);
-    uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
 fn internal(e: &StoreError) -> ErrorBody {

@@ -14,7 +14,7 @@ use josekit::jwk::alg::ed::EdCurve;
 use josekit::jws::{self, EdDSA, HS256, JwsHeader};
 use josekit::jwt::{self, JwtPayload};
 use josekit::{JoseError, Map, Value};
-use sealbase_crypto::{Did, Identity, OsRng, RngCore};
+use sealbase_crypto::{Did, Identity, OsRng};
 use uuid::Uuid;
 
 use crate::auth::{JwksError, KeySource, TokenVerifier, VerifierConfig};
@@ -57,8 +57,8 @@ impl TestClaims {
     pub fn new(now: u64) -> Self {
         Self {
             issuer: TEST_ISSUER.to_owned(),
-            user: random_uuid(),
-            personal_space: random_uuid(),
+            user: crate::random_uuid(),
+            personal_space: crate::random_uuid(),
             did: Identity::generate(&mut OsRng).did(),
             client_id: TEST_CLIENT_ID.to_owned(),
             scope: vec!["sync".to_owned()],
@@ -92,12 +92,6 @@ impl TestClaims {
         put("exp", Value::from(self.expires_at));
         map
     }
-}
-
-fn random_uuid() -> Uuid {
-    let mut bytes = [0u8; 16];
-    OsRng.fill_bytes(&mut bytes);
-    uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
 /// An Ed25519 signing key with a `kid`, as the accounts server holds one.

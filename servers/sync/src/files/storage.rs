@@ -162,7 +162,7 @@ impl FileStorage {
     /// Writes, reads back and deletes a small probe object, so a
     /// misconfigured store fails at start rather than on the first upload.
     pub async fn check(&self) -> Result<(), StorageError> {
-        let probe = Path::from(format!("sealbase-probe-{}", random_uuid().simple()));
+        let probe = Path::from(format!("sealbase-probe-{}", crate::random_uuid().simple()));
         let failed = |source| StorageError::Probe {
             store: self.description.clone(),
             source,
@@ -257,14 +257,6 @@ impl FileStorage {
         .await
         .map_err(std::io::Error::other)?
     }
-}
-
-/// A random (v4) UUID.
-pub(crate) fn random_uuid() -> Uuid {
-    use rand_core::RngCore;
-    let mut bytes = [0u8; 16];
-    rand_core::OsRng.fill_bytes(&mut bytes);
-    uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
 /// Streams `range` of a local file in [`READ_CHUNK`] reads.

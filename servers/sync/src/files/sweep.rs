@@ -44,7 +44,7 @@ pub(crate) async fn run(app: Arc<AppState>, every: Duration) {
 /// One pass over the store; returns how many objects it deleted.
 pub(crate) async fn once(app: &AppState) -> anyhow::Result<usize> {
     let grace = app.limits.orphan_grace;
-    let cutoff = crate::session::unix_now().saturating_sub(grace.as_secs());
+    let cutoff = crate::unix_now().saturating_sub(grace.as_secs());
     let mut listing = app.files.list();
     let mut batch = Vec::with_capacity(BATCH);
     let mut deleted = 0;

@@ -14,8 +14,9 @@ use sealbase_protocol::{
     InvitationList, MAX_FRAME_LEN,
 };
 
-use super::{Conn, bad_request, internal, unix_now};
+use super::{Conn, bad_request, internal};
 use crate::store::{CreateOutcome, NewInvitation};
+use crate::unix_now;
 
 /// Invitations read per database round trip while listing.
 const LIST_PAGE: u32 = 100;

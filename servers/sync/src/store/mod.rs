@@ -150,9 +150,7 @@ fn cursor_to_db(cursor: u64) -> Option<i64> {
 
 /// Unix seconds now, as stored (tombstone times).
 fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    i64::try_from(crate::unix_now()).unwrap_or(i64::MAX)
 }
 
 /// Bytes of the blobs a batch writes.
