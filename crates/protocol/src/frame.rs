@@ -38,7 +38,9 @@ impl RawValue {
 
     /// Encodes a value (params, result or chunk data).
     pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Self, EncodeError> {
-        let mut bytes = Vec::new();
+        // Most payloads fit; larger ones (records) grow from here in a few
+        // doublings rather than a dozen.
+        let mut bytes = Vec::with_capacity(256);
         ciborium::into_writer(value, &mut bytes)
             .map_err(|e| EncodeError::Serialize(e.to_string()))?;
         // Our types never produce tags or indefinite lengths, but a caller's
@@ -227,7 +229,14 @@ pub enum EncodeError {
 impl Frame {
     /// Encodes the frame as one CBOR map, keys in the order of the spec.
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-        let mut out = Vec::new();
+        // The envelope's keys and small values, then the payload copied once.
+        let payload = match self {
+            Frame::Request(r) => r.params.as_bytes().len() + r.method.len(),
+            Frame::Response(r) => r.outcome.as_ref().map_or(64, |v| v.as_bytes().len()),
+            Frame::Notification(n) => n.params.as_bytes().len() + n.method.len(),
+            Frame::Chunk(c) => c.data.as_bytes().len() + c.name.len(),
+        };
+        let mut out = Vec::with_capacity(48 + payload);
         let map = |out: &mut Vec<u8>, n: u64| cbor::write_header(out, cbor::MAJOR_MAP, n);
         let uint = |out: &mut Vec<u8>, key: &str, v: u64| {
             cbor::write_text(out, key);

@@ -178,41 +178,47 @@ async fn push_throughput(server: &Server, clients: u64, batches: u64, seed: u64)
     (clients * batches * 100) as f64 / started.elapsed().as_secs_f64()
 }
 
-/// (records/s, time to first record) pulling `n` records from cursor 0.
-async fn pull_from_zero(server: &Server, n: u64) -> (f64, Duration) {
+/// (records/s, time to first record) pulling `n` records from cursor 0:
+/// the medians of `runs` pulls of the same space.
+async fn pull_from_zero(server: &Server, n: u64, runs: usize) -> (f64, Duration) {
     let u = user(2000);
     let mut c = server.client(&u).await;
     let blob = vec![0x5au8; 1024];
     for b in 0..n / 500 {
         push(&mut c, u.personal_space, batch(b * 500, 500, &blob)).await;
     }
-    let started = Instant::now();
-    let id = c
-        .send(PullParams {
-            spaces: vec![PullSpace {
-                id: u.personal_space,
-                since: 0,
-                cap: None,
-            }],
-        })
-        .await;
-    let mut first = None;
-    let mut records = 0u64;
-    loop {
-        match c.next().await {
-            Incoming::Chunk(i, PullChunk::Record(_)) if i == id => {
-                first.get_or_insert_with(|| started.elapsed());
-                records += 1;
+    let mut rates = Vec::new();
+    let mut firsts = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let id = c
+            .send(PullParams {
+                spaces: vec![PullSpace {
+                    id: u.personal_space,
+                    since: 0,
+                    cap: None,
+                }],
+            })
+            .await;
+        let mut first = None;
+        let mut records = 0u64;
+        loop {
+            match c.next().await {
+                Incoming::Chunk(i, PullChunk::Record(_)) if i == id => {
+                    first.get_or_insert_with(|| started.elapsed());
+                    records += 1;
+                }
+                Incoming::Response(r) if r.id == id => break,
+                _ => {}
             }
-            Incoming::Response(r) if r.id == id => break,
-            _ => {}
         }
+        assert_eq!(records, n);
+        rates.push(n as f64 / started.elapsed().as_secs_f64());
+        firsts.push(first.unwrap_or_default());
     }
-    assert_eq!(records, n);
-    (
-        n as f64 / started.elapsed().as_secs_f64(),
-        first.unwrap_or_default(),
-    )
+    rates.sort_by(f64::total_cmp);
+    firsts.sort();
+    (rates[runs / 2], firsts[runs / 2])
 }
 
 /// p50 and p99 of push → `sync` arrival across `subscribers` connections.
@@ -220,48 +226,72 @@ async fn notification_latency(
     server: &Server,
     subscribers: usize,
     pushes: u64,
-) -> (Duration, Duration) {
+) -> (Duration, Duration, Cpu) {
     let u = user(3000 + subscribers as u64);
     let space = u.personal_space;
-    let mut subs = Vec::new();
+    // One reader task per subscriber for the whole run, reporting when each
+    // `sync` arrives.
+    let (tx, mut arrivals) = tokio::sync::mpsc::unbounded_channel();
+    let mut readers = Vec::new();
     for _ in 0..subscribers {
         let mut c = server.client(&u).await;
         c.subscribe(space, None).await;
-        subs.push(c);
+        let tx = tx.clone();
+        readers.push(tokio::spawn(async move {
+            for _ in 0..pushes {
+                while !matches!(c.notification().await, Notification::Sync(_)) {}
+                tx.send(Instant::now()).unwrap();
+            }
+        }));
     }
+    drop(tx);
     let mut writer = server.client(&u).await;
     let blob = vec![0x5au8; 1024];
     let mut samples = Vec::new();
+    let server_pid = server.child.id().to_string();
+    let (server_cpu, driver_cpu) = (cpu_seconds(&server_pid), cpu_seconds("self"));
     for p in 0..pushes {
-        // Every subscriber waits for this push's notification.
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let waiting: Vec<_> = subs
-            .drain(..)
-            .map(|mut c| {
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    loop {
-                        if let Notification::Sync(_) = c.notification().await {
-                            tx.send(Instant::now()).unwrap();
-                            return c;
-                        }
-                    }
-                })
-            })
-            .collect();
-        drop(tx);
         let sent = Instant::now();
         push(&mut writer, space, batch(p * 10, 1, &blob)).await;
-        while let Some(at) = rx.recv().await {
+        // Every subscriber receives this push's notification before the
+        // next push.
+        for _ in 0..subscribers {
+            let at = arrivals.recv().await.unwrap();
             samples.push(at.duration_since(sent));
         }
-        for w in waiting {
-            subs.push(w.await.unwrap());
-        }
+    }
+    let deliveries = (pushes * subscribers as u64) as f64;
+    let cpu = Cpu {
+        server_us: (cpu_seconds(&server_pid) - server_cpu) * 1e6 / deliveries,
+        driver_us: (cpu_seconds("self") - driver_cpu) * 1e6 / deliveries,
+    };
+    for r in readers {
+        r.await.unwrap();
     }
     samples.sort();
     let pick = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
-    (pick(0.5), pick(0.99))
+    (pick(0.5), pick(0.99), cpu)
+}
+
+/// CPU time per delivered notification, in the server and in this driver.
+struct Cpu {
+    server_us: f64,
+    driver_us: f64,
+}
+
+/// User + system CPU seconds of process `pid` (all its threads) so far.
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th of the line, in USER_HZ (100 per second on Linux).
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
 }
 
 /// Server RSS growth per idle authenticated socket, in KiB.
@@ -323,9 +353,9 @@ async fn main() {
             println!("push, 16 clients, 100 x 1 KiB per batch: {r:.0} records/s");
         }
         if run("pull") {
-            let (rate, first) = pull_from_zero(&server, 20_000 / scale).await;
+            let (rate, first) = pull_from_zero(&server, 20_000 / scale, 5).await;
             println!(
-                "pull from 0 of {} records: {rate:.0} records/s, first record after {:.2} ms",
+                "pull from 0 of {} records (median of 5): {rate:.0} records/s, first record after {:.2} ms",
                 20_000 / scale,
                 first.as_secs_f64() * 1e3
             );
@@ -334,12 +364,16 @@ async fn main() {
             if !run("notify") {
                 break;
             }
-            let (p50, p99) = notification_latency(&server, subscribers / uscale, 50 / scale).await;
+            let (p50, p99, cpu) =
+                notification_latency(&server, subscribers / uscale, 50 / scale).await;
             println!(
-                "push -> sync notification, {} subscribers: p50 {:.2} ms, p99 {:.2} ms",
+                "push -> sync notification, {} subscribers: p50 {:.2} ms, p99 {:.2} ms \
+                 (CPU per delivery: server {:.1} us, driver {:.1} us)",
                 subscribers / uscale,
                 p50.as_secs_f64() * 1e3,
-                p99.as_secs_f64() * 1e3
+                p99.as_secs_f64() * 1e3,
+                cpu.server_us,
+                cpu.driver_us,
             );
         }
     }

@@ -37,7 +37,7 @@ use uuid::Uuid;
 use crate::auth::AccessToken;
 use crate::hub::{ConnId, KillSwitch, Subscriber};
 use crate::server::AppState;
-use crate::store::{PushOutcome, SpaceInfo, StoreError};
+use crate::store::{PushOutcome, RecordRow, SpaceInfo, StoreError};
 use crate::{random_uuid, unix_now};
 
 mod invitations;
@@ -45,6 +45,10 @@ mod presence;
 mod spaces;
 
 pub(crate) use spaces::check_epoch;
+
+/// Rows in a pull's first page: small, so the first record leaves quickly;
+/// later pages grow to [`crate::server::Limits::pull_page`].
+const FIRST_PULL_PAGE: u32 = 32;
 
 /// `GET /api/v1/ws`: upgrades to a protocol v1 connection. A client that
 /// does not offer the `sealbase.v1` subprotocol gets 400, not a socket.
@@ -133,6 +137,23 @@ impl Conn {
                 tracing::error!(conn = self.id, error = %e, "cannot encode a frame");
                 self.kill
                     .kill(CloseCode::ProtocolError, "internal encoding error");
+            }
+        }
+    }
+
+    /// Queues already-encoded frames together: the writer wakes once for
+    /// the lot instead of once per frame.
+    async fn send_all(&self, frames: Vec<Bytes>) {
+        let room = self.queue.max_capacity().max(1);
+        let mut frames = frames.into_iter().peekable();
+        while frames.peek().is_some() {
+            let take = frames.len().min(room);
+            // A closed queue means the connection is going away.
+            let Ok(permits) = self.queue.reserve_many(take).await else {
+                return;
+            };
+            for (permit, frame) in permits.zip(frames.by_ref()) {
+                permit.send(frame);
             }
         }
     }
@@ -753,39 +774,29 @@ async fn pull(conn: &Arc<Conn>, id: u32, p: PullParams) -> Result<PullResult, Er
             }),
         )
         .await;
-        let mut after = None;
+        // Pages start small so the first record leaves at once, then grow;
+        // the next page is read while the current one is being sent.
+        let store = &conn.app.store;
+        let mut out = ChunkBatch::new(conn, id);
+        let mut size = FIRST_PULL_PAGE.min(page);
+        let mut fetched = store.pull_page(space.id, since, upto, None, size).await;
         loop {
-            let rows = conn
-                .app
-                .store
-                .pull_page(space.id, since, upto, after, page)
-                .await
-                .map_err(|e| internal(&e))?;
-            let full = rows.len() >= page as usize;
-            for row in rows {
-                after = Some((row.cursor, row.id));
-                let item = match row.version {
-                    Some((blob, dek)) => PullChunk::Record(PulledRecord {
-                        space: space.id,
-                        id: row.id,
-                        cursor: row.cursor,
-                        blob: blob.into(),
-                        dek: dek.into(),
-                    }),
-                    None => PullChunk::Tombstone(PulledTombstone {
-                        space: space.id,
-                        id: row.id,
-                        cursor: row.cursor,
-                    }),
-                };
-                extras.flush(conn, id, Some(row.cursor)).await?;
-                chunk(conn, id, item).await;
-            }
+            let rows = fetched.map_err(|e| internal(&e))?;
+            let full = rows.len() >= size as usize;
+            let last = rows.last().map(|row| (row.cursor, row.id));
+            let send = send_rows(&mut out, space.id, rows, &mut extras);
             if !full {
+                send.await?;
                 break;
             }
+            size = size.saturating_mul(4).min(page);
+            let next = store.pull_page(space.id, since, upto, last, size);
+            let (sent, next) = tokio::join!(send, next);
+            sent?;
+            fetched = next;
         }
-        extras.flush(conn, id, None).await?;
+        extras.flush(&mut out, None).await?;
+        out.send().await;
         // Compaction may have dropped tombstones this stream was walking
         // towards. Then the client keeps its old cursor and pulls again,
         // and that pull starts over (`reset`).
@@ -812,11 +823,83 @@ async fn pull(conn: &Arc<Conn>, id: u32, p: PullParams) -> Result<PullResult, Er
     Ok(PullResult { denied })
 }
 
-async fn chunk(conn: &Conn, id: u32, item: PullChunk) {
-    match Frame::chunk(id, &item) {
-        Ok(frame) => conn.send(&frame).await,
-        Err(e) => tracing::error!(error = %e, "cannot encode a pull chunk"),
+/// Sends one page of a pull, with the extras (files, membership entries,
+/// keys) that come before each record in cursor order.
+async fn send_rows(
+    out: &mut ChunkBatch<'_>,
+    space: Uuid,
+    rows: Vec<RecordRow>,
+    extras: &mut spaces::PullExtras,
+) -> Result<(), ErrorBody> {
+    for row in rows {
+        let item = match row.version {
+            Some((blob, dek)) => PullChunk::Record(PulledRecord {
+                space,
+                id: row.id,
+                cursor: row.cursor,
+                blob: blob.into(),
+                dek: dek.into(),
+            }),
+            None => PullChunk::Tombstone(PulledTombstone {
+                space,
+                id: row.id,
+                cursor: row.cursor,
+            }),
+        };
+        extras.flush(out, Some(row.cursor)).await?;
+        out.push(&item).await;
     }
+    out.send().await;
+    Ok(())
+}
+
+/// Chunks of one pull, encoded as they come and queued in groups.
+struct ChunkBatch<'a> {
+    conn: &'a Conn,
+    id: u32,
+    frames: Vec<Bytes>,
+}
+
+impl<'a> ChunkBatch<'a> {
+    /// Frames queued together (bounded so the first ones leave soon).
+    const SIZE: usize = 32;
+
+    fn new(conn: &'a Conn, id: u32) -> Self {
+        Self {
+            conn,
+            id,
+            frames: Vec::with_capacity(Self::SIZE),
+        }
+    }
+
+    fn conn(&self) -> &'a Conn {
+        self.conn
+    }
+
+    /// Adds a chunk; queues the group once it is full.
+    async fn push(&mut self, item: &PullChunk) {
+        match Frame::chunk(self.id, item).and_then(|frame| frame.encode()) {
+            Ok(bytes) => self.frames.push(Bytes::from(bytes)),
+            Err(e) => tracing::error!(error = %e, "cannot encode a pull chunk"),
+        }
+        if self.frames.len() >= Self::SIZE {
+            self.send().await;
+        }
+    }
+
+    /// Queues what has been added.
+    async fn send(&mut self) {
+        if !self.frames.is_empty() {
+            let frames = std::mem::replace(&mut self.frames, Vec::with_capacity(Self::SIZE));
+            self.conn.send_all(frames).await;
+        }
+    }
+}
+
+async fn chunk(conn: &Conn, id: u32, item: PullChunk) {
+    let mut out = ChunkBatch::new(conn, id);
+    out.push(&item).await;
+    out.send().await;
 }
 
 /// Owns the sink: sends queued frames, keepalive pings and the close frame.

@@ -489,10 +489,10 @@ impl PullExtras {
     /// `None`) as chunks of request `id`.
     pub(super) async fn flush(
         &mut self,
-        conn: &Conn,
-        id: u32,
+        out: &mut super::ChunkBatch<'_>,
         bound: Option<u64>,
     ) -> Result<(), ErrorBody> {
+        let conn = out.conn();
         let bound = bound.unwrap_or(u64::MAX);
         loop {
             let entry = self.next_entry_cursor(conn).await?;
@@ -524,7 +524,7 @@ impl PullExtras {
             let Some(item) = item else {
                 return Ok(());
             };
-            super::chunk(conn, id, item).await;
+            out.push(&item).await;
         }
     }
 }

@@ -223,7 +223,14 @@ impl Client {
             "Sec-WebSocket-Protocol",
             sealbase_protocol::SUBPROTOCOL.parse().unwrap(),
         );
-        let (ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+        // tungstenite zeroes its whole read buffer before every read: the
+        // 128 KiB default costs more than the frames a test reads.
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(32 * 1024);
+        let (ws, response) =
+            tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+                .await
+                .unwrap();
         assert_eq!(
             response.headers().get("sec-websocket-protocol").unwrap(),
             sealbase_protocol::SUBPROTOCOL
