@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", env_var("HOME"
 export CARGO_TERM_COLOR := env_var_or_default("CARGO_TERM_COLOR", "auto")
 
 # Crates that must build and pass their tests on wasm32-unknown-unknown.
-wasm_crates := "-p sealbase-crypto -p sealbase-protocol"
+wasm_crates := "-p sealbase-crypto -p sealbase-protocol -p sealbase-auth"
 
 # List the recipes.
 default:
@@ -34,7 +34,7 @@ lint:
 test-native:
     cargo test --workspace
 
-# Build for wasm32 and run the crypto and protocol tests in Node.
+# Build for wasm32 and run the crypto, protocol and auth tests in Node.
 test-wasm:
     scripts/cargo-wasm test {{wasm_crates}}
 
