@@ -626,20 +626,19 @@ async fn pull_reads_the_index(db: Db) {
     let plan = if !postgres {
         let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
         sqlx::query("ANALYZE").execute(&pool).await.unwrap();
-        let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(
-            "EXPLAIN QUERY PLAN
-             SELECT id, cursor, blob, dek FROM records
-             WHERE space_id = ?1 AND (cursor, id) > (?2, ?3) AND cursor <= ?4
-             ORDER BY cursor, id LIMIT ?5",
-        )
-        .bind(space.as_bytes().as_slice())
-        .bind(5i64)
-        .bind(Uuid::max().as_bytes().as_slice())
-        .bind(15i64)
-        .bind(50i64)
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+        let explain = format!(
+            "EXPLAIN QUERY PLAN {}",
+            sealbase_sync::store::sqlite::PULL_PAGE
+        );
+        let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(&explain)
+            .bind(space.as_bytes().as_slice())
+            .bind(5i64)
+            .bind(Uuid::max().as_bytes().as_slice())
+            .bind(15i64)
+            .bind(50i64)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
         pool.close().await;
         rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("\n")
     } else {

@@ -60,6 +60,15 @@ pub struct SqliteStore {
 /// A space row: kind, owner_user, root_did, cursor, compacted.
 type SpaceRow = (String, Option<Vec<u8>>, Option<String>, i64, i64);
 
+/// One page of a pull: `?1` space, after `(?2, ?3)` = (cursor, id), up to
+/// cursor `?4`, at most `?5` rows, in `records_by_cursor` order.
+pub const PULL_PAGE: &str = "SELECT id, cursor, blob, dek FROM records
+     WHERE space_id = ?1
+       AND (cursor, id) > (?2, ?3)
+       AND cursor <= ?4
+     ORDER BY cursor, id
+     LIMIT ?5";
+
 /// A record row: id, cursor, blob, dek.
 type RecordTuple = (Vec<u8>, i64, Option<Vec<u8>>, Option<Vec<u8>>);
 
@@ -305,21 +314,14 @@ impl SqliteStore {
             return Ok(Vec::new());
         };
 
-        let rows: Vec<RecordTuple> = sqlx::query_as(
-            "SELECT id, cursor, blob, dek FROM records
-             WHERE space_id = ?1
-               AND (cursor, id) > (?2, ?3)
-               AND cursor <= ?4
-             ORDER BY cursor, id
-             LIMIT ?5",
-        )
-        .bind(space.as_bytes().as_slice())
-        .bind(after_cursor)
-        .bind(after_id.as_bytes().as_slice())
-        .bind(upto)
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await?;
+        let rows: Vec<RecordTuple> = sqlx::query_as(PULL_PAGE)
+            .bind(space.as_bytes().as_slice())
+            .bind(after_cursor)
+            .bind(after_id.as_bytes().as_slice())
+            .bind(upto)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
 
         rows.into_iter()
             .map(|(id, cursor, blob, dek)| {
