@@ -429,6 +429,14 @@ pub fn decrypt_with_header(
     Ok((buffer, parsed.header))
 }
 
+/// Checks a compact JWE's structure and returns its protected header without
+/// decrypting it: what a relay (the accounts server, which must not and
+/// cannot open it) checks before storing one. The header is only
+/// authenticated by a later [`decrypt`].
+pub fn inspect(compact: &str) -> Result<JweHeader, JweError> {
+    Parsed::parse(compact).map(|parsed| parsed.header)
+}
+
 /// A compact JWE that passed every structural check, not yet decrypted.
 struct Parsed<'a> {
     header_b64: &'a str,

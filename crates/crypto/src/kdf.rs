@@ -17,6 +17,9 @@ pub mod info {
     pub const ARK_WRAP_OPAQUE: &str = "sealbase/v1/ark-wrap/opaque";
     /// Key that wraps `ARK`, from the user's recovery key.
     pub const ARK_WRAP_RECOVERY: &str = "sealbase/v1/ark-wrap/recovery";
+    /// Proof of holding `ARK`, shown to the accounts server when `ARK` is
+    /// re-wrapped (password change, recovery); the server keeps only its hash.
+    pub const ARK_PROOF: &str = "sealbase/v1/ark-proof";
     /// App key prefix; the OAuth `client_id` (UTF-8) follows directly.
     pub const APP: &str = "sealbase/v1/app";
     /// Ed25519 identity seed, from the app key.
@@ -62,6 +65,15 @@ pub fn ark_wrapping_key_from_recovery_key(recovery_key: &RecoveryKey) -> ArkWrap
         &[],
         &[info::ARK_WRAP_RECOVERY.as_bytes()],
     ))
+}
+
+/// `HKDF(ARK, "sealbase/v1/ark-proof")`: lets the accounts server check that
+/// a client re-wrapping `ARK` (password change, recovery) holds the same
+/// `ARK`, without learning it. The server stores only SHA-256 of the proof,
+/// so a database dump cannot be replayed as a proof; the proof itself says
+/// nothing about `ARK` (HKDF is one-way).
+pub fn ark_proof(ark: &AccountRootKey) -> Zeroizing<[u8; 32]> {
+    hkdf32(ark.as_bytes(), &[], &[info::ARK_PROOF.as_bytes()])
 }
 
 /// `AK = HKDF(ARK, "sealbase/v1/app" ‖ client_id)`.

@@ -73,6 +73,11 @@ fn round_trip_returns_plaintext_and_authenticated_header() {
     assert_eq!(header.apu, options.apu);
     assert_eq!(header.apv, options.apv);
     assert_eq!(header_of(&compact)["apv"], "AAEC_w");
+    // A relay sees the same header without any key, and refuses what
+    // decrypt would refuse for its structure.
+    assert_eq!(jwe::inspect(&compact).unwrap(), header);
+    assert!(jwe::inspect(&with_part(&compact, 2, "AAAA")).is_err());
+    assert!(jwe::inspect(&format!("{compact}.x")).is_err());
     assert_eq!(
         open(&sealed(&JweOptions::default())).unwrap(),
         b"the app key"

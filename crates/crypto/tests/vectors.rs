@@ -134,6 +134,7 @@ fn kdf_cases() {
                 let client = c.info_text.strip_prefix(kdf::info::APP).unwrap();
                 *kdf::app_key(&AccountRootKey::from_bytes(arr32(&c.ikm)), client).as_bytes()
             }
+            "ark_proof" => *kdf::ark_proof(&AccountRootKey::from_bytes(arr32(&c.ikm))),
             "personal_epoch_key" => {
                 *kdf::personal_epoch_key(&AppKey::from_bytes(arr32(&c.ikm))).as_bytes()
             }
@@ -149,6 +150,7 @@ fn kdf_cases() {
         "ark_wrapping_key_from_export_key",
         "ark_wrapping_key_from_recovery_key",
         "app_key",
+        "ark_proof",
         "personal_epoch_key",
         "channel_key",
         "identity_ed25519_seed",

@@ -20,7 +20,8 @@
 #![deny(missing_docs)]
 
 pub mod access;
-pub mod auth;
+/// Access token verification (the shared `sealbase-token` crate).
+pub use sealbase_token as auth;
 pub mod config;
 pub mod fanout;
 pub mod files;
@@ -28,7 +29,8 @@ pub mod hub;
 mod mailbox;
 pub mod metrics;
 mod presence;
-pub mod ratelimit;
+/// Keyed token buckets (the shared `sealbase-ratelimit` crate).
+pub use sealbase_ratelimit as ratelimit;
 pub mod server;
 pub mod session;
 pub mod store;

@@ -19,6 +19,8 @@
 //!
 //! The clock is an argument (`*_at`), so tests drive time themselves; the
 //! plain methods read [`Instant::now`].
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 use std::collections::HashMap;
 use std::hash::Hash;

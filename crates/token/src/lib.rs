@@ -1,4 +1,5 @@
-//! Access tokens: verifying the accounts server's EdDSA JWTs.
+//! Access tokens: the accounts server's EdDSA JWTs, issued with
+//! [`TokenSigner`] and verified with [`TokenVerifier`].
 //!
 //! A connection authenticates with an access token (DESIGN §6): a short-lived
 //! JWT signed with Ed25519 by a key the accounts server publishes in its JWKS,
@@ -15,6 +16,11 @@
 //! - with a remote JWKS, the accounts server sees at most one fetch per
 //!   `refetch_interval`, however many tokens with unknown `kid`s arrive, and
 //!   concurrent refetches coalesce into one request.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod issue;
+pub use issue::{AccessClaims, SignError, TokenSigner};
 
 use std::collections::HashMap;
 use std::fmt;
