@@ -14,7 +14,13 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod api;
+#[cfg(feature = "client")]
+pub mod client;
+pub mod directory;
+pub mod flow;
 pub mod opaque;
+pub mod pkce;
 
 pub use opaque::{
     ClientLoginState, ClientRegistrationState, ExportKey, LoginFinish, OpaqueError, PasswordFile,
