@@ -461,6 +461,13 @@ fn kdf_vectors() {
         *kdf::ark_wrapping_key_from_recovery_key(&recovery).as_bytes(),
     );
     let ark = AccountRootKey::from_bytes(det("kdf/ark"));
+    push(
+        "proof of holding ARK",
+        "ark_proof",
+        ark.as_bytes(),
+        info::ARK_PROOF.as_bytes(),
+        *kdf::ark_proof(&ark),
+    );
     let mut app_keys = Vec::new();
     for client in ["tasks", "com.example.notes"] {
         let ak = kdf::app_key(&ark, client);
