@@ -16,11 +16,9 @@ default:
 setup:
     ./scripts/setup.sh
 
-# Build the workspace. (Nothing starts yet: the sync server needs the accounts server to issue tokens.)
+# Run the accounts server and the sync server on SQLite under ./data (development mode).
 dev:
-    cargo build --workspace
-    scripts/cargo-wasm build {{wasm_crates}} --release
-    @echo "Built Sealbase (native and wasm32), including the sync server binary sealbase-sync. No server starts yet: it needs the accounts server (README.md, What works today)."
+    scripts/dev.sh
 
 # Every check CI runs: formatting, clippy, native tests (incl. PostgreSQL), wasm32 tests in Node, WebCrypto vectors.
 test: lint test-native test-wasm test-webcrypto
@@ -47,10 +45,11 @@ wasm:
     scripts/cargo-wasm build {{wasm_crates}} --release
 
 # Criterion benchmarks (figures go to docs/benchmarks.md): crypto, and the
-# sync server's authorization check.
+# sync server's authorization check, and the accounts server's per-login and per-token cost.
 bench *args:
     cargo bench -p sealbase-crypto --bench crypto -- {{args}}
     cargo bench -p sealbase-sync --bench capability -- {{args}}
+    cargo bench -p sealbase-accounts --bench accounts -- {{args}}
 
 # Sync server load generator against the release binary (args: sqlite, postgres, --quick).
 bench-sync *args:
