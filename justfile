@@ -20,8 +20,8 @@ setup:
 dev:
     scripts/dev.sh
 
-# Every check CI runs: formatting, clippy, native tests (incl. PostgreSQL), wasm32 tests in Node, WebCrypto vectors.
-test: lint test-native test-wasm test-webcrypto
+# Every check CI runs: formatting, clippy, native tests (incl. PostgreSQL), wasm32 tests in Node, WebCrypto vectors, browser tests.
+test: lint test-native test-wasm test-webcrypto test-e2e
 
 # rustfmt and clippy with warnings as errors.
 lint:
@@ -39,6 +39,15 @@ test-wasm:
 # Check the Rust test vectors with Node's WebCrypto.
 test-webcrypto:
     node crates/crypto/tests/webcrypto/check-vectors.mjs
+
+# Browser tests (Playwright driving Debian's Chromium) of the accounts web UI.
+test-e2e: web
+    cargo build -p sealbase-accounts
+    cd e2e && npm test
+
+# Build the accounts web UI's wasm module into servers/accounts/web/pkg.
+web:
+    scripts/build-accounts-web.sh
 
 # Release build of the wasm32 crates.
 wasm:

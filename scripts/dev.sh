@@ -11,6 +11,7 @@ SYNC="${SEALBASE_SYNC_LISTEN:-127.0.0.1:8081}"
 ISSUER="http://$ACCOUNTS"
 
 cargo build -p sealbase-accounts -p sealbase-sync
+scripts/build-accounts-web.sh
 bin="$CARGO_TARGET_DIR/debug"
 mkdir -p data
 
@@ -23,7 +24,7 @@ trap stop EXIT INT TERM
 
 "$bin/sealbase-accounts" serve --dev --listen "$ACCOUNTS" --issuer "$ISSUER" \
     --database-url sqlite://./data/accounts.db --keys-file ./data/accounts-keys.json \
-    --sync-url "ws://$SYNC/api/v1/ws" &
+    --sync-url "ws://$SYNC/api/v1/ws" --web-dir servers/accounts/web &
 pids+=($!)
 for _ in $(seq 1 100); do
     curl -fsS "$ISSUER/health" >/dev/null 2>&1 && break
@@ -39,7 +40,7 @@ pids+=($!)
 cat <<MSG
 
 Sealbase (development) is running:
-  accounts  $ISSUER   (discovery: $ISSUER/.well-known/sealbase)
+  accounts  $ISSUER   (sign up at $ISSUER/signup; discovery: $ISSUER/.well-known/sealbase)
   sync      ws://$SYNC/api/v1/ws
 Register an app:  $bin/sealbase-accounts client add --database-url sqlite://./data/accounts.db \\
                     --id myapp --name "My app" --redirect-uri http://localhost:5173/callback

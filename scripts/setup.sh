@@ -9,7 +9,7 @@ source scripts/lib.sh
 
 # System packages: OpenSSL headers (josekit, used by tests and the servers),
 # PostgreSQL 15 (throwaway clusters in tests), Node.js (WebCrypto vector check).
-apt_ensure pkg-config libssl-dev postgresql-15 ca-certificates python3-venv curl
+apt_ensure pkg-config libssl-dev postgresql-15 ca-certificates python3-venv curl chromium
 command -v node >/dev/null || apt_ensure nodejs npm
 
 command -v cargo >/dev/null || die "cargo not found: install Rust with rustup first"

@@ -4,6 +4,8 @@
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use tower_http::services::ServeDir;
 
 use crate::server::AppState;
 
@@ -36,7 +38,53 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
     (status, Html(body)).into_response()
 }
 
-/// Adds the UI routes.
-pub fn routes(app: Router<AppState>, _state: &AppState) -> Router<AppState> {
+/// The pages of the UI (one document; the script renders the page the path
+/// names).
+pub const PAGES: &[&str] = &[
+    "/",
+    "/login",
+    "/signup",
+    "/consent",
+    "/recover",
+    "/password",
+];
+
+/// Adds the UI: the pages, and `/assets/` from the web directory (the
+/// page's script, style, and the wasm module built by
+/// `scripts/build-accounts-web.sh`). Without a web directory the pages
+/// answer 503 with a note for the operator.
+pub fn routes(mut app: Router<AppState>, state: &AppState) -> Router<AppState> {
+    let index = state.settings.web_dir.as_ref().and_then(|dir| {
+        let path = dir.join("index.html");
+        match std::fs::read_to_string(&path) {
+            Ok(html) if dir.join("pkg").join("sealbase_wasm_bg.wasm").is_file() => Some(html),
+            Ok(_) => {
+                tracing::warn!(dir = %dir.display(), "the web UI's wasm module is missing: run scripts/build-accounts-web.sh");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "the web UI cannot be read");
+                None
+            }
+        }
+    });
+    for page in PAGES {
+        let html = index.clone();
+        app = app.route(
+            page,
+            get(move || async move {
+                match html {
+                    Some(html) => Html(html).into_response(),
+                    None => error_page(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "The account pages are not installed on this server (its operator: build them with scripts/build-accounts-web.sh and set --web-dir).",
+                    ),
+                }
+            }),
+        );
+    }
+    if let (Some(dir), Some(_)) = (&state.settings.web_dir, &index) {
+        app = app.nest_service("/assets", ServeDir::new(dir));
+    }
     app
 }

@@ -284,3 +284,26 @@ async fn per_ip_limits(backend: Backend, name: &str) {
 }
 
 both_backends!(per_ip_limits_answer_429, per_ip_limits);
+
+async fn pages_without_ui(backend: Backend, name: &str) {
+    let h = Harness::start(backend, name).await;
+    for page in sealbase_accounts::web::PAGES {
+        let r = h
+            .http
+            .get(format!("{}{page}", h.issuer))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 503, "{page}");
+        assert!(r.text().await.unwrap().contains("build-accounts-web.sh"));
+    }
+    let r = h
+        .http
+        .get(format!("{}/assets/app.js", h.issuer))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+both_backends!(pages_answer_503_until_the_ui_is_built, pages_without_ui);
