@@ -150,3 +150,31 @@ test('recovery with the email code and the recovery key', async () => {
   await signOut();
   await signIn(user.name, user.password);
 });
+
+test('signed out: authorize goes through sign-in to consent; deny answers access_denied', async () => {
+  await signOut();
+  const { AppAuthorization } = await wasm();
+  const app = new AppAuthorization();
+  const params = new URLSearchParams({
+    response_type: 'code', client_id: APP.id, redirect_uri: APP.redirect, scope: 'sync',
+    state: app.state, code_challenge: app.challenge, code_challenge_method: 'S256', key_x25519: app.keyX25519,
+  });
+  let callback;
+  await page.route(`${APP.redirect}**`, (route) => {
+    callback = new URL(route.request().url());
+    return route.fulfill({ status: 200, contentType: 'text/html', body: '<p>app</p>' });
+  });
+  await page.goto(`${server.issuer}/oauth/authorize?${params}`);
+  await page.waitForURL(/\/login\?next=/);
+  await page.getByLabel('Username', { exact: true }).fill(user.name);
+  await page.getByLabel('Password', { exact: true }).fill(user.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  // The key is in memory after this sign-in: no second password prompt.
+  await page.getByRole('heading', { name: `${APP.name} wants to use your account` }).waitFor();
+  await page.getByRole('button', { name: 'Deny' }).click();
+  await page.waitForURL(`${APP.redirect}**`);
+  assert.equal(callback.searchParams.get('error'), 'access_denied');
+  assert.equal(callback.searchParams.get('state'), app.state);
+  assert.equal(callback.searchParams.get('code'), null);
+  await page.unroute(`${APP.redirect}**`);
+});

@@ -158,7 +158,6 @@ async fn new_session<T: serde::Serialize>(
 /// Emails a fresh code for a new flow, or (with `decoy`) stores a code
 /// nobody receives, so the answer does not reveal whether the address has
 /// an account. Returns the flow id.
-#[allow(clippy::too_many_arguments)]
 async fn start_code_flow(
     state: &AppState,
     purpose: CodePurpose,

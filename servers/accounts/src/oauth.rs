@@ -199,8 +199,12 @@ pub async fn authorize(
     };
     let request_id = secret::token(&mut OsRng);
     let now = state.now();
-    let mut unique = scopes.clone();
-    unique.dedup();
+    let mut unique: Vec<&str> = Vec::with_capacity(scopes.len());
+    for scope in &scopes {
+        if !unique.contains(scope) {
+            unique.push(scope);
+        }
+    }
     state
         .store
         .insert_auth_request(
@@ -221,9 +225,12 @@ pub async fn authorize(
     let consent = format!("/consent?request={request_id}");
     let target = match account {
         Some(_) => consent,
-        None => with_query("http://x/login", &[("next", &consent)])
-            .trim_start_matches("http://x")
-            .to_owned(),
+        None => format!(
+            "/login?{}",
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("next", &consent)
+                .finish()
+        ),
     };
     Ok(Redirect::to(&target).into_response())
 }

@@ -182,6 +182,23 @@ async fn cookies_and_bad_input(backend: Backend, name: &str) {
             .contains("Max-Age=0")
     );
 
+    // Not signed in: authorize sends the browser through sign-in, then back
+    // to the consent page.
+    let auth =
+        sealbase_auth::client::AppAuthorization::new("tasks", common::TASKS_REDIRECT, "sync");
+    let r = h
+        .http
+        .get(auth.authorize_url(&h.issuer))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let location = r.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with("/login?next=%2Fconsent%3Frequest%3D"),
+        "{location}"
+    );
+
     // Bad input: a clear 4xx with an error code, never a 500.
     let cases: Vec<(&str, Value)> = vec![
         (
