@@ -95,9 +95,9 @@ async fn database_contains(env: &Env, needle: &[u8]) -> bool {
             let hex: String = needle.iter().map(|b| format!("{b:02x}")).collect();
             for table in tables {
                 // bytea prints as hex in a row's text form.
-                let hits: i64 = sqlx::query_scalar(&format!(
+                let hits: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                     "SELECT count(*) FROM \"{table}\" AS r WHERE r::text LIKE '%' || $1 || '%'"
-                ))
+                )))
                 .bind(&hex)
                 .fetch_one(&pool)
                 .await

@@ -630,15 +630,16 @@ async fn pull_reads_the_index(db: Db) {
             "EXPLAIN QUERY PLAN {}",
             sealbase_sync::store::sqlite::PULL_PAGE
         );
-        let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(&explain)
-            .bind(space.as_bytes().as_slice())
-            .bind(5i64)
-            .bind(Uuid::max().as_bytes().as_slice())
-            .bind(15i64)
-            .bind(50i64)
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+        let rows: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(explain.clone()))
+                .bind(space.as_bytes().as_slice())
+                .bind(5i64)
+                .bind(Uuid::max().as_bytes().as_slice())
+                .bind(15i64)
+                .bind(50i64)
+                .fetch_all(&pool)
+                .await
+                .unwrap();
         pool.close().await;
         rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("\n")
     } else {
@@ -655,9 +656,9 @@ async fn pull_reads_the_index(db: Db) {
         // First the first page as planned right after the fill: without the
         // store's settings this is a bitmap scan of all 10,000 rows and a
         // sort.
-        sqlx::query(&format!(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "PREPARE pull (uuid, bigint, uuid, bigint, bigint) AS {PULL_PAGE}"
-        ))
+        )))
         .execute(&mut *tx)
         .await
         .unwrap();
@@ -665,7 +666,10 @@ async fn pull_reads_the_index(db: Db) {
             "EXPLAIN EXECUTE pull ('{space}', 0, '{}', 20, 500)",
             Uuid::nil()
         );
-        let fresh: Vec<(String,)> = sqlx::query_as(&explain).fetch_all(&mut *tx).await.unwrap();
+        let fresh: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(explain.clone()))
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
         sqlx::query("ANALYZE records")
             .execute(&mut *tx)
             .await
@@ -676,7 +680,10 @@ async fn pull_reads_the_index(db: Db) {
             .execute(&mut *tx)
             .await
             .unwrap();
-        let generic: Vec<(String,)> = sqlx::query_as(&explain).fetch_all(&mut *tx).await.unwrap();
+        let generic: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(explain.clone()))
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
         tx.rollback().await.unwrap();
         let fresh = fresh
             .into_iter()

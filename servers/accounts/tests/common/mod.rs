@@ -217,7 +217,7 @@ impl Harness {
             "refresh_families",
             "refresh_tokens",
         ] {
-            let rows = sqlx::query(&format!("SELECT * FROM {table}"))
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM {table}")))
                 .fetch_all(self.state.store.pool())
                 .await
                 .unwrap();

@@ -17,6 +17,8 @@
 //! their format is [`crate::fanout`]'s business, this module only sends
 //! and receives the payloads.
 
+// Interpolated SQL here only ever splices in constant column lists.
+use sqlx::AssertSqlSafe;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -1095,9 +1097,9 @@ async fn remove_files_of(
 impl PostgresStore {
     /// See [`super::Store::file`].
     pub(crate) async fn file(&self, space: Uuid, id: Uuid) -> Result<Option<FileRow>, StoreError> {
-        let row: Option<FileTuple> = sqlx::query_as(&format!(
+        let row: Option<FileTuple> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {FILE_COLUMNS} FROM files WHERE space_id = $1 AND id = $2"
-        ))
+        )))
         .bind(PgUuid(space))
         .bind(PgUuid(id))
         .fetch_optional(&self.pool)
@@ -1124,9 +1126,9 @@ impl PostgresStore {
             tx.rollback().await?;
             return Err(StoreError::NoSuchSpace(space));
         };
-        let existing: Option<FileTuple> = sqlx::query_as(&format!(
+        let existing: Option<FileTuple> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {FILE_COLUMNS} FROM files WHERE space_id = $1 AND id = $2"
-        ))
+        )))
         .bind(PgUuid(space))
         .bind(PgUuid(file.id))
         .fetch_optional(&mut *tx)
@@ -1188,11 +1190,11 @@ impl PostgresStore {
             return Ok(Vec::new());
         };
         let upto = cursor_to_db(upto).unwrap_or(i64::MAX);
-        let rows: Vec<FileTuple> = sqlx::query_as(&format!(
+        let rows: Vec<FileTuple> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {FILE_COLUMNS} FROM files
              WHERE space_id = $1 AND cursor > $2 AND cursor <= $3
              ORDER BY cursor LIMIT $4"
-        ))
+        )))
         .bind(PgUuid(space))
         .bind(since)
         .bind(upto)

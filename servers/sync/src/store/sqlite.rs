@@ -8,6 +8,8 @@
 //! connections that WAL lets run alongside the writer. Ids are stored as
 //! their 16 big-endian bytes, so BLOB order is UUID order.
 
+// Interpolated SQL here only ever splices in constant column lists.
+use sqlx::AssertSqlSafe;
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
@@ -891,9 +893,9 @@ async fn remove_files_of(
 impl SqliteStore {
     /// See [`super::Store::file`].
     pub(crate) async fn file(&self, space: Uuid, id: Uuid) -> Result<Option<FileRow>, StoreError> {
-        let row: Option<FileTuple> = sqlx::query_as(&format!(
+        let row: Option<FileTuple> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {FILE_COLUMNS} FROM files WHERE space_id = ?1 AND id = ?2"
-        ))
+        )))
         .bind(space.as_bytes().as_slice())
         .bind(id.as_bytes().as_slice())
         .fetch_optional(&self.reader)
@@ -919,9 +921,9 @@ impl SqliteStore {
             tx.rollback().await?;
             return Err(StoreError::NoSuchSpace(space));
         };
-        let existing: Option<FileTuple> = sqlx::query_as(&format!(
+        let existing: Option<FileTuple> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {FILE_COLUMNS} FROM files WHERE space_id = ?1 AND id = ?2"
-        ))
+        )))
         .bind(space_id)
         .bind(file.id.as_bytes().as_slice())
         .fetch_optional(&mut *tx)
@@ -986,11 +988,11 @@ impl SqliteStore {
             return Ok(Vec::new());
         };
         let upto = cursor_to_db(upto).unwrap_or(i64::MAX);
-        let rows: Vec<FileTuple> = sqlx::query_as(&format!(
+        let rows: Vec<FileTuple> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {FILE_COLUMNS} FROM files
              WHERE space_id = ?1 AND cursor > ?2 AND cursor <= ?3
              ORDER BY cursor LIMIT ?4"
-        ))
+        )))
         .bind(space.as_bytes().as_slice())
         .bind(since)
         .bind(upto)
