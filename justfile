@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", env_var("HOME"
 export CARGO_TERM_COLOR := env_var_or_default("CARGO_TERM_COLOR", "auto")
 
 # Crates that must build and pass their tests on wasm32-unknown-unknown.
-wasm_crates := "-p sealbase-crypto -p sealbase-protocol -p sealbase-auth"
+wasm_crates := "-p sealbase-crypto -p sealbase-protocol -p sealbase-auth -p sealbase-db"
 
 # List the recipes.
 default:

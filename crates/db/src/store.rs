@@ -1,0 +1,456 @@
+//! The local store: one SQLite database per app and user.
+//!
+//! Each collection is a table of rows `(id, json, doc, created_at,
+//! updated_at, deleted, seq)`: `doc` is the record's Automerge document
+//! (`save()` bytes), `json` its current state materialised (fields plus
+//! `id`, `createdAt`, `updatedAt`), which queries read; declared indexes
+//! are SQLite expression indexes on `json_extract(json, …)`, partial on
+//! live rows, `UNIQUE` where declared.
+//!
+//! Invariants: `json` is always exactly the JSON of `doc` plus the automatic
+//! fields; every write validates the resulting record against the schema
+//! before anything is stored, and a refused write changes nothing (one
+//! transaction per write); deleted rows keep their document (a tombstone)
+//! and leave every query. The store reads no clock and draws no randomness
+//! of its own: [`Env`] supplies both.
+
+use std::collections::HashMap;
+
+use automerge::{ActorId, AutoCommit};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use serde_json::Value;
+
+use crate::doc;
+use crate::query::{self, Query, QueryError};
+use crate::schema::{Collection, SchemaError};
+
+/// The outside world the store needs: time and randomness.
+pub trait Env {
+    /// Unix milliseconds now.
+    fn now_ms(&self) -> i64;
+    /// Fills `buf` with cryptographically secure random bytes.
+    fn fill_random(&self, buf: &mut [u8]);
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// SQLite failed.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The schema or the record was refused.
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    /// The query was refused.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    /// No collection with this name was defined.
+    #[error("unknown collection {0:?}")]
+    UnknownCollection(String),
+    /// No live record with this id.
+    #[error("no record {id} in {collection}")]
+    NotFound {
+        /// The collection.
+        collection: String,
+        /// The id.
+        id: String,
+    },
+    /// A unique index already has a record with these values.
+    #[error("a record with the same {index} already exists in {collection}")]
+    Unique {
+        /// The collection.
+        collection: String,
+        /// The index's fields.
+        index: String,
+    },
+    /// A stored document does not load (corruption).
+    #[error("stored document is corrupt: {0}")]
+    Corrupt(String),
+}
+
+fn am(e: automerge::AutomergeError) -> DbError {
+    DbError::Corrupt(e.to_string())
+}
+
+/// An open store.
+pub struct Db<E: Env> {
+    conn: Connection,
+    env: E,
+    collections: HashMap<String, Collection>,
+}
+
+impl<E: Env> std::fmt::Debug for Db<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("collections", &self.collections.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+fn table(collection: &str) -> String {
+    format!("\"c_{collection}\"")
+}
+
+fn index_name(collection: &str, fields: &[String]) -> String {
+    let joined: String = fields
+        .iter()
+        .map(|f| f.replace('.', "__"))
+        .collect::<Vec<_>>()
+        .join("_");
+    format!("\"c_{collection}_i_{joined}\"")
+}
+
+impl<E: Env> Db<E> {
+    /// Opens (or creates) the store at `path`.
+    pub fn open(path: &str, env: E) -> Result<Self, DbError> {
+        Self::from_connection(Connection::open(path)?, env)
+    }
+
+    /// An in-memory store (tests, ephemeral use).
+    pub fn open_in_memory(env: E) -> Result<Self, DbError> {
+        Self::from_connection(Connection::open_in_memory()?, env)
+    }
+
+    fn from_connection(conn: Connection, env: E) -> Result<Self, DbError> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        crate::regexp::register(&conn)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS sealbase_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS sealbase_collections (
+                 name TEXT PRIMARY KEY, version INTEGER NOT NULL, schema TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS sealbase_seq (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);
+             INSERT OR IGNORE INTO sealbase_seq (id, seq) VALUES (1, 0);",
+        )?;
+        Ok(Self {
+            conn,
+            env,
+            collections: HashMap::new(),
+        })
+    }
+
+    /// Declares a collection: checks the schema, creates its table and
+    /// indexes (idempotent).
+    pub fn define(&mut self, collection: Collection) -> Result<(), DbError> {
+        collection.check()?;
+        let t = table(&collection.name);
+        let tx = self.conn.transaction()?;
+        tx.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS {t} (
+                 id TEXT PRIMARY KEY,
+                 json TEXT NOT NULL,
+                 doc BLOB NOT NULL,
+                 created_at INTEGER NOT NULL,
+                 updated_at INTEGER NOT NULL,
+                 deleted INTEGER NOT NULL DEFAULT 0,
+                 seq INTEGER NOT NULL);
+             CREATE INDEX IF NOT EXISTS \"c_{name}_seq\" ON {t} (seq);",
+            name = collection.name
+        ))?;
+        for index in &collection.indexes {
+            let exprs: Vec<String> = index.fields.iter().map(|f| query::field_expr(f)).collect();
+            let unique = if index.unique { "UNIQUE " } else { "" };
+            tx.execute_batch(&format!(
+                "CREATE {unique}INDEX IF NOT EXISTS {} ON {t} ({}) WHERE deleted = 0;",
+                index_name(&collection.name, &index.fields),
+                exprs.join(", ")
+            ))?;
+        }
+        tx.execute(
+            "INSERT INTO sealbase_collections (name, version, schema) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET version = ?2, schema = ?3",
+            params![
+                collection.name,
+                collection.version,
+                serde_json::to_string(&collection).unwrap_or_default()
+            ],
+        )?;
+        tx.commit()?;
+        self.collections.insert(collection.name.clone(), collection);
+        Ok(())
+    }
+
+    fn collection(&self, name: &str) -> Result<&Collection, DbError> {
+        self.collections
+            .get(name)
+            .ok_or_else(|| DbError::UnknownCollection(name.to_owned()))
+    }
+
+    fn new_id(&self) -> String {
+        let mut bytes = [0u8; 16];
+        self.env.fill_random(&mut bytes);
+        uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .to_string()
+    }
+
+    fn new_doc(&self) -> AutoCommit {
+        let mut actor = [0u8; 16];
+        self.env.fill_random(&mut actor);
+        AutoCommit::new().with_actor(ActorId::from(actor.as_slice()))
+    }
+
+    fn commit(&self, doc: &mut AutoCommit, now: i64) {
+        doc.commit_with(automerge::transaction::CommitOptions::default().with_time(now / 1000));
+    }
+
+    /// Inserts a new record; returns it with its automatic fields.
+    pub fn insert(&mut self, collection: &str, record: Value) -> Result<Value, DbError> {
+        let schema = self.collection(collection)?.clone();
+        schema.validate(&record)?;
+        let Value::Object(fields) = record else {
+            return Err(SchemaError::NotAnObject.into());
+        };
+        let id = self.new_id();
+        let now = self.env.now_ms();
+        let mut d = self.new_doc();
+        doc::replace(&mut d, &schema.fields, &fields).map_err(am)?;
+        self.commit(&mut d, now);
+        self.store(&schema, &id, &mut d, now, now, true)
+    }
+
+    /// The live record `id`, if any.
+    pub fn get(&self, collection: &str, id: &str) -> Result<Option<Value>, DbError> {
+        self.collection(collection)?;
+        let json: Option<String> = self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT json FROM {} WHERE id = ?1 AND deleted = 0",
+                    table(collection)
+                ),
+                [id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        json.map(|j| serde_json::from_str(&j).map_err(|e| DbError::Corrupt(e.to_string())))
+            .transpose()
+    }
+
+    fn load(&self, collection: &str, id: &str) -> Result<(AutoCommit, i64), DbError> {
+        let row: Option<(Vec<u8>, i64)> = self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT doc, created_at FROM {} WHERE id = ?1 AND deleted = 0",
+                    table(collection)
+                ),
+                [id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        let (bytes, created) = row.ok_or_else(|| DbError::NotFound {
+            collection: collection.to_owned(),
+            id: id.to_owned(),
+        })?;
+        let mut d = AutoCommit::load(&bytes).map_err(am)?;
+        let mut actor = [0u8; 16];
+        self.env.fill_random(&mut actor);
+        d.set_actor(ActorId::from(actor.as_slice()));
+        Ok((d, created))
+    }
+
+    /// Changes the given fields of a record (`null` removes an optional
+    /// field); the result must still satisfy the schema.
+    pub fn patch(&mut self, collection: &str, id: &str, patch: Value) -> Result<Value, DbError> {
+        let schema = self.collection(collection)?.clone();
+        let Value::Object(patch) = patch else {
+            return Err(SchemaError::NotAnObject.into());
+        };
+        for auto in crate::schema::AUTO_FIELDS {
+            if patch.contains_key(*auto) {
+                return Err(SchemaError::AutoField((*auto).to_owned()).into());
+            }
+        }
+        let (mut d, created) = self.load(collection, id)?;
+        doc::apply_patch(&mut d, &schema.fields, &patch).map_err(am)?;
+        schema.validate(&Value::Object(doc::to_json(&d).map_err(am)?))?;
+        let now = self.env.now_ms();
+        self.commit(&mut d, now);
+        self.store(&schema, id, &mut d, created, now, false)
+    }
+
+    /// Replaces every field of a record.
+    pub fn put(&mut self, collection: &str, id: &str, record: Value) -> Result<Value, DbError> {
+        let schema = self.collection(collection)?.clone();
+        schema.validate(&record)?;
+        let Value::Object(fields) = record else {
+            return Err(SchemaError::NotAnObject.into());
+        };
+        let (mut d, created) = self.load(collection, id)?;
+        doc::replace(&mut d, &schema.fields, &fields).map_err(am)?;
+        let now = self.env.now_ms();
+        self.commit(&mut d, now);
+        self.store(&schema, id, &mut d, created, now, false)
+    }
+
+    /// Deletes a record (its document stays as a tombstone). `false` if
+    /// there was no live record.
+    pub fn delete(&mut self, collection: &str, id: &str) -> Result<bool, DbError> {
+        self.collection(collection)?;
+        let tx = self.conn.transaction()?;
+        let seq = next_seq(&tx)?;
+        let n = tx.execute(
+            &format!(
+                "UPDATE {} SET deleted = 1, updated_at = ?2, seq = ?3 WHERE id = ?1 AND deleted = 0",
+                table(collection)
+            ),
+            params![id, self.env.now_ms(), seq],
+        )?;
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
+    fn store(
+        &mut self,
+        schema: &Collection,
+        id: &str,
+        d: &mut AutoCommit,
+        created: i64,
+        updated: i64,
+        new: bool,
+    ) -> Result<Value, DbError> {
+        let mut json = doc::to_json(d).map_err(am)?;
+        json.insert("id".into(), Value::String(id.to_owned()));
+        json.insert("createdAt".into(), Value::from(created));
+        json.insert("updatedAt".into(), Value::from(updated));
+        let text = Value::Object(json.clone()).to_string();
+        let bytes = d.save();
+        let t = table(&schema.name);
+        let tx = self.conn.transaction()?;
+        let seq = next_seq(&tx)?;
+        let result = if new {
+            tx.execute(
+                &format!(
+                    "INSERT INTO {t} (id, json, doc, created_at, updated_at, deleted, seq)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)"
+                ),
+                params![id, text, bytes, created, updated, seq],
+            )
+        } else {
+            tx.execute(
+                &format!(
+                    "UPDATE {t} SET json = ?2, doc = ?3, updated_at = ?4, seq = ?5 WHERE id = ?1"
+                ),
+                params![id, text, bytes, updated, seq],
+            )
+        };
+        match result {
+            Ok(_) => {}
+            Err(rusqlite::Error::SqliteFailure(e, msg))
+                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+            {
+                let index = unique_index_of(schema, msg.as_deref());
+                return Err(DbError::Unique {
+                    collection: schema.name.clone(),
+                    index,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tx.commit()?;
+        Ok(Value::Object(json))
+    }
+
+    /// Records matching `q`, in its order.
+    pub fn find(&self, collection: &str, q: &Query) -> Result<Vec<Value>, DbError> {
+        let (sql, params) = self.select_sql(collection, q, "json")?;
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(params_from_iter(params), |row| row.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(serde_json::from_str(&row?).map_err(|e| DbError::Corrupt(e.to_string()))?);
+        }
+        Ok(out)
+    }
+
+    /// How many live records match `filter`.
+    pub fn count(&self, collection: &str, filter: &Value) -> Result<u64, DbError> {
+        let schema = self.collection(collection)?;
+        let c = query::compile_filter(schema, filter)?;
+        let sql = format!(
+            "SELECT COUNT(*) FROM {} AS r WHERE deleted = 0 AND ({})",
+            table(collection),
+            c.sql
+        );
+        let n: i64 = self
+            .conn
+            .query_row(&sql, params_from_iter(c.params), |row| row.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// SQLite's plan for `q` (one line per step), to check index use.
+    pub fn explain(&self, collection: &str, q: &Query) -> Result<Vec<String>, DbError> {
+        let (sql, params) = self.select_sql(collection, q, "json")?;
+        let mut stmt = self.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+        let rows = stmt.query_map(params_from_iter(params), |row| row.get::<_, String>(3))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(Into::into)
+    }
+
+    fn select_sql(
+        &self,
+        collection: &str,
+        q: &Query,
+        columns: &str,
+    ) -> Result<(String, Vec<rusqlite::types::Value>), DbError> {
+        let schema = self.collection(collection)?;
+        let c = query::compile_filter(schema, &q.filter)?;
+        let order = query::compile_sort(schema, &q.sort)?;
+        let mut sql = format!(
+            "SELECT {columns} FROM {} AS r WHERE deleted = 0 AND ({}) ORDER BY {order}",
+            table(collection),
+            c.sql
+        );
+        let mut params = c.params;
+        match (q.limit, q.offset) {
+            (None, None) => {}
+            (limit, offset) => {
+                sql.push_str(" LIMIT ? OFFSET ?");
+                params.push(rusqlite::types::Value::Integer(
+                    limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX)),
+                ));
+                params.push(rusqlite::types::Value::Integer(
+                    offset.map_or(0, |o| i64::try_from(o).unwrap_or(i64::MAX)),
+                ));
+            }
+        }
+        Ok((sql, params))
+    }
+
+    /// The Automerge document of a record (live or deleted), for sync.
+    pub fn document(&self, collection: &str, id: &str) -> Result<Option<Vec<u8>>, DbError> {
+        self.collection(collection)?;
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT doc FROM {} WHERE id = ?1", table(collection)),
+                [id],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+}
+
+fn next_seq(tx: &rusqlite::Transaction<'_>) -> Result<i64, rusqlite::Error> {
+    tx.query_row(
+        "UPDATE sealbase_seq SET seq = seq + 1 WHERE id = 1 RETURNING seq",
+        [],
+        |row| row.get(0),
+    )
+}
+
+/// Names the unique index SQLite reported (by its fields), or all of them.
+fn unique_index_of(schema: &Collection, message: Option<&str>) -> String {
+    let unique: Vec<&crate::schema::Index> = schema.indexes.iter().filter(|i| i.unique).collect();
+    let found = unique.iter().find(|i| {
+        message.is_some_and(|m| {
+            i.fields.iter().all(|f| {
+                m.contains(&format!("'$.{f}'")) || m.contains(&index_name(&schema.name, &i.fields))
+            })
+        })
+    });
+    match (found, unique.as_slice()) {
+        (Some(i), _) | (None, [i]) => i.fields.join(", "),
+        _ => "unique fields".to_owned(),
+    }
+}

@@ -1,0 +1,406 @@
+//! The store end to end on SQLite: validation, writes, every filter
+//! operator, sorting, paging, counting, index use and uniqueness.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::cell::Cell;
+
+use sealbase_db::{Db, DbError, Direction, Env, Query, SchemaError};
+use serde_json::{Value, json};
+
+/// Deterministic time and randomness.
+struct TestEnv {
+    now: Cell<i64>,
+    counter: Cell<u64>,
+}
+
+impl Env for TestEnv {
+    fn now_ms(&self) -> i64 {
+        let t = self.now.get();
+        self.now.set(t + 1);
+        t
+    }
+    fn fill_random(&self, buf: &mut [u8]) {
+        for b in buf.iter_mut() {
+            let c = self
+                .counter
+                .get()
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.counter.set(c);
+            *b = (c >> 33) as u8;
+        }
+    }
+}
+
+fn db() -> Db<TestEnv> {
+    let mut db = Db::open_in_memory(TestEnv {
+        now: Cell::new(1_000),
+        counter: Cell::new(7),
+    })
+    .unwrap();
+    db.define(
+        serde_json::from_value(json!({
+            "name": "todos", "version": 1,
+            "fields": {
+                "title": {"type": "string"},
+                "done": {"type": "boolean"},
+                "priority": {"type": "integer", "optional": true},
+                "score": {"type": "number", "optional": true},
+                "notes": {"type": "text", "optional": true},
+                "tags": {"type": "array", "items": {"type": "string"}, "optional": true},
+                "meta": {"type": "object", "optional": true, "fields": {
+                    "owner": {"type": "string"}, "due": {"type": "date", "optional": true}}},
+                "slug": {"type": "string", "optional": true}
+            },
+            "indexes": [
+                {"fields": ["done", "priority"]},
+                {"fields": ["meta.owner"]},
+                {"fields": ["slug"], "unique": true}
+            ]
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    db
+}
+
+fn seed(db: &mut Db<TestEnv>) -> Vec<Value> {
+    let rows = [
+        json!({"title": "buy milk", "done": false, "priority": 2, "score": 1.5, "tags": ["home", "shop"], "meta": {"owner": "ann"}}),
+        json!({"title": "write report", "done": true, "priority": 1, "score": 9.0, "tags": ["work"], "meta": {"owner": "bob", "due": 5}}),
+        json!({"title": "call mom", "done": false, "priority": 3, "tags": [], "notes": "ask about Sunday"}),
+        json!({"title": "Fix bike", "done": false, "tags": ["home"], "meta": {"owner": "ann"}}),
+        json!({"title": "pay rent", "done": true, "priority": 2, "score": -3.0}),
+    ];
+    rows.into_iter()
+        .map(|r| db.insert("todos", r).unwrap())
+        .collect()
+}
+
+fn titles(db: &Db<TestEnv>, filter: Value) -> Vec<String> {
+    let q = Query {
+        filter,
+        sort: vec![("title".into(), Direction::Asc)],
+        ..Query::default()
+    };
+    db.find("todos", &q)
+        .unwrap()
+        .into_iter()
+        .map(|r| r["title"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn writes_round_trip_with_automatic_fields() {
+    let mut db = db();
+    let r = db
+        .insert("todos", json!({"title": "a", "done": false}))
+        .unwrap();
+    let id = r["id"].as_str().unwrap().to_owned();
+    assert_eq!(r["createdAt"], r["updatedAt"]);
+    assert_eq!(db.get("todos", &id).unwrap().unwrap(), r);
+    let p = db
+        .patch("todos", &id, json!({"done": true, "priority": 4}))
+        .unwrap();
+    assert_eq!(p["done"], true);
+    assert_eq!(p["priority"], 4);
+    assert_eq!(p["createdAt"], r["createdAt"]);
+    assert!(p["updatedAt"].as_i64() > r["updatedAt"].as_i64());
+    let p = db.patch("todos", &id, json!({"priority": null})).unwrap();
+    assert!(p.get("priority").is_none());
+    let p = db
+        .put(
+            "todos",
+            &id,
+            json!({"title": "b", "done": false, "tags": ["x"]}),
+        )
+        .unwrap();
+    assert_eq!(p["title"], "b");
+    assert_eq!(p["tags"], json!(["x"]));
+    assert!(db.delete("todos", &id).unwrap());
+    assert!(!db.delete("todos", &id).unwrap());
+    assert_eq!(db.get("todos", &id).unwrap(), None);
+    assert!(
+        db.document("todos", &id).unwrap().is_some(),
+        "the tombstone keeps its document"
+    );
+    assert!(matches!(
+        db.patch("todos", &id, json!({"done": true})),
+        Err(DbError::NotFound { .. })
+    ));
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn refused_writes_name_the_problem_and_change_nothing() {
+    let mut db = db();
+    let r = db
+        .insert("todos", json!({"title": "a", "done": false}))
+        .unwrap();
+    let id = r["id"].as_str().unwrap();
+    assert!(matches!(
+        db.insert("todos", json!({"title": 1, "done": false})),
+        Err(DbError::Schema(SchemaError::WrongType { .. }))
+    ));
+    assert!(matches!(
+        db.patch("todos", id, json!({"title": null})),
+        Err(DbError::Schema(SchemaError::Missing(f))) if f == "title"
+    ));
+    assert!(matches!(
+        db.patch("todos", id, json!({"id": "x"})),
+        Err(DbError::Schema(SchemaError::AutoField(_)))
+    ));
+    assert_eq!(db.get("todos", id).unwrap().unwrap(), r, "nothing changed");
+    assert!(matches!(
+        db.insert("nope", json!({})),
+        Err(DbError::UnknownCollection(_))
+    ));
+    assert_eq!(db.count("todos", &Value::Null).unwrap(), 1);
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn every_filter_operator() {
+    let mut db = db();
+    seed(&mut db);
+    assert_eq!(
+        titles(&db, json!({"done": true})),
+        ["pay rent", "write report"]
+    );
+    assert_eq!(
+        titles(&db, json!({"priority": {"$eq": 2}})),
+        ["buy milk", "pay rent"]
+    );
+    assert_eq!(
+        titles(&db, json!({"priority": {"$ne": 2}})),
+        ["Fix bike", "call mom", "write report"]
+    );
+    assert_eq!(
+        titles(&db, json!({"priority": {"$gt": 1, "$lte": 3}})),
+        ["buy milk", "call mom", "pay rent"]
+    );
+    assert_eq!(titles(&db, json!({"score": {"$lt": 0}})), ["pay rent"]);
+    assert_eq!(
+        titles(&db, json!({"score": {"$gte": 1.5}})),
+        ["buy milk", "write report"]
+    );
+    assert_eq!(
+        titles(&db, json!({"priority": {"$in": [1, 3]}})),
+        ["call mom", "write report"]
+    );
+    assert_eq!(
+        titles(&db, json!({"priority": {"$nin": [1, 3]}})),
+        ["Fix bike", "buy milk", "pay rent"]
+    );
+    assert_eq!(
+        titles(&db, json!({"priority": {"$in": []}})),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        titles(&db, json!({"notes": {"$exists": true}})),
+        ["call mom"]
+    );
+    assert_eq!(
+        titles(&db, json!({"meta": {"$exists": false}})),
+        ["call mom", "pay rent"]
+    );
+    assert_eq!(titles(&db, json!({"priority": null})), ["Fix bike"]);
+    assert_eq!(
+        titles(&db, json!({"title": {"$regex": "^[a-z]+ m"}})),
+        ["buy milk", "call mom"]
+    );
+    assert_eq!(
+        titles(&db, json!({"title": {"$regex": "^fix", "$options": "i"}})),
+        ["Fix bike"]
+    );
+    assert_eq!(
+        titles(&db, json!({"title": {"$contains": "r"}})),
+        ["pay rent", "write report"]
+    );
+    // Arrays element-wise.
+    assert_eq!(
+        titles(&db, json!({"tags": "home"})),
+        ["Fix bike", "buy milk"]
+    );
+    assert_eq!(
+        titles(&db, json!({"tags": {"$contains": "work"}})),
+        ["write report"]
+    );
+    assert_eq!(
+        titles(&db, json!({"tags": {"$in": ["shop", "work"]}})),
+        ["buy milk", "write report"]
+    );
+    assert_eq!(
+        titles(&db, json!({"tags": {"$ne": "home"}})),
+        ["call mom", "pay rent", "write report"]
+    );
+    // Nested paths and combinators.
+    assert_eq!(
+        titles(&db, json!({"meta.owner": "ann"})),
+        ["Fix bike", "buy milk"]
+    );
+    assert_eq!(
+        titles(&db, json!({"meta.due": {"$gt": 1}})),
+        ["write report"]
+    );
+    assert_eq!(
+        titles(&db, json!({"$or": [{"done": true}, {"tags": "shop"}]})),
+        ["buy milk", "pay rent", "write report"]
+    );
+    assert_eq!(
+        titles(
+            &db,
+            json!({"$and": [{"done": false}, {"meta.owner": "ann"}]})
+        ),
+        ["Fix bike", "buy milk"]
+    );
+    assert_eq!(
+        titles(&db, json!({"$not": {"meta.owner": "ann"}})),
+        ["call mom", "pay rent", "write report"]
+    );
+    // Refusals.
+    for (bad, want) in [
+        (json!({"nope": 1}), "unknown field"),
+        (json!({"title": {"$like": "x"}}), "unknown operator"),
+        (json!({"title": {"$regex": "("}}), "invalid $regex"),
+        (json!({"$or": []}), "needs"),
+        (json!({"title": {"$in": "x"}}), "needs"),
+    ] {
+        let q = Query {
+            filter: bad,
+            ..Query::default()
+        };
+        let e = db.find("todos", &q).unwrap_err().to_string();
+        assert!(e.contains(want), "{e}");
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn sorting_paging_and_counting() {
+    let mut db = db();
+    seed(&mut db);
+    let q = Query {
+        filter: Value::Null,
+        sort: vec![
+            ("done".into(), Direction::Asc),
+            ("priority".into(), Direction::Desc),
+        ],
+        limit: Some(3),
+        offset: Some(1),
+    };
+    let got: Vec<Value> = db
+        .find("todos", &q)
+        .unwrap()
+        .into_iter()
+        .map(|r| r["title"].clone())
+        .collect();
+    // done=false by priority desc: call mom (3), buy milk (2), Fix bike (null); then done=true.
+    assert_eq!(
+        got,
+        [json!("buy milk"), json!("Fix bike"), json!("pay rent")]
+    );
+    assert_eq!(db.count("todos", &json!({"done": false})).unwrap(), 3);
+    assert_eq!(db.count("todos", &Value::Null).unwrap(), 5);
+    let bad = Query {
+        sort: vec![("tags".into(), Direction::Asc)],
+        ..Query::default()
+    };
+    assert!(db.find("todos", &bad).is_err());
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn indexed_queries_use_their_index() {
+    let mut db = db();
+    seed(&mut db);
+    let plan = |filter: Value| {
+        db.explain(
+            "todos",
+            &Query {
+                filter,
+                ..Query::default()
+            },
+        )
+        .unwrap()
+        .join(" | ")
+    };
+    let p = plan(json!({"done": false, "priority": {"$gt": 1}}));
+    assert!(
+        p.contains("USING INDEX \"c_todos_i_done_priority\"")
+            || p.contains("USING INDEX c_todos_i_done_priority"),
+        "{p}"
+    );
+    let p = plan(json!({"meta.owner": "ann"}));
+    assert!(p.contains("c_todos_i_meta__owner"), "{p}");
+    let p = plan(json!({"title": "call mom"}));
+    assert!(p.contains("SCAN"), "an unindexed field scans: {p}");
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn unique_indexes_are_enforced_on_live_records() {
+    let mut db = db();
+    let a = db
+        .insert("todos", json!({"title": "a", "done": false, "slug": "s"}))
+        .unwrap();
+    match db.insert("todos", json!({"title": "b", "done": false, "slug": "s"})) {
+        Err(DbError::Unique { index, .. }) => assert_eq!(index, "slug"),
+        other => panic!("expected a unique violation, got {other:?}"),
+    }
+    let b = db
+        .insert("todos", json!({"title": "b", "done": false, "slug": "t"}))
+        .unwrap();
+    assert!(matches!(
+        db.patch("todos", b["id"].as_str().unwrap(), json!({"slug": "s"})),
+        Err(DbError::Unique { .. })
+    ));
+    assert_eq!(
+        db.get("todos", b["id"].as_str().unwrap()).unwrap().unwrap()["slug"],
+        "t"
+    );
+    // A deleted record frees its value.
+    db.delete("todos", a["id"].as_str().unwrap()).unwrap();
+    db.patch("todos", b["id"].as_str().unwrap(), json!({"slug": "s"}))
+        .unwrap();
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn text_fields_merge_concurrent_edits_by_character() {
+    let mut db = db();
+    let r = db
+        .insert(
+            "todos",
+            json!({"title": "t", "done": false, "notes": "hello world"}),
+        )
+        .unwrap();
+    let id = r["id"].as_str().unwrap();
+    let base = db.document("todos", id).unwrap().unwrap();
+    // Two devices edit the same text from the same state.
+    let schema_fields = {
+        let c: sealbase_db::Collection = serde_json::from_value(json!({"name": "x", "version": 1,
+            "fields": {"notes": {"type": "text"}}}))
+        .unwrap();
+        c.fields
+    };
+    let mut a = automerge::AutoCommit::load(&base)
+        .unwrap()
+        .with_actor(automerge::ActorId::from(&[1u8; 16][..]));
+    let mut b = automerge::AutoCommit::load(&base)
+        .unwrap()
+        .with_actor(automerge::ActorId::from(&[2u8; 16][..]));
+    let patch_a = json!({"notes": "hello brave world"});
+    let patch_b = json!({"notes": "hello world!"});
+    sealbase_db::doc::apply_patch(&mut a, &schema_fields, patch_a.as_object().unwrap()).unwrap();
+    sealbase_db::doc::apply_patch(&mut b, &schema_fields, patch_b.as_object().unwrap()).unwrap();
+    a.merge(&mut b).unwrap();
+    let merged = sealbase_db::doc::to_json(&a).unwrap();
+    assert_eq!(merged["notes"], "hello brave world!");
+}
