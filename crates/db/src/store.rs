@@ -77,6 +77,46 @@ pub struct Db<E: Env> {
     conn: Connection,
     env: E,
     collections: HashMap<String, Collection>,
+    author: Option<String>,
+    events: Vec<Change>,
+    live: HashMap<LiveQueryId, Live>,
+    next_live: LiveQueryId,
+    evaluations: u64,
+}
+
+/// Names a live query.
+pub type LiveQueryId = u64;
+
+struct Live {
+    collection: String,
+    query: Query,
+    ids: std::collections::HashSet<String>,
+    result: Vec<Value>,
+    changed: bool,
+}
+
+/// One entry of the change feed: a record's latest change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The collection.
+    pub collection: String,
+    /// The record.
+    pub id: String,
+    /// Position in the feed (increases with every local write).
+    pub seq: i64,
+    /// The change was a deletion.
+    pub deleted: bool,
+}
+
+/// One version of a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    /// The change that made it (hex); pass it to [`Db::get_at`].
+    pub hash: String,
+    /// Who made it (the author's DID), when the writer set one.
+    pub author: Option<String>,
+    /// When, Unix milliseconds (the writer's clock).
+    pub time: i64,
 }
 
 impl<E: Env> std::fmt::Debug for Db<E> {
@@ -126,6 +166,11 @@ impl<E: Env> Db<E> {
             conn,
             env,
             collections: HashMap::new(),
+            author: None,
+            events: Vec::new(),
+            live: HashMap::new(),
+            next_live: 1,
+            evaluations: 0,
         })
     }
 
@@ -190,8 +235,17 @@ impl<E: Env> Db<E> {
         AutoCommit::new().with_actor(ActorId::from(actor.as_slice()))
     }
 
+    /// Records `did` as the author of every later local change.
+    pub fn set_author(&mut self, did: Option<String>) {
+        self.author = did;
+    }
+
     fn commit(&self, doc: &mut AutoCommit, now: i64) {
-        doc.commit_with(automerge::transaction::CommitOptions::default().with_time(now / 1000));
+        let mut options = automerge::transaction::CommitOptions::default().with_time(now);
+        if let Some(author) = &self.author {
+            options = options.with_message(author.clone());
+        }
+        doc.commit_with(options);
     }
 
     /// Inserts a new record; returns it with its automatic fields.
@@ -298,6 +352,9 @@ impl<E: Env> Db<E> {
             params![id, self.env.now_ms(), seq],
         )?;
         tx.commit()?;
+        if n == 1 {
+            self.after_write(collection, id, true, seq)?;
+        }
         Ok(n == 1)
     }
 
@@ -349,6 +406,7 @@ impl<E: Env> Db<E> {
             Err(e) => return Err(e.into()),
         }
         tx.commit()?;
+        self.after_write(&schema.name, id, false, seq)?;
         Ok(Value::Object(json))
     }
 
@@ -415,6 +473,225 @@ impl<E: Env> Db<E> {
             }
         }
         Ok((sql, params))
+    }
+
+    /// Reacts to a committed write: queues its event and re-evaluates the
+    /// live queries it can affect (the record was in their result, or
+    /// matches their filter now); others are not touched.
+    fn after_write(
+        &mut self,
+        collection: &str,
+        id: &str,
+        deleted: bool,
+        seq: i64,
+    ) -> Result<(), DbError> {
+        self.events.push(Change {
+            collection: collection.to_owned(),
+            id: id.to_owned(),
+            seq,
+            deleted,
+        });
+        let ids: Vec<LiveQueryId> = self
+            .live
+            .iter()
+            .filter(|(_, l)| l.collection == collection)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in ids {
+            let Some(live) = self.live.get(&key) else {
+                continue;
+            };
+            let affected =
+                live.ids.contains(id) || (!deleted && self.matches(collection, &live.query, id)?);
+            if !affected {
+                continue;
+            }
+            let query = live.query.clone();
+            let result = self.find(collection, &query)?;
+            self.evaluations += 1;
+            if let Some(live) = self.live.get_mut(&key)
+                && live.result != result
+            {
+                live.ids = result
+                    .iter()
+                    .filter_map(|r| r["id"].as_str().map(str::to_owned))
+                    .collect();
+                live.result = result;
+                live.changed = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether live record `id` satisfies `query`'s filter (same SQL as
+    /// [`Db::find`]).
+    fn matches(&self, collection: &str, query: &Query, id: &str) -> Result<bool, DbError> {
+        let schema = self.collection(collection)?;
+        let c = query::compile_filter(schema, &query.filter)?;
+        let sql = format!(
+            "SELECT 1 FROM {} AS r WHERE id = ? AND deleted = 0 AND ({})",
+            table(collection),
+            c.sql
+        );
+        let mut params = vec![rusqlite::types::Value::Text(id.to_owned())];
+        params.extend(c.params);
+        Ok(self
+            .conn
+            .query_row(&sql, params_from_iter(params), |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// Starts a live query; returns its id and current result.
+    pub fn observe(
+        &mut self,
+        collection: &str,
+        query: Query,
+    ) -> Result<(LiveQueryId, Vec<Value>), DbError> {
+        let result = self.find(collection, &query)?;
+        let id = self.next_live;
+        self.next_live += 1;
+        self.live.insert(
+            id,
+            Live {
+                collection: collection.to_owned(),
+                query,
+                ids: result
+                    .iter()
+                    .filter_map(|r| r["id"].as_str().map(str::to_owned))
+                    .collect(),
+                result: result.clone(),
+                changed: false,
+            },
+        );
+        Ok((id, result))
+    }
+
+    /// Ends a live query.
+    pub fn unobserve(&mut self, id: LiveQueryId) {
+        self.live.remove(&id);
+    }
+
+    /// Live queries whose result changed since the last call, with their
+    /// new results.
+    pub fn take_live_updates(&mut self) -> Vec<(LiveQueryId, Vec<Value>)> {
+        let mut out: Vec<(LiveQueryId, Vec<Value>)> = self
+            .live
+            .iter_mut()
+            .filter(|(_, l)| l.changed)
+            .map(|(k, l)| {
+                l.changed = false;
+                (*k, l.result.clone())
+            })
+            .collect();
+        out.sort_by_key(|(k, _)| *k);
+        out
+    }
+
+    /// Change events (one per committed write) since the last call.
+    pub fn take_events(&mut self) -> Vec<Change> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// How many times live queries were re-run (diagnostics and tests).
+    pub fn live_evaluations(&self) -> u64 {
+        self.evaluations
+    }
+
+    /// The feed position of the latest local write (0 before any).
+    pub fn cursor(&self) -> Result<i64, DbError> {
+        Ok(self
+            .conn
+            .query_row("SELECT seq FROM sealbase_seq WHERE id = 1", [], |row| {
+                row.get(0)
+            })?)
+    }
+
+    /// Records written or deleted after `cursor`, oldest first, at most
+    /// `limit`: each record once, at its latest change. An incremental
+    /// indexer keeps the last `seq` it saw and asks again from there.
+    pub fn changes_since(&self, cursor: i64, limit: usize) -> Result<Vec<Change>, DbError> {
+        let mut names: Vec<&String> = self.collections.keys().collect();
+        names.sort();
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let parts: Vec<String> = names
+            .iter()
+            .map(|name| {
+                format!(
+                    "SELECT '{name}' AS collection, id, seq, deleted FROM {} WHERE seq > ?1",
+                    table(name)
+                )
+            })
+            .collect();
+        let sql = format!("{} ORDER BY seq LIMIT ?2", parts.join(" UNION ALL "));
+        let mut stmt = self.conn.prepare(&sql)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![cursor, limit], |row| {
+            Ok(Change {
+                collection: row.get(0)?,
+                id: row.get(1)?,
+                seq: row.get(2)?,
+                deleted: row.get::<_, i64>(3)? != 0,
+            })
+        })?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(Into::into)
+    }
+
+    fn load_any(&self, collection: &str, id: &str) -> Result<(AutoCommit, i64), DbError> {
+        let row: Option<(Vec<u8>, i64)> = self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT doc, created_at FROM {} WHERE id = ?1",
+                    table(collection)
+                ),
+                [id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        let (bytes, created) = row.ok_or_else(|| DbError::NotFound {
+            collection: collection.to_owned(),
+            id: id.to_owned(),
+        })?;
+        Ok((AutoCommit::load(&bytes).map_err(am)?, created))
+    }
+
+    /// Every version of a record, oldest first (also after its deletion,
+    /// until compaction).
+    pub fn history(&self, collection: &str, id: &str) -> Result<Vec<Version>, DbError> {
+        self.collection(collection)?;
+        let (mut d, _) = self.load_any(collection, id)?;
+        Ok(d.get_changes(&[])
+            .iter()
+            .map(|c| Version {
+                hash: c.hash().to_string(),
+                author: c.message().map(str::to_owned),
+                time: c.timestamp(),
+            })
+            .collect())
+    }
+
+    /// The record as it was at `version` (a hash from [`Db::history`]):
+    /// its fields and `id`.
+    pub fn get_at(&self, collection: &str, id: &str, version: &str) -> Result<Value, DbError> {
+        self.collection(collection)?;
+        let (mut d, _) = self.load_any(collection, id)?;
+        let hash: automerge::ChangeHash = version.parse().map_err(|_| DbError::NotFound {
+            collection: collection.to_owned(),
+            id: format!("{id} at {version}"),
+        })?;
+        if d.get_change_by_hash(&hash).is_none() {
+            return Err(DbError::NotFound {
+                collection: collection.to_owned(),
+                id: format!("{id} at {version}"),
+            });
+        }
+        let then = d.fork_at(&[hash]).map_err(am)?;
+        let mut json = doc::to_json(&then).map_err(am)?;
+        json.insert("id".into(), Value::String(id.to_owned()));
+        Ok(Value::Object(json))
     }
 
     /// The Automerge document of a record (live or deleted), for sync.

@@ -404,3 +404,145 @@ fn text_fields_merge_concurrent_edits_by_character() {
     let merged = sealbase_db::doc::to_json(&a).unwrap();
     assert_eq!(merged["notes"], "hello brave world!");
 }
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn the_change_feed_lists_each_changed_record_once_in_order() {
+    let mut db = db();
+    assert_eq!(db.cursor().unwrap(), 0);
+    let a = db
+        .insert("todos", json!({"title": "a", "done": false}))
+        .unwrap();
+    let b = db
+        .insert("todos", json!({"title": "b", "done": false}))
+        .unwrap();
+    let after_b = db.cursor().unwrap();
+    let (a_id, b_id) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+    db.patch("todos", a_id, json!({"done": true})).unwrap();
+    db.delete("todos", b_id).unwrap();
+    let all = db.changes_since(0, 100).unwrap();
+    assert_eq!(all.len(), 2, "each record once: {all:?}");
+    assert_eq!((all[0].id.as_str(), all[0].deleted), (a_id, false));
+    assert_eq!((all[1].id.as_str(), all[1].deleted), (b_id, true));
+    assert!(all[0].seq < all[1].seq);
+    assert_eq!(all[1].seq, db.cursor().unwrap());
+    // An indexer that stopped after b's insert sees exactly what came later.
+    let later = db.changes_since(after_b, 100).unwrap();
+    assert_eq!(
+        later.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        [a_id, b_id]
+    );
+    assert_eq!(db.changes_since(db.cursor().unwrap(), 100).unwrap(), []);
+    assert_eq!(db.changes_since(0, 1).unwrap().len(), 1);
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn history_and_time_travel_survive_deletion() {
+    let mut db = db();
+    db.set_author(Some("did:key:z6MkAlice".into()));
+    let r = db
+        .insert("todos", json!({"title": "draft", "done": false}))
+        .unwrap();
+    let id = r["id"].as_str().unwrap().to_owned();
+    db.patch("todos", &id, json!({"title": "final"})).unwrap();
+    db.set_author(Some("did:key:z6MkBob".into()));
+    db.patch("todos", &id, json!({"done": true})).unwrap();
+    let history = db.history("todos", &id).unwrap();
+    assert_eq!(history.len(), 3);
+    assert_eq!(history[0].author.as_deref(), Some("did:key:z6MkAlice"));
+    assert_eq!(history[2].author.as_deref(), Some("did:key:z6MkBob"));
+    assert!(history[0].time <= history[2].time);
+    let first = db.get_at("todos", &id, &history[0].hash).unwrap();
+    assert_eq!(first["title"], "draft");
+    assert_eq!(first["done"], false);
+    let second = db.get_at("todos", &id, &history[1].hash).unwrap();
+    assert_eq!(
+        (second["title"].as_str(), second["done"].as_bool()),
+        (Some("final"), Some(false))
+    );
+    db.delete("todos", &id).unwrap();
+    assert_eq!(db.history("todos", &id).unwrap().len(), 3);
+    assert_eq!(
+        db.get_at("todos", &id, &history[1].hash).unwrap()["title"],
+        "final"
+    );
+    assert!(matches!(
+        db.get_at("todos", &id, "00"),
+        Err(DbError::NotFound { .. })
+    ));
+    let unknown = "ab".repeat(32);
+    assert!(matches!(
+        db.get_at("todos", &id, &unknown),
+        Err(DbError::NotFound { .. })
+    ));
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn live_queries_rerun_only_when_a_change_can_affect_them() {
+    let mut db = db();
+    let a = db
+        .insert("todos", json!({"title": "a", "done": false, "priority": 1}))
+        .unwrap();
+    let a_id = a["id"].as_str().unwrap().to_owned();
+    db.take_events();
+    let open = Query {
+        filter: json!({"done": false}),
+        sort: vec![("title".into(), Direction::Asc)],
+        ..Query::default()
+    };
+    let (open_id, first) = db.observe("todos", open).unwrap();
+    assert_eq!(first.len(), 1);
+    let (done_id, none) = db
+        .observe(
+            "todos",
+            Query {
+                filter: json!({"done": true}),
+                ..Query::default()
+            },
+        )
+        .unwrap();
+    assert!(none.is_empty());
+
+    // A new open todo: only the open query re-runs.
+    let b = db
+        .insert("todos", json!({"title": "b", "done": false}))
+        .unwrap();
+    assert_eq!(db.live_evaluations(), 1);
+    let updates = db.take_live_updates();
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0].0, open_id);
+    assert_eq!(updates[0].1.len(), 2);
+    assert!(db.take_live_updates().is_empty(), "reported once");
+
+    // Completing `a` moves it between the two queries: both re-run.
+    db.patch("todos", &a_id, json!({"done": true})).unwrap();
+    assert_eq!(db.live_evaluations(), 3);
+    let updates = db.take_live_updates();
+    assert_eq!(
+        updates.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+        [open_id, done_id]
+    );
+
+    // A change that matches neither before nor after touches nothing.
+    let before = db.live_evaluations();
+    db.insert("todos", json!({"title": "c", "done": true}))
+        .unwrap();
+    db.unobserve(done_id);
+    db.insert("todos", json!({"title": "d", "done": true}))
+        .unwrap();
+    assert_eq!(
+        db.live_evaluations(),
+        before + 1,
+        "only the done query ran, once, before it ended"
+    );
+    db.delete("todos", b["id"].as_str().unwrap()).unwrap();
+    let updates = db.take_live_updates();
+    assert_eq!(updates.len(), 1);
+    assert!(updates[0].1.is_empty());
+
+    let events = db.take_events();
+    assert_eq!(events.len(), 5);
+    assert!(events.last().unwrap().deleted);
+}
