@@ -59,6 +59,7 @@ bench *args:
     cargo bench -p sealbase-crypto --bench crypto -- {{args}}
     cargo bench -p sealbase-sync --bench capability -- {{args}}
     cargo bench -p sealbase-accounts --bench accounts -- {{args}}
+    cargo bench -p sealbase-db --bench store -- {{args}}
 
 # Sync server load generator against the release binary (args: sqlite, postgres, --quick).
 bench-sync *args:
