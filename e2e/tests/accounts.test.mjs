@@ -35,6 +35,18 @@ after(async () => {
   await server?.stop();
 });
 
+/** The app's side: fresh PKCE verifier, state and delivery key, and the
+ * authorization request's parameters (challenge bound to the key). */
+async function authorization(scope) {
+  const { AppAuthorization } = await wasm();
+  const app = new AppAuthorization();
+  const params = new URLSearchParams({
+    response_type: 'code', client_id: APP.id, redirect_uri: APP.redirect, scope,
+    state: app.state, code_challenge: app.challenge, code_challenge_method: 'S256', key_x25519: app.keyX25519,
+  });
+  return { app, params };
+}
+
 async function signIn(username, password) {
   await page.goto(`${server.issuer}/login`);
   await page.getByLabel('Username', { exact: true }).fill(username);
@@ -70,12 +82,7 @@ test('signup with the emailed code shows the recovery key once', async () => {
 });
 
 test('consent delivers the app key to the app, sealed in the page', async () => {
-  const { AppAuthorization } = await wasm();
-  const app = new AppAuthorization();
-  const params = new URLSearchParams({
-    response_type: 'code', client_id: APP.id, redirect_uri: APP.redirect, scope: 'sync profile directory',
-    state: app.state, code_challenge: app.challenge, code_challenge_method: 'S256', key_x25519: app.keyX25519,
-  });
+  const { app, params } = await authorization('sync profile directory');
   let callback;
   await page.route(`${APP.redirect}**`, (route) => {
     callback = new URL(route.request().url());
@@ -153,12 +160,7 @@ test('recovery with the email code and the recovery key', async () => {
 
 test('signed out: authorize goes through sign-in to consent; deny answers access_denied', async () => {
   await signOut();
-  const { AppAuthorization } = await wasm();
-  const app = new AppAuthorization();
-  const params = new URLSearchParams({
-    response_type: 'code', client_id: APP.id, redirect_uri: APP.redirect, scope: 'sync',
-    state: app.state, code_challenge: app.challenge, code_challenge_method: 'S256', key_x25519: app.keyX25519,
-  });
+  const { app, params } = await authorization('sync');
   let callback;
   await page.route(`${APP.redirect}**`, (route) => {
     callback = new URL(route.request().url());

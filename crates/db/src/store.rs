@@ -281,23 +281,10 @@ impl<E: Env> Db<E> {
             .transpose()
     }
 
+    /// A live record's document, ready for a local change (with a fresh
+    /// actor id for this session's edits).
     fn load(&self, collection: &str, id: &str) -> Result<(AutoCommit, i64), DbError> {
-        let row: Option<(Vec<u8>, i64)> = self
-            .conn
-            .query_row(
-                &format!(
-                    "SELECT doc, created_at FROM {} WHERE id = ?1 AND deleted = 0",
-                    table(collection)
-                ),
-                [id],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()?;
-        let (bytes, created) = row.ok_or_else(|| DbError::NotFound {
-            collection: collection.to_owned(),
-            id: id.to_owned(),
-        })?;
-        let mut d = AutoCommit::load(&bytes).map_err(am)?;
+        let (mut d, created) = self.load_document(collection, id, true)?;
         let mut actor = [0u8; 16];
         self.env.fill_random(&mut actor);
         d.set_actor(ActorId::from(actor.as_slice()));
@@ -639,12 +626,20 @@ impl<E: Env> Db<E> {
         rows.collect::<Result<Vec<_>, _>>().map_err(Into::into)
     }
 
-    fn load_any(&self, collection: &str, id: &str) -> Result<(AutoCommit, i64), DbError> {
+    /// A record's document and creation time; with `live_only`, deleted
+    /// records count as missing.
+    fn load_document(
+        &self,
+        collection: &str,
+        id: &str,
+        live_only: bool,
+    ) -> Result<(AutoCommit, i64), DbError> {
+        let live = if live_only { " AND deleted = 0" } else { "" };
         let row: Option<(Vec<u8>, i64)> = self
             .conn
             .query_row(
                 &format!(
-                    "SELECT doc, created_at FROM {} WHERE id = ?1",
+                    "SELECT doc, created_at FROM {} WHERE id = ?1{live}",
                     table(collection)
                 ),
                 [id],
@@ -662,7 +657,7 @@ impl<E: Env> Db<E> {
     /// until compaction).
     pub fn history(&self, collection: &str, id: &str) -> Result<Vec<Version>, DbError> {
         self.collection(collection)?;
-        let (mut d, _) = self.load_any(collection, id)?;
+        let (mut d, _) = self.load_document(collection, id, false)?;
         Ok(d.get_changes(&[])
             .iter()
             .map(|c| Version {
@@ -677,7 +672,7 @@ impl<E: Env> Db<E> {
     /// its fields and `id`.
     pub fn get_at(&self, collection: &str, id: &str, version: &str) -> Result<Value, DbError> {
         self.collection(collection)?;
-        let (mut d, _) = self.load_any(collection, id)?;
+        let (mut d, _) = self.load_document(collection, id, false)?;
         let hash: automerge::ChangeHash = version.parse().map_err(|_| DbError::NotFound {
             collection: collection.to_owned(),
             id: format!("{id} at {version}"),
