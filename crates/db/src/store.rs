@@ -311,6 +311,32 @@ impl<E: Env> Db<E> {
         self.store(&schema, id, &mut d, created, now, false)
     }
 
+    /// Merges a remote version of a record (its Automerge document, as
+    /// pulled by sync) into the local one: both sides' changes are kept and
+    /// the CRDT resolves conflicts, so local edits not yet pushed survive. A
+    /// record not known here is created; a deleted one stays deleted (its
+    /// document still merges). The merged state must satisfy the schema, or
+    /// nothing is stored.
+    pub fn merge(&mut self, collection: &str, id: &str, remote: &[u8]) -> Result<Value, DbError> {
+        let schema = self.collection(collection)?.clone();
+        let mut incoming = AutoCommit::load(remote).map_err(am)?;
+        let existing = match self.load_document(collection, id, false) {
+            Ok(found) => Some(found),
+            Err(DbError::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let now = self.env.now_ms();
+        let (mut d, created, new) = match existing {
+            Some((mut local, created)) => {
+                local.merge(&mut incoming).map_err(am)?;
+                (local, created, false)
+            }
+            None => (incoming, now, true),
+        };
+        schema.validate(&Value::Object(doc::to_json(&d).map_err(am)?))?;
+        self.store(&schema, id, &mut d, created, now, new)
+    }
+
     /// Replaces every field of a record.
     pub fn put(&mut self, collection: &str, id: &str, record: Value) -> Result<Value, DbError> {
         let schema = self.collection(collection)?.clone();

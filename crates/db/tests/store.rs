@@ -546,3 +546,43 @@ fn live_queries_rerun_only_when_a_change_can_affect_them() {
     assert_eq!(events.len(), 5);
     assert!(events.last().unwrap().deleted);
 }
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn merging_keeps_both_sides_and_refuses_what_breaks_the_schema() {
+    let mut db = db();
+    let r = db
+        .insert("todos", json!({"title": "t", "done": false}))
+        .unwrap();
+    let id = r["id"].as_str().unwrap().to_owned();
+    let base = db.document("todos", &id).unwrap().unwrap();
+    // Another device sets the priority; we complete the todo meanwhile.
+    let mut remote = automerge::AutoCommit::load(&base)
+        .unwrap()
+        .with_actor(automerge::ActorId::from(&[9u8; 16][..]));
+    automerge::transaction::Transactable::put(&mut remote, automerge::ROOT, "priority", 5_i64)
+        .unwrap();
+    db.patch("todos", &id, json!({"done": true})).unwrap();
+    let merged = db.merge("todos", &id, &remote.save()).unwrap();
+    assert_eq!(
+        (merged["done"].as_bool(), merged["priority"].as_i64()),
+        (Some(true), Some(5))
+    );
+    // A remote state whose title is not a string is refused; nothing changes.
+    automerge::transaction::Transactable::put(&mut remote, automerge::ROOT, "title", 7_i64)
+        .unwrap();
+    assert!(matches!(
+        db.merge("todos", &id, &remote.save()),
+        Err(DbError::Schema(_))
+    ));
+    assert_eq!(db.get("todos", &id).unwrap().unwrap()["title"], "t");
+    // A record first heard of through a merge is created.
+    let fresh = db
+        .merge("todos", "00000000-0000-4000-8000-000000000001", &base)
+        .unwrap();
+    assert_eq!(fresh["title"], "t");
+    assert!(matches!(
+        db.merge("todos", &id, b"not automerge"),
+        Err(DbError::Corrupt(_))
+    ));
+}
