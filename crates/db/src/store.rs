@@ -18,11 +18,18 @@ use std::collections::HashMap;
 
 use automerge::{ActorId, AutoCommit};
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::doc;
 use crate::query::{self, Query, QueryError};
 use crate::schema::{Collection, SchemaError};
+
+/// Version of the store's own tables (SQLite `user_version`); a store
+/// written by a newer version is refused rather than misread.
+pub const STORE_FORMAT: i64 = 1;
+
+/// A schema migration: a record's fields at version `v` to version `v + 1`.
+pub type Migration = Box<dyn Fn(Map<String, Value>) -> Result<Map<String, Value>, String>>;
 
 /// The outside world the store needs: time and randomness.
 pub trait Env {
@@ -62,6 +69,21 @@ pub enum DbError {
         collection: String,
         /// The index's fields.
         index: String,
+    },
+    /// The store was written by a newer Sealbase.
+    #[error("the store has format {0}, newer than this version reads ({STORE_FORMAT})")]
+    NewerFormat(i64),
+    /// A migration failed or is missing; names the record and versions.
+    #[error("cannot migrate {collection} record {id} from schema version {from}: {reason}")]
+    Migration {
+        /// The collection.
+        collection: String,
+        /// The record.
+        id: String,
+        /// Its version.
+        from: u32,
+        /// Why.
+        reason: String,
     },
     /// A stored document does not load (corruption).
     #[error("stored document is corrupt: {0}")]
@@ -152,6 +174,10 @@ impl<E: Env> Db<E> {
     }
 
     fn from_connection(conn: Connection, env: E) -> Result<Self, DbError> {
+        let format: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        if format > STORE_FORMAT {
+            return Err(DbError::NewerFormat(format));
+        }
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         crate::regexp::register(&conn)?;
@@ -162,6 +188,7 @@ impl<E: Env> Db<E> {
              CREATE TABLE IF NOT EXISTS sealbase_seq (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);
              INSERT OR IGNORE INTO sealbase_seq (id, seq) VALUES (1, 0);",
         )?;
+        conn.pragma_update(None, "user_version", STORE_FORMAT)?;
         Ok(Self {
             conn,
             env,
@@ -188,7 +215,8 @@ impl<E: Env> Db<E> {
                  created_at INTEGER NOT NULL,
                  updated_at INTEGER NOT NULL,
                  deleted INTEGER NOT NULL DEFAULT 0,
-                 seq INTEGER NOT NULL);
+                 seq INTEGER NOT NULL,
+                 schema_version INTEGER NOT NULL);
              CREATE INDEX IF NOT EXISTS \"c_{name}_seq\" ON {t} (seq);",
             name = collection.name
         ))?;
@@ -213,6 +241,60 @@ impl<E: Env> Db<E> {
         tx.commit()?;
         self.collections.insert(collection.name.clone(), collection);
         Ok(())
+    }
+
+    /// [`Db::define`] for a schema whose version moved on: every stored
+    /// record written under an older version is migrated, step by step
+    /// (`migrations[&v]` takes version `v` to `v + 1`), validated, and
+    /// persisted as a change of its document. Returns how many records
+    /// were migrated. A record whose migration fails stays as it was and
+    /// the error names it; defining again retries.
+    pub fn define_migrated(
+        &mut self,
+        collection: Collection,
+        migrations: &std::collections::BTreeMap<u32, Migration>,
+    ) -> Result<usize, DbError> {
+        self.define(collection.clone())?;
+        let stale: Vec<(String, u32)> = {
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT id, schema_version FROM {} WHERE deleted = 0 AND schema_version < ?1 ORDER BY id",
+                table(&collection.name)
+            ))?;
+            let rows =
+                stmt.query_map([collection.version], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        for (id, from) in &stale {
+            let (mut d, created) = self.load(&collection.name, id)?;
+            let mut fields = doc::to_json(&d).map_err(am)?;
+            for version in *from..collection.version {
+                let step = migrations.get(&version).ok_or_else(|| DbError::Migration {
+                    collection: collection.name.clone(),
+                    id: id.clone(),
+                    from: *from,
+                    reason: format!("no migration from version {version}"),
+                })?;
+                fields = step(fields).map_err(|reason| DbError::Migration {
+                    collection: collection.name.clone(),
+                    id: id.clone(),
+                    from: *from,
+                    reason,
+                })?;
+            }
+            collection
+                .validate(&Value::Object(fields.clone()))
+                .map_err(|e| DbError::Migration {
+                    collection: collection.name.clone(),
+                    id: id.clone(),
+                    from: *from,
+                    reason: e.to_string(),
+                })?;
+            doc::replace(&mut d, &collection.fields, &fields).map_err(am)?;
+            let now = self.env.now_ms();
+            self.commit(&mut d, now);
+            self.store(&collection, id, &mut d, created, now, false)?;
+        }
+        Ok(stale.len())
     }
 
     fn collection(&self, name: &str) -> Result<&Collection, DbError> {
@@ -392,17 +474,18 @@ impl<E: Env> Db<E> {
         let result = if new {
             tx.execute(
                 &format!(
-                    "INSERT INTO {t} (id, json, doc, created_at, updated_at, deleted, seq)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)"
+                    "INSERT INTO {t} (id, json, doc, created_at, updated_at, deleted, seq, schema_version)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7)"
                 ),
-                params![id, text, bytes, created, updated, seq],
+                params![id, text, bytes, created, updated, seq, schema.version],
             )
         } else {
             tx.execute(
                 &format!(
-                    "UPDATE {t} SET json = ?2, doc = ?3, updated_at = ?4, seq = ?5 WHERE id = ?1"
+                    "UPDATE {t} SET json = ?2, doc = ?3, updated_at = ?4, seq = ?5, \
+                     schema_version = ?6 WHERE id = ?1"
                 ),
-                params![id, text, bytes, updated, seq],
+                params![id, text, bytes, updated, seq, schema.version],
             )
         };
         match result {

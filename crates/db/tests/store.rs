@@ -586,3 +586,97 @@ fn merging_keeps_both_sides_and_refuses_what_breaks_the_schema() {
         Err(DbError::Corrupt(_))
     ));
 }
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn schema_migrations_run_once_and_persist() {
+    use sealbase_db::store::Migration;
+    use std::collections::BTreeMap;
+    let env = TestEnv {
+        now: Cell::new(1_000),
+        counter: Cell::new(3),
+    };
+    let mut db = Db::open_in_memory(env).unwrap();
+    let v1: sealbase_db::Collection =
+        serde_json::from_value(json!({"name": "people", "version": 1,
+        "fields": {"name": {"type": "string"}}}))
+        .unwrap();
+    db.define(v1).unwrap();
+    let ada = db
+        .insert("people", json!({"name": "Ada Lovelace"}))
+        .unwrap();
+    let id = ada["id"].as_str().unwrap().to_owned();
+    // v2 splits the name; v3 adds a default.
+    let v3: sealbase_db::Collection = serde_json::from_value(json!({"name": "people", "version": 3,
+        "fields": {"first": {"type": "string"}, "last": {"type": "string"}, "active": {"type": "boolean"}}})).unwrap();
+    let mut migrations: BTreeMap<u32, Migration> = BTreeMap::new();
+    migrations.insert(
+        1,
+        Box::new(|mut r| {
+            let name = r
+                .remove("name")
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .ok_or("no name")?;
+            let (first, last) = name.split_once(' ').ok_or("name has no space")?;
+            r.insert("first".into(), json!(first));
+            r.insert("last".into(), json!(last));
+            Ok(r)
+        }),
+    );
+    // Without the second step nothing is half-migrated.
+    let err = db
+        .define_migrated(v3.clone(), &migrations)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no migration from version 2"), "{err}");
+    assert_eq!(
+        db.get("people", &id).unwrap().unwrap()["name"],
+        "Ada Lovelace"
+    );
+    migrations.insert(
+        2,
+        Box::new(|mut r| {
+            r.insert("active".into(), json!(true));
+            Ok(r)
+        }),
+    );
+    assert_eq!(db.define_migrated(v3.clone(), &migrations).unwrap(), 1);
+    let migrated = db.get("people", &id).unwrap().unwrap();
+    assert_eq!(
+        (migrated["first"].as_str(), migrated["last"].as_str()),
+        (Some("Ada"), Some("Lovelace"))
+    );
+    assert_eq!(migrated["active"], true);
+    assert!(migrated.get("name").is_none());
+    assert_eq!(
+        db.define_migrated(v3, &migrations).unwrap(),
+        0,
+        "persisted: nothing left to migrate"
+    );
+    assert_eq!(
+        db.history("people", &id).unwrap().len(),
+        2,
+        "the migration is a change of the document"
+    );
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn a_store_from_a_newer_version_is_refused() {
+    let path = std::env::temp_dir().join(format!("sealbase-db-format-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", sealbase_db::store::STORE_FORMAT + 1)
+            .unwrap();
+    }
+    let env = TestEnv {
+        now: Cell::new(0),
+        counter: Cell::new(1),
+    };
+    match Db::open(path.to_str().unwrap(), env) {
+        Err(DbError::NewerFormat(n)) => assert_eq!(n, sealbase_db::store::STORE_FORMAT + 1),
+        other => panic!("expected NewerFormat, got {other:?}"),
+    }
+    let _ = std::fs::remove_file(&path);
+}
