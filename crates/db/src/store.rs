@@ -1,9 +1,11 @@
 //! The local store: one SQLite database per app and user.
 //!
-//! Each collection is a table of rows `(id, json, doc, created_at,
-//! updated_at, deleted, seq)`: `doc` is the record's Automerge document
-//! (`save()` bytes), `json` its current state materialised (fields plus
-//! `id`, `createdAt`, `updatedAt`), which queries read; declared indexes
+//! Each collection is a table of rows `(id, json, created_at, updated_at,
+//! deleted, seq, schema_version)`, clustered by id (`WITHOUT ROWID`), where
+//! `json` is the record's current state materialised (fields plus `id`,
+//! `createdAt`, `updatedAt`) in SQLite's binary JSONB, which queries read;
+//! the record's Automerge document (`save()` bytes) sits in a second table
+//! keyed by id, read only to change or sync the record; declared indexes
 //! are SQLite expression indexes on `json_extract(json, …)`, partial on
 //! live rows, `UNIQUE` where declared.
 //!
@@ -153,6 +155,12 @@ fn table(collection: &str) -> String {
     format!("\"c_{collection}\"")
 }
 
+/// Documents live apart from the rows queries scan, so a scan reads only
+/// the small materialised state, in id order.
+fn docs_table(collection: &str) -> String {
+    format!("\"c_{collection}_docs\"")
+}
+
 fn index_name(collection: &str, fields: &[String]) -> String {
     let joined: String = fields
         .iter()
@@ -210,14 +218,15 @@ impl<E: Env> Db<E> {
         tx.execute_batch(&format!(
             "CREATE TABLE IF NOT EXISTS {t} (
                  id TEXT PRIMARY KEY,
-                 json TEXT NOT NULL,
-                 doc BLOB NOT NULL,
+                 json BLOB NOT NULL,
                  created_at INTEGER NOT NULL,
                  updated_at INTEGER NOT NULL,
                  deleted INTEGER NOT NULL DEFAULT 0,
                  seq INTEGER NOT NULL,
-                 schema_version INTEGER NOT NULL);
+                 schema_version INTEGER NOT NULL) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS {d} (id TEXT PRIMARY KEY, doc BLOB NOT NULL);
              CREATE INDEX IF NOT EXISTS \"c_{name}_seq\" ON {t} (seq);",
+            d = docs_table(&collection.name),
             name = collection.name
         ))?;
         for index in &collection.indexes {
@@ -352,7 +361,7 @@ impl<E: Env> Db<E> {
             .conn
             .query_row(
                 &format!(
-                    "SELECT json FROM {} WHERE id = ?1 AND deleted = 0",
+                    "SELECT json(json) FROM {} WHERE id = ?1 AND deleted = 0",
                     table(collection)
                 ),
                 [id],
@@ -474,20 +483,30 @@ impl<E: Env> Db<E> {
         let result = if new {
             tx.execute(
                 &format!(
-                    "INSERT INTO {t} (id, json, doc, created_at, updated_at, deleted, seq, schema_version)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7)"
+                    "INSERT INTO {t} (id, json, created_at, updated_at, deleted, seq, schema_version)
+                     VALUES (?1, jsonb(?2), ?3, ?4, 0, ?5, ?6)"
                 ),
-                params![id, text, bytes, created, updated, seq, schema.version],
+                params![id, text, created, updated, seq, schema.version],
             )
         } else {
             tx.execute(
                 &format!(
-                    "UPDATE {t} SET json = ?2, doc = ?3, updated_at = ?4, seq = ?5, \
-                     schema_version = ?6 WHERE id = ?1"
+                    "UPDATE {t} SET json = jsonb(?2), updated_at = ?3, seq = ?4, \
+                     schema_version = ?5 WHERE id = ?1"
                 ),
-                params![id, text, bytes, updated, seq, schema.version],
+                params![id, text, updated, seq, schema.version],
             )
-        };
+        }
+        .and_then(|_| {
+            tx.execute(
+                &format!(
+                    "INSERT INTO {} (id, doc) VALUES (?1, ?2) \
+                     ON CONFLICT (id) DO UPDATE SET doc = ?2",
+                    docs_table(&schema.name)
+                ),
+                params![id, bytes],
+            )
+        });
         match result {
             Ok(_) => {}
             Err(rusqlite::Error::SqliteFailure(e, msg))
@@ -508,7 +527,7 @@ impl<E: Env> Db<E> {
 
     /// Records matching `q`, in its order.
     pub fn find(&self, collection: &str, q: &Query) -> Result<Vec<Value>, DbError> {
-        let (sql, params) = self.select_sql(collection, q, "json")?;
+        let (sql, params) = self.select_sql(collection, q, "json(json)")?;
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map(params_from_iter(params), |row| row.get::<_, String>(0))?;
         let mut out = Vec::new();
@@ -535,7 +554,7 @@ impl<E: Env> Db<E> {
 
     /// SQLite's plan for `q` (one line per step), to check index use.
     pub fn explain(&self, collection: &str, q: &Query) -> Result<Vec<String>, DbError> {
-        let (sql, params) = self.select_sql(collection, q, "json")?;
+        let (sql, params) = self.select_sql(collection, q, "json(json)")?;
         let mut stmt = self.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
         let rows = stmt.query_map(params_from_iter(params), |row| row.get::<_, String>(3))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(Into::into)
@@ -743,13 +762,15 @@ impl<E: Env> Db<E> {
         id: &str,
         live_only: bool,
     ) -> Result<(AutoCommit, i64), DbError> {
-        let live = if live_only { " AND deleted = 0" } else { "" };
+        let live = if live_only { " AND r.deleted = 0" } else { "" };
         let row: Option<(Vec<u8>, i64)> = self
             .conn
             .query_row(
                 &format!(
-                    "SELECT doc, created_at FROM {} WHERE id = ?1{live}",
-                    table(collection)
+                    "SELECT d.doc, r.created_at FROM {} AS r JOIN {} AS d ON d.id = r.id \
+                     WHERE r.id = ?1{live}",
+                    table(collection),
+                    docs_table(collection)
                 ),
                 [id],
                 |row| Ok((row.get(0)?, row.get(1)?)),
@@ -804,7 +825,7 @@ impl<E: Env> Db<E> {
         Ok(self
             .conn
             .query_row(
-                &format!("SELECT doc FROM {} WHERE id = ?1", table(collection)),
+                &format!("SELECT doc FROM {} WHERE id = ?1", docs_table(collection)),
                 [id],
                 |row| row.get(0),
             )
