@@ -103,6 +103,7 @@ pub struct Db<E: Env> {
     collections: HashMap<String, Collection>,
     author: Option<String>,
     events: Vec<Change>,
+    migrations: HashMap<String, std::collections::BTreeMap<u32, Migration>>,
     live: HashMap<LiveQueryId, Live>,
     next_live: LiveQueryId,
     evaluations: u64,
@@ -203,6 +204,7 @@ impl<E: Env> Db<E> {
             collections: HashMap::new(),
             author: None,
             events: Vec::new(),
+            migrations: HashMap::new(),
             live: HashMap::new(),
             next_live: 1,
             evaluations: 0,
@@ -258,9 +260,22 @@ impl<E: Env> Db<E> {
     /// persisted as a change of its document. Returns how many records
     /// were migrated. A record whose migration fails stays as it was and
     /// the error names it; defining again retries.
+    ///
+    /// The migrations are kept: a record that arrives through [`Db::merge`]
+    /// written under an older version is migrated the same way first.
     pub fn define_migrated(
         &mut self,
         collection: Collection,
+        migrations: std::collections::BTreeMap<u32, Migration>,
+    ) -> Result<usize, DbError> {
+        let result = self.migrate_stored(&collection, &migrations);
+        self.migrations.insert(collection.name.clone(), migrations);
+        result
+    }
+
+    fn migrate_stored(
+        &mut self,
+        collection: &Collection,
         migrations: &std::collections::BTreeMap<u32, Migration>,
     ) -> Result<usize, DbError> {
         self.define(collection.clone())?;
@@ -275,33 +290,10 @@ impl<E: Env> Db<E> {
         };
         for (id, from) in &stale {
             let (mut d, created) = self.load(&collection.name, id)?;
-            let mut fields = doc::to_json(&d).map_err(am)?;
-            for version in *from..collection.version {
-                let step = migrations.get(&version).ok_or_else(|| DbError::Migration {
-                    collection: collection.name.clone(),
-                    id: id.clone(),
-                    from: *from,
-                    reason: format!("no migration from version {version}"),
-                })?;
-                fields = step(fields).map_err(|reason| DbError::Migration {
-                    collection: collection.name.clone(),
-                    id: id.clone(),
-                    from: *from,
-                    reason,
-                })?;
-            }
-            collection
-                .validate(&Value::Object(fields.clone()))
-                .map_err(|e| DbError::Migration {
-                    collection: collection.name.clone(),
-                    id: id.clone(),
-                    from: *from,
-                    reason: e.to_string(),
-                })?;
-            doc::replace(&mut d, &collection.fields, &fields).map_err(am)?;
+            migrate_document(&mut d, collection, id, *from, migrations)?;
             let now = self.env.now_ms();
             self.commit(&mut d, now);
-            self.store(&collection, id, &mut d, created, now, false)?;
+            self.store(collection, id, &mut d, created, now, false)?;
         }
         Ok(stale.len())
     }
@@ -408,9 +400,40 @@ impl<E: Env> Db<E> {
     /// record not known here is created; a deleted one stays deleted (its
     /// document still merges). The merged state must satisfy the schema, or
     /// nothing is stored.
-    pub fn merge(&mut self, collection: &str, id: &str, remote: &[u8]) -> Result<Value, DbError> {
+    ///
+    /// `version` is the schema version the remote writer used (the record
+    /// envelope carries it): an older one is migrated first, with the
+    /// migrations given to [`Db::define_migrated`]; a newer one is refused
+    /// (this app is older than the writer), and nothing is stored.
+    pub fn merge(
+        &mut self,
+        collection: &str,
+        id: &str,
+        remote: &[u8],
+        version: u32,
+    ) -> Result<Value, DbError> {
         let schema = self.collection(collection)?.clone();
         let mut incoming = AutoCommit::load(remote).map_err(am)?;
+        if version > schema.version {
+            return Err(DbError::Migration {
+                collection: collection.to_owned(),
+                id: id.to_owned(),
+                from: version,
+                reason: format!(
+                    "written by schema version {version}, newer than {}",
+                    schema.version
+                ),
+            });
+        }
+        if version < schema.version {
+            let no_migrations = std::collections::BTreeMap::new();
+            let migrations = self.migrations.get(collection).unwrap_or(&no_migrations);
+            let mut actor = [0u8; 16];
+            self.env.fill_random(&mut actor);
+            incoming.set_actor(ActorId::from(actor.as_slice()));
+            migrate_document(&mut incoming, &schema, id, version, migrations)?;
+            self.commit(&mut incoming, self.env.now_ms());
+        }
         let existing = match self.load_document(collection, id, false) {
             Ok(found) => Some(found),
             Err(DbError::NotFound { .. }) => None,
@@ -831,6 +854,35 @@ impl<E: Env> Db<E> {
             )
             .optional()?)
     }
+}
+
+/// Runs the migration steps from `from` to the collection's version on a
+/// document's fields, validates the result and writes it into the
+/// document (uncommitted).
+fn migrate_document(
+    d: &mut AutoCommit,
+    collection: &Collection,
+    id: &str,
+    from: u32,
+    migrations: &std::collections::BTreeMap<u32, Migration>,
+) -> Result<(), DbError> {
+    let failed = |reason: String| DbError::Migration {
+        collection: collection.name.clone(),
+        id: id.to_owned(),
+        from,
+        reason,
+    };
+    let mut fields = doc::to_json(d).map_err(am)?;
+    for version in from..collection.version {
+        let step = migrations
+            .get(&version)
+            .ok_or_else(|| failed(format!("no migration from version {version}")))?;
+        fields = step(fields).map_err(failed)?;
+    }
+    collection
+        .validate(&Value::Object(fields.clone()))
+        .map_err(|e| failed(e.to_string()))?;
+    doc::replace(d, &collection.fields, &fields).map_err(am)
 }
 
 fn next_seq(tx: &rusqlite::Transaction<'_>) -> Result<i64, rusqlite::Error> {

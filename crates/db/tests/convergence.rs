@@ -121,7 +121,7 @@ fn sync(replicas: &mut [Db<ReplicaEnv>], from: usize, to: usize, id: &str) {
         return;
     }
     let doc = replicas[from].document("notes", id).unwrap().unwrap();
-    replicas[to].merge("notes", id, &doc).unwrap();
+    replicas[to].merge("notes", id, &doc, 1).unwrap();
 }
 
 proptest! {

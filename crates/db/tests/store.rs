@@ -563,7 +563,7 @@ fn merging_keeps_both_sides_and_refuses_what_breaks_the_schema() {
     automerge::transaction::Transactable::put(&mut remote, automerge::ROOT, "priority", 5_i64)
         .unwrap();
     db.patch("todos", &id, json!({"done": true})).unwrap();
-    let merged = db.merge("todos", &id, &remote.save()).unwrap();
+    let merged = db.merge("todos", &id, &remote.save(), 1).unwrap();
     assert_eq!(
         (merged["done"].as_bool(), merged["priority"].as_i64()),
         (Some(true), Some(5))
@@ -572,60 +572,65 @@ fn merging_keeps_both_sides_and_refuses_what_breaks_the_schema() {
     automerge::transaction::Transactable::put(&mut remote, automerge::ROOT, "title", 7_i64)
         .unwrap();
     assert!(matches!(
-        db.merge("todos", &id, &remote.save()),
+        db.merge("todos", &id, &remote.save(), 1),
         Err(DbError::Schema(_))
     ));
     assert_eq!(db.get("todos", &id).unwrap().unwrap()["title"], "t");
     // A record first heard of through a merge is created.
     let fresh = db
-        .merge("todos", "00000000-0000-4000-8000-000000000001", &base)
+        .merge("todos", "00000000-0000-4000-8000-000000000001", &base, 1)
         .unwrap();
     assert_eq!(fresh["title"], "t");
     assert!(matches!(
-        db.merge("todos", &id, b"not automerge"),
+        db.merge("todos", &id, b"not automerge", 1),
         Err(DbError::Corrupt(_))
     ));
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-fn schema_migrations_run_once_and_persist() {
+fn schema_migrations_run_once_persist_and_apply_to_merged_records() {
     use sealbase_db::store::Migration;
+    use serde_json::Map;
     use std::collections::BTreeMap;
-    let env = TestEnv {
-        now: Cell::new(1_000),
-        counter: Cell::new(3),
-    };
-    let mut db = Db::open_in_memory(env).unwrap();
+
+    fn split_name(mut r: Map<String, Value>) -> Result<Map<String, Value>, String> {
+        let name = r
+            .remove("name")
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .ok_or("no name")?;
+        let (first, last) = name.split_once(' ').ok_or("name has no space")?;
+        r.insert("first".into(), json!(first));
+        r.insert("last".into(), json!(last));
+        Ok(r)
+    }
+    fn activate(mut r: Map<String, Value>) -> Result<Map<String, Value>, String> {
+        r.insert("active".into(), json!(true));
+        Ok(r)
+    }
     let v1: sealbase_db::Collection =
         serde_json::from_value(json!({"name": "people", "version": 1,
         "fields": {"name": {"type": "string"}}}))
         .unwrap();
-    db.define(v1).unwrap();
+    let v3: sealbase_db::Collection = serde_json::from_value(json!({"name": "people", "version": 3,
+        "fields": {"first": {"type": "string"}, "last": {"type": "string"}, "active": {"type": "boolean"}}})).unwrap();
+
+    let mut db = Db::open_in_memory(TestEnv {
+        now: Cell::new(1_000),
+        counter: Cell::new(3),
+    })
+    .unwrap();
+    db.define(v1.clone()).unwrap();
     let ada = db
         .insert("people", json!({"name": "Ada Lovelace"}))
         .unwrap();
     let id = ada["id"].as_str().unwrap().to_owned();
-    // v2 splits the name; v3 adds a default.
-    let v3: sealbase_db::Collection = serde_json::from_value(json!({"name": "people", "version": 3,
-        "fields": {"first": {"type": "string"}, "last": {"type": "string"}, "active": {"type": "boolean"}}})).unwrap();
-    let mut migrations: BTreeMap<u32, Migration> = BTreeMap::new();
-    migrations.insert(
-        1,
-        Box::new(|mut r| {
-            let name = r
-                .remove("name")
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .ok_or("no name")?;
-            let (first, last) = name.split_once(' ').ok_or("name has no space")?;
-            r.insert("first".into(), json!(first));
-            r.insert("last".into(), json!(last));
-            Ok(r)
-        }),
-    );
+
     // Without the second step nothing is half-migrated.
+    let mut partial: BTreeMap<u32, Migration> = BTreeMap::new();
+    partial.insert(1, Box::new(split_name));
     let err = db
-        .define_migrated(v3.clone(), &migrations)
+        .define_migrated(v3.clone(), partial)
         .unwrap_err()
         .to_string();
     assert!(err.contains("no migration from version 2"), "{err}");
@@ -633,14 +638,14 @@ fn schema_migrations_run_once_and_persist() {
         db.get("people", &id).unwrap().unwrap()["name"],
         "Ada Lovelace"
     );
-    migrations.insert(
-        2,
-        Box::new(|mut r| {
-            r.insert("active".into(), json!(true));
-            Ok(r)
-        }),
-    );
-    assert_eq!(db.define_migrated(v3.clone(), &migrations).unwrap(), 1);
+
+    let full = || {
+        let mut m: BTreeMap<u32, Migration> = BTreeMap::new();
+        m.insert(1, Box::new(split_name));
+        m.insert(2, Box::new(activate));
+        m
+    };
+    assert_eq!(db.define_migrated(v3.clone(), full()).unwrap(), 1);
     let migrated = db.get("people", &id).unwrap().unwrap();
     assert_eq!(
         (migrated["first"].as_str(), migrated["last"].as_str()),
@@ -649,7 +654,7 @@ fn schema_migrations_run_once_and_persist() {
     assert_eq!(migrated["active"], true);
     assert!(migrated.get("name").is_none());
     assert_eq!(
-        db.define_migrated(v3, &migrations).unwrap(),
+        db.define_migrated(v3, full()).unwrap(),
         0,
         "persisted: nothing left to migrate"
     );
@@ -658,6 +663,29 @@ fn schema_migrations_run_once_and_persist() {
         2,
         "the migration is a change of the document"
     );
+
+    // A device still on version 1 creates a record; it arrives migrated.
+    let mut old = Db::open_in_memory(TestEnv {
+        now: Cell::new(5_000),
+        counter: Cell::new(99),
+    })
+    .unwrap();
+    old.define(v1).unwrap();
+    let grace = old
+        .insert("people", json!({"name": "Grace Hopper"}))
+        .unwrap();
+    let grace_id = grace["id"].as_str().unwrap();
+    let doc = old.document("people", grace_id).unwrap().unwrap();
+    let arrived = db.merge("people", grace_id, &doc, 1).unwrap();
+    assert_eq!(
+        (arrived["first"].as_str(), arrived["active"].as_bool()),
+        (Some("Grace"), Some(true))
+    );
+    // A record from a newer schema than this app knows is refused.
+    assert!(matches!(
+        db.merge("people", grace_id, &doc, 4),
+        Err(DbError::Migration { .. })
+    ));
 }
 
 #[cfg(not(target_arch = "wasm32"))]
