@@ -20,6 +20,7 @@ use rand_core::OsRng;
 use sealbase_auth::api::{self, B64};
 use sealbase_auth::{PasswordFile, ServerLoginState, opaque};
 use sealbase_crypto::wrap::WRAPPED_ARK_LEN;
+use sha2::Digest;
 use uuid::Uuid;
 
 use crate::secret;
@@ -424,8 +425,13 @@ pub async fn login_start(
     Json(req): Json<api::LoginStart>,
 ) -> ApiResult<Json<api::LoginStarted>> {
     limit(&state.limits.login, ip)?;
-    // A malformed handle cannot exist; answer like an unknown one.
-    let username = normalize_username(&req.username).unwrap_or_else(|_| req.username.clone());
+    // A malformed handle cannot exist; answer like an unknown one, keyed by
+    // a digest so arbitrary input never reaches the tables at full length.
+    let username = normalize_username(&req.username).unwrap_or_else(|_| {
+        let digest = sha2::Sha256::digest(req.username.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        format!("invalid:{hex}")
+    });
     let now = state.now();
     locked(&state.store.throttle(&username).await?, now)?;
     let account = state.store.account_by_username(&username).await?;

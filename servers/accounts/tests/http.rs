@@ -244,6 +244,24 @@ async fn cookies_and_bad_input(backend: Backend, name: &str) {
             assert!(e["error"].is_string(), "{path}: {e}");
         }
     }
+    // A malformed handle at login is answered like an unknown one and
+    // stored only as a digest.
+    let (req, _) = sealbase_auth::opaque::client_login_start(&mut rand_core::OsRng, b"pw").unwrap();
+    let long = "x".repeat(20_000);
+    let r = h
+        .http
+        .post(url("/api/v1/login/start"))
+        .json(&json!({"username": long, "credential_request": base64_url(&req)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let stored: i64 = sqlx::query_scalar("SELECT MAX(LENGTH(username)) FROM login_states")
+        .fetch_one(h.state.store.pool())
+        .await
+        .unwrap();
+    assert!(stored < 100, "{stored}");
+
     let huge = "a".repeat(100 * 1024);
     // Its own connection: the server closes it after refusing the body.
     let r = reqwest::Client::new()
@@ -324,3 +342,8 @@ async fn pages_without_ui(backend: Backend, name: &str) {
 }
 
 both_backends!(pages_answer_503_until_the_ui_is_built, pages_without_ui);
+
+fn base64_url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
