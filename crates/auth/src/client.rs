@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 
 use crate::api::{self, B64, ErrorBody};
 use crate::directory;
-use crate::flow::{self, DeliveryKey, FlowError};
+use crate::flow::{self, AppSecrets, FlowError};
 use crate::opaque::{self, OpaqueError};
 use crate::pkce;
 
@@ -474,8 +474,7 @@ impl AccountsClient {
     }
 }
 
-/// An app's authorization in progress: PKCE verifier, `state`, and the
-/// ephemeral key the app key is delivered to.
+/// An app's authorization in progress: where it goes, and its secrets.
 #[derive(Debug)]
 pub struct AppAuthorization {
     /// The app's `client_id`.
@@ -484,12 +483,8 @@ pub struct AppAuthorization {
     pub redirect_uri: String,
     /// Scopes asked for.
     pub scope: String,
-    /// `state` sent and expected back.
-    pub state: String,
-    /// PKCE verifier.
-    pub verifier: String,
-    /// Key delivery key.
-    pub delivery: DeliveryKey,
+    /// PKCE verifier, `state` and key delivery key.
+    pub secrets: AppSecrets,
 }
 
 /// What the app holds after the code exchange.
@@ -515,24 +510,22 @@ impl AppAuthorization {
             client_id: client_id.into(),
             redirect_uri: redirect_uri.into(),
             scope: scope.into(),
-            state: pkce::new_verifier(&mut OsRng),
-            verifier: pkce::new_verifier(&mut OsRng),
-            delivery: DeliveryKey::generate(&mut OsRng),
+            secrets: AppSecrets::generate(&mut OsRng),
         }
     }
 
     /// The URL to send the browser to.
     pub fn authorize_url(&self, issuer: &str) -> String {
-        let challenge = pkce::challenge(&self.verifier, Some(&self.delivery.public));
+        let challenge = self.secrets.challenge();
         let query: String = url_encode(&[
             ("response_type", "code"),
             ("client_id", &self.client_id),
             ("redirect_uri", &self.redirect_uri),
             ("scope", &self.scope),
-            ("state", &self.state),
+            ("state", &self.secrets.state),
             ("code_challenge", &challenge),
             ("code_challenge_method", pkce::METHOD),
-            ("key_x25519", &self.delivery.public),
+            ("key_x25519", &self.secrets.delivery.public),
         ]);
         format!("{}/oauth/authorize?{query}", issuer.trim_end_matches('/'))
     }
@@ -546,7 +539,7 @@ impl AppAuthorization {
             .unwrap_or_default();
         let params: std::collections::HashMap<String, String> =
             form_urlencoded_parse(query).into_iter().collect();
-        if params.get("state") != Some(&self.state) {
+        if params.get("state") != Some(&self.secrets.state) {
             return Err(ClientError::Unexpected("state does not match".into()));
         }
         if params.get("iss").map(String::as_str) != Some(issuer.trim_end_matches('/')) {
@@ -586,7 +579,7 @@ impl AppAuthorization {
                 ("code", code),
                 ("redirect_uri", &self.redirect_uri),
                 ("client_id", &self.client_id),
-                ("code_verifier", &self.verifier),
+                ("code_verifier", &self.secrets.verifier),
             ],
         )
         .await?;
@@ -594,7 +587,7 @@ impl AppAuthorization {
             .key_jwe
             .as_deref()
             .ok_or_else(|| ClientError::Unexpected("no key_jwe in the token response".into()))?;
-        let app_key = self.delivery.open(jwe, &tokens.did)?;
+        let app_key = self.secrets.delivery.open(jwe, &tokens.did)?;
         Ok(AppSession { tokens, app_key })
     }
 }

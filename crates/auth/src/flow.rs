@@ -173,6 +173,35 @@ pub fn consent_keys(
     })
 }
 
+/// The app's secrets for one authorization: PKCE verifier, `state`, and the
+/// ephemeral key its app key is delivered to. Both the native client and
+/// the browser bindings build their authorization requests from this.
+#[derive(Debug)]
+pub struct AppSecrets {
+    /// PKCE verifier (sent at the token endpoint).
+    pub verifier: String,
+    /// `state` sent and expected back.
+    pub state: String,
+    /// Key delivery key (`key_x25519` is its public half).
+    pub delivery: DeliveryKey,
+}
+
+impl AppSecrets {
+    /// Fresh secrets.
+    pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
+        Self {
+            verifier: crate::pkce::new_verifier(rng),
+            state: crate::pkce::new_verifier(rng),
+            delivery: DeliveryKey::generate(rng),
+        }
+    }
+
+    /// `code_challenge`, bound to `key_x25519`.
+    pub fn challenge(&self) -> String {
+        crate::pkce::challenge(&self.verifier, Some(&self.delivery.public))
+    }
+}
+
 /// The app's side of key delivery: an ephemeral X25519 key whose public half
 /// goes into the authorization request as `key_x25519`.
 pub struct DeliveryKey {

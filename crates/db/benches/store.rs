@@ -3,44 +3,18 @@
 //! docs/benchmarks.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::cell::Cell;
+#[path = "../tests/common/mod.rs"]
+mod common;
 
+use common::TestEnv;
 use criterion::{Criterion, criterion_group, criterion_main};
-use sealbase_db::{Db, Direction, Env, Query};
+use sealbase_db::{Db, Direction, Query};
 use serde_json::json;
-
-struct BenchEnv {
-    now: Cell<i64>,
-    state: Cell<u64>,
-}
-
-impl Env for BenchEnv {
-    fn now_ms(&self) -> i64 {
-        let t = self.now.get() + 1;
-        self.now.set(t);
-        t
-    }
-    fn fill_random(&self, buf: &mut [u8]) {
-        for b in buf.iter_mut() {
-            let s = self
-                .state
-                .get()
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            self.state.set(s);
-            *b = (s >> 33) as u8;
-        }
-    }
-}
 
 const N: usize = 100_000;
 
-fn store() -> Db<BenchEnv> {
-    let mut db = Db::open_in_memory(BenchEnv {
-        now: Cell::new(0),
-        state: Cell::new(1),
-    })
-    .unwrap();
+fn store() -> Db<TestEnv> {
+    let mut db = Db::open_in_memory(TestEnv::new(0, 1)).unwrap();
     db.define(
         serde_json::from_value(json!({
             "name": "todos", "version": 1,

@@ -8,6 +8,8 @@
 
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, AutomergeError, ObjId, ObjType, Prop, ROOT, ReadDoc, ScalarValue};
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Number, Value};
 
 use crate::schema::{Field, FieldType};
@@ -26,6 +28,56 @@ fn scalar(value: &Value) -> ScalarValue {
     }
 }
 
+/// The schema of an object's fields, when `field` declares an object.
+fn object_fields(field: Option<&Field>) -> Option<&BTreeMap<String, Field>> {
+    match field.map(|f| &f.ty) {
+        Some(FieldType::Object { fields }) => Some(fields),
+        _ => None,
+    }
+}
+
+/// The schema of a list's items, when `field` declares an array.
+fn item_field(field: Option<&Field>) -> Option<&Field> {
+    match field.map(|f| &f.ty) {
+        Some(FieldType::Array { items }) => Some(items.as_ref()),
+        _ => None,
+    }
+}
+
+/// Writes every entry of `map` into the map object `obj`.
+fn fill_map(
+    doc: &mut AutoCommit,
+    obj: &ObjId,
+    field: Option<&Field>,
+    map: &Map<String, Value>,
+) -> Result<(), AutomergeError> {
+    let fields = object_fields(field);
+    for (k, v) in map {
+        put(
+            doc,
+            obj,
+            Prop::Map(k.clone()),
+            fields.and_then(|fs| fs.get(k)),
+            v,
+        )?;
+    }
+    Ok(())
+}
+
+/// Appends every item of `items` to the (empty) list object `list`.
+fn fill_list(
+    doc: &mut AutoCommit,
+    list: &ObjId,
+    field: Option<&Field>,
+    items: &[Value],
+) -> Result<(), AutomergeError> {
+    let item = item_field(field);
+    for (i, value) in items.iter().enumerate() {
+        insert(doc, list, i, item, value)?;
+    }
+    Ok(())
+}
+
 /// Writes `value` at `prop` of `obj`, shaped by `field` (if the schema has
 /// one for it).
 fn put(
@@ -35,16 +87,11 @@ fn put(
     field: Option<&Field>,
     value: &Value,
 ) -> Result<(), AutomergeError> {
-    let ty = field.map(|f| &f.ty);
-    match (ty, value) {
+    match (field.map(|f| &f.ty), value) {
         (Some(FieldType::Text), Value::String(new)) => {
-            let existing = match doc.get(obj, prop.clone())? {
-                Some((automerge::Value::Object(ObjType::Text), id)) => Some(id),
-                _ => None,
-            };
-            let text = match existing {
-                Some(id) => id,
-                None => put_object(doc, obj, prop, ObjType::Text)?,
+            let text = match doc.get(obj, prop.clone())? {
+                Some((automerge::Value::Object(ObjType::Text), id)) => id,
+                _ => put_object(doc, obj, prop, ObjType::Text)?,
             };
             splice_diff(doc, &text, new)
         }
@@ -62,26 +109,11 @@ fn put(
                 }
                 _ => put_object(doc, obj, prop, ObjType::Map)?,
             };
-            let fields = match ty {
-                Some(FieldType::Object { fields }) => Some(fields),
-                _ => None,
-            };
-            for (k, v) in map {
-                let f = fields.and_then(|fs| fs.get(k));
-                put(doc, &inner, Prop::Map(k.clone()), f, v)?;
-            }
-            Ok(())
+            fill_map(doc, &inner, field, map)
         }
         (_, Value::Array(items)) => {
             let list = put_object(doc, obj, prop, ObjType::List)?;
-            let item_field = match ty {
-                Some(FieldType::Array { items }) => Some(items.as_ref()),
-                _ => None,
-            };
-            for (i, item) in items.iter().enumerate() {
-                insert(doc, &list, i, item_field, item)?;
-            }
-            Ok(())
+            fill_list(doc, &list, field, items)
         }
         _ => match prop {
             Prop::Map(key) => doc.put(obj, key, scalar(value)),
@@ -102,6 +134,7 @@ fn put_object(
     }
 }
 
+/// Inserts `value` at `index` of `list`, shaped by `field`.
 fn insert(
     doc: &mut AutoCommit,
     list: &ObjId,
@@ -109,49 +142,20 @@ fn insert(
     field: Option<&Field>,
     value: &Value,
 ) -> Result<(), AutomergeError> {
-    match value {
-        Value::Object(_) | Value::Array(_) => {
-            let ty = if value.is_object() {
-                ObjType::Map
-            } else {
-                ObjType::List
-            };
-            let placeholder = doc.insert_object(list, index, ty)?;
-            // Fill the new container through `put` on its own entries.
-            match value {
-                Value::Object(map) => {
-                    let fields = match field.map(|f| &f.ty) {
-                        Some(FieldType::Object { fields }) => Some(fields),
-                        _ => None,
-                    };
-                    for (k, v) in map {
-                        put(
-                            doc,
-                            &placeholder,
-                            Prop::Map(k.clone()),
-                            fields.and_then(|fs| fs.get(k)),
-                            v,
-                        )?;
-                    }
-                }
-                Value::Array(items) => {
-                    let inner = match field.map(|f| &f.ty) {
-                        Some(FieldType::Array { items }) => Some(items.as_ref()),
-                        _ => None,
-                    };
-                    for (i, item) in items.iter().enumerate() {
-                        insert(doc, &placeholder, i, inner, item)?;
-                    }
-                }
-                _ => {}
-            }
-            Ok(())
+    match (field.map(|f| &f.ty), value) {
+        (_, Value::Object(map)) => {
+            let inner = doc.insert_object(list, index, ObjType::Map)?;
+            fill_map(doc, &inner, field, map)
         }
-        Value::String(s) if matches!(field.map(|f| &f.ty), Some(FieldType::Text)) => {
+        (_, Value::Array(items)) => {
+            let inner = doc.insert_object(list, index, ObjType::List)?;
+            fill_list(doc, &inner, field, items)
+        }
+        (Some(FieldType::Text), Value::String(s)) => {
             let text = doc.insert_object(list, index, ObjType::Text)?;
             doc.splice_text(&text, 0, 0, s)
         }
-        scalar_value => doc.insert(list, index, scalar(scalar_value)),
+        _ => doc.insert(list, index, scalar(value)),
     }
 }
 
@@ -193,7 +197,7 @@ fn splice_diff(doc: &mut AutoCommit, text: &ObjId, new: &str) -> Result<(), Auto
 /// Sets the given fields of the record (a patch): `null` removes a field.
 pub fn apply_patch(
     doc: &mut AutoCommit,
-    fields: &std::collections::BTreeMap<String, Field>,
+    fields: &BTreeMap<String, Field>,
     patch: &Map<String, Value>,
 ) -> Result<(), AutomergeError> {
     for (key, value) in patch {
@@ -212,7 +216,7 @@ pub fn apply_patch(
 /// removes every other.
 pub fn replace(
     doc: &mut AutoCommit,
-    fields: &std::collections::BTreeMap<String, Field>,
+    fields: &BTreeMap<String, Field>,
     record: &Map<String, Value>,
 ) -> Result<(), AutomergeError> {
     let stale: Vec<String> = doc.keys(ROOT).filter(|k| !record.contains_key(k)).collect();

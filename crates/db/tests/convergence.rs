@@ -10,42 +10,15 @@
     clippy::indexing_slicing
 )]
 
-use std::cell::Cell;
+mod common;
 
+use common::TestEnv;
 use proptest::prelude::*;
-use sealbase_db::{Db, Env};
+use sealbase_db::Db;
 use serde_json::{Value, json};
 
-struct ReplicaEnv {
-    now: Cell<i64>,
-    state: Cell<u64>,
-}
-
-impl Env for ReplicaEnv {
-    fn now_ms(&self) -> i64 {
-        let t = self.now.get() + 1;
-        self.now.set(t);
-        t
-    }
-    fn fill_random(&self, buf: &mut [u8]) {
-        for b in buf.iter_mut() {
-            let s = self
-                .state
-                .get()
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            self.state.set(s);
-            *b = (s >> 33) as u8;
-        }
-    }
-}
-
-fn replica(seed: u64) -> Db<ReplicaEnv> {
-    let mut db = Db::open_in_memory(ReplicaEnv {
-        now: Cell::new(1_000),
-        state: Cell::new(seed),
-    })
-    .unwrap();
+fn replica(seed: u64) -> Db<TestEnv> {
+    let mut db = Db::open_in_memory(TestEnv::new(1_000, seed)).unwrap();
     db.define(
         serde_json::from_value(json!({
             "name": "notes", "version": 1,
@@ -116,7 +89,7 @@ fn without_local_fields(mut v: Value) -> Value {
     v
 }
 
-fn sync(replicas: &mut [Db<ReplicaEnv>], from: usize, to: usize, id: &str) {
+fn sync(replicas: &mut [Db<TestEnv>], from: usize, to: usize, id: &str) {
     if from == to {
         return;
     }

@@ -7,42 +7,14 @@
     clippy::indexing_slicing
 )]
 
-use std::cell::Cell;
+mod common;
 
-use sealbase_db::{Db, DbError, Direction, Env, Query, SchemaError};
+use common::TestEnv;
+use sealbase_db::{Db, DbError, Direction, Query, SchemaError};
 use serde_json::{Value, json};
 
-/// Deterministic time and randomness.
-struct TestEnv {
-    now: Cell<i64>,
-    counter: Cell<u64>,
-}
-
-impl Env for TestEnv {
-    fn now_ms(&self) -> i64 {
-        let t = self.now.get();
-        self.now.set(t + 1);
-        t
-    }
-    fn fill_random(&self, buf: &mut [u8]) {
-        for b in buf.iter_mut() {
-            let c = self
-                .counter
-                .get()
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            self.counter.set(c);
-            *b = (c >> 33) as u8;
-        }
-    }
-}
-
 fn db() -> Db<TestEnv> {
-    let mut db = Db::open_in_memory(TestEnv {
-        now: Cell::new(1_000),
-        counter: Cell::new(7),
-    })
-    .unwrap();
+    let mut db = Db::open_in_memory(TestEnv::new(1_000, 7)).unwrap();
     db.define(
         serde_json::from_value(json!({
             "name": "todos", "version": 1,
@@ -615,11 +587,7 @@ fn schema_migrations_run_once_persist_and_apply_to_merged_records() {
     let v3: sealbase_db::Collection = serde_json::from_value(json!({"name": "people", "version": 3,
         "fields": {"first": {"type": "string"}, "last": {"type": "string"}, "active": {"type": "boolean"}}})).unwrap();
 
-    let mut db = Db::open_in_memory(TestEnv {
-        now: Cell::new(1_000),
-        counter: Cell::new(3),
-    })
-    .unwrap();
+    let mut db = Db::open_in_memory(TestEnv::new(1_000, 3)).unwrap();
     db.define(v1.clone()).unwrap();
     let ada = db
         .insert("people", json!({"name": "Ada Lovelace"}))
@@ -665,11 +633,7 @@ fn schema_migrations_run_once_persist_and_apply_to_merged_records() {
     );
 
     // A device still on version 1 creates a record; it arrives migrated.
-    let mut old = Db::open_in_memory(TestEnv {
-        now: Cell::new(5_000),
-        counter: Cell::new(99),
-    })
-    .unwrap();
+    let mut old = Db::open_in_memory(TestEnv::new(5_000, 99)).unwrap();
     old.define(v1).unwrap();
     let grace = old
         .insert("people", json!({"name": "Grace Hopper"}))
@@ -698,10 +662,7 @@ fn a_store_from_a_newer_version_is_refused() {
         conn.pragma_update(None, "user_version", sealbase_db::store::STORE_FORMAT + 1)
             .unwrap();
     }
-    let env = TestEnv {
-        now: Cell::new(0),
-        counter: Cell::new(1),
-    };
+    let env = TestEnv::new(0, 1);
     match Db::open(path.to_str().unwrap(), env) {
         Err(DbError::NewerFormat(n)) => assert_eq!(n, sealbase_db::store::STORE_FORMAT + 1),
         other => panic!("expected NewerFormat, got {other:?}"),

@@ -3,9 +3,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand_core::OsRng;
-use sealbase_auth::flow::{self, DeliveryKey};
+use sealbase_auth::flow::{self, AppSecrets};
 use sealbase_auth::opaque::{self, ClientLoginState, ClientRegistrationState, ExportKey};
-use sealbase_auth::pkce;
 use sealbase_crypto::AccountRootKey;
 use wasm_bindgen::prelude::*;
 use zeroize::Zeroizing;
@@ -303,11 +302,7 @@ impl LoginResult {
 /// The app's side of key delivery: PKCE verifier and state, and the
 /// ephemeral key the app key is sealed to.
 #[wasm_bindgen]
-pub struct AppAuthorization {
-    verifier: String,
-    state: String,
-    delivery: DeliveryKey,
-}
+pub struct AppAuthorization(AppSecrets);
 
 impl Default for AppAuthorization {
     fn default() -> Self {
@@ -320,38 +315,35 @@ impl AppAuthorization {
     /// Fresh secrets.
     #[wasm_bindgen(constructor)]
     pub fn new() -> AppAuthorization {
-        Self {
-            verifier: pkce::new_verifier(&mut OsRng),
-            state: pkce::new_verifier(&mut OsRng),
-            delivery: DeliveryKey::generate(&mut OsRng),
-        }
+        Self(AppSecrets::generate(&mut OsRng))
     }
 
     /// `code_verifier`, for the token request.
     #[wasm_bindgen(getter)]
     pub fn verifier(&self) -> String {
-        self.verifier.clone()
+        self.0.verifier.clone()
     }
     /// `state`.
     #[wasm_bindgen(getter)]
     pub fn state(&self) -> String {
-        self.state.clone()
+        self.0.state.clone()
     }
     /// `key_x25519`.
     #[wasm_bindgen(getter, js_name = keyX25519)]
     pub fn key_x25519(&self) -> String {
-        self.delivery.public.clone()
+        self.0.delivery.public.clone()
     }
     /// `code_challenge`, bound to `key_x25519`.
     #[wasm_bindgen(getter)]
     pub fn challenge(&self) -> String {
-        pkce::challenge(&self.verifier, Some(&self.delivery.public))
+        self.0.challenge()
     }
     /// Opens the delivered `key_jwe` and checks it derives `did`; returns
     /// the app key's bytes (for the app's own key storage).
     #[wasm_bindgen(js_name = openAppKey)]
     pub fn open_app_key(&self, key_jwe: &str, did: &str) -> Result<Vec<u8>, JsError> {
-        self.delivery
+        self.0
+            .delivery
             .open(key_jwe, did)
             .map(|ak| ak.as_bytes().to_vec())
             .map_err(js)

@@ -428,9 +428,10 @@ pub async fn login_start(
     // A malformed handle cannot exist; answer like an unknown one, keyed by
     // a digest so arbitrary input never reaches the tables at full length.
     let username = normalize_username(&req.username).unwrap_or_else(|_| {
-        let digest = sha2::Sha256::digest(req.username.as_bytes());
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        format!("invalid:{hex}")
+        format!(
+            "invalid:{}",
+            hex::encode(sha2::Sha256::digest(req.username.as_bytes()))
+        )
     });
     let now = state.now();
     locked(&state.store.throttle(&username).await?, now)?;

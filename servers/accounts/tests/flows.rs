@@ -184,7 +184,7 @@ async fn oauth_refusals(backend: Backend, name: &str) {
     }
     // Without state: an error redirect with no state at all.
     let location = alice
-        .open_authorize(&url.replacen(&format!("state={}", good.state), "state=", 1))
+        .open_authorize(&url.replacen(&format!("state={}", good.secrets.state), "state=", 1))
         .await
         .unwrap();
     assert!(
@@ -269,28 +269,49 @@ async fn oauth_refusals(backend: Backend, name: &str) {
         "invalid_grant",
     );
     assert_code(
-        token(redeem(&a, &code, &a.verifier, TASKS_REDIRECT, TASKS)).await,
+        token(redeem(
+            &a,
+            &code,
+            &a.secrets.verifier,
+            TASKS_REDIRECT,
+            TASKS,
+        ))
+        .await,
         400,
         "invalid_grant",
     );
     // Missing verifier.
     let b = AppAuthorization::new(TASKS, TASKS_REDIRECT, SCOPE);
     let code = code_for(&h, &alice, &signed_in, &b).await;
-    let mut no_verifier = redeem(&b, &code, &b.verifier, TASKS_REDIRECT, TASKS);
+    let mut no_verifier = redeem(&b, &code, &b.secrets.verifier, TASKS_REDIRECT, TASKS);
     no_verifier.retain(|(k, _)| *k != "code_verifier");
     assert_code(token(no_verifier).await, 400, "invalid_request");
     // Redirect mismatch and another client's code.
     let c = AppAuthorization::new(TASKS, TASKS_REDIRECT, SCOPE);
     let code = code_for(&h, &alice, &signed_in, &c).await;
     assert_code(
-        token(redeem(&c, &code, &c.verifier, NOTES_REDIRECT, TASKS)).await,
+        token(redeem(
+            &c,
+            &code,
+            &c.secrets.verifier,
+            NOTES_REDIRECT,
+            TASKS,
+        ))
+        .await,
         400,
         "invalid_grant",
     );
     let d = AppAuthorization::new(TASKS, TASKS_REDIRECT, SCOPE);
     let code = code_for(&h, &alice, &signed_in, &d).await;
     assert_code(
-        token(redeem(&d, &code, &d.verifier, TASKS_REDIRECT, NOTES)).await,
+        token(redeem(
+            &d,
+            &code,
+            &d.secrets.verifier,
+            TASKS_REDIRECT,
+            NOTES,
+        ))
+        .await,
         400,
         "invalid_grant",
     );
@@ -321,9 +342,9 @@ async fn oauth_refusals(backend: Backend, name: &str) {
     // the challenge, so the code is refused before anything is relayed.
     let g = AppAuthorization::new(TASKS, TASKS_REDIRECT, SCOPE);
     let attacker = sealbase_auth::flow::DeliveryKey::generate(&mut rand_core::OsRng);
-    let swapped = g
-        .authorize_url(&h.issuer)
-        .replacen(&g.delivery.public, &attacker.public, 1);
+    let swapped =
+        g.authorize_url(&h.issuer)
+            .replacen(&g.secrets.delivery.public, &attacker.public, 1);
     let location = alice.open_authorize(&swapped).await.unwrap();
     let request = alice
         .authorization_request(location.strip_prefix("/consent?request=").unwrap())
@@ -351,7 +372,8 @@ async fn oauth_refusals(backend: Backend, name: &str) {
     )
     .unwrap();
     assert!(
-        i.delivery
+        i.secrets
+            .delivery
             .open(&keys.key_jwe.unwrap(), &keys.identity.did)
             .is_err()
     );

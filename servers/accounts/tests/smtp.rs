@@ -53,11 +53,9 @@ async fn smtp_sink(listener: TcpListener) -> (Vec<String>, String) {
     (envelope, data)
 }
 
-#[tokio::test]
-async fn the_smtp_mailer_delivers_through_smtp() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let sink = tokio::spawn(smtp_sink(listener));
+/// The mailer a production configuration (validated) builds for a local
+/// SMTP server on `port`.
+fn smtp_mailer(port: u16, from: &str) -> Mailer {
     let cli = Cli::try_parse_from([
         "sealbase-accounts",
         "--issuer",
@@ -65,11 +63,19 @@ async fn the_smtp_mailer_delivers_through_smtp() {
         "--smtp-url",
         &format!("smtp://127.0.0.1:{port}"),
         "--mail-from",
-        "Sealbase <accounts@example.com>",
+        from,
     ])
     .unwrap();
     cli.config.validate().unwrap();
-    let mailer = Mailer::from_config(&cli.config).unwrap();
+    Mailer::from_config(&cli.config).unwrap()
+}
+
+#[tokio::test]
+async fn the_smtp_mailer_delivers_through_smtp() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sink = tokio::spawn(smtp_sink(listener));
+    let mailer = smtp_mailer(port, "Sealbase <accounts@example.com>");
     assert!(!mailer.is_dev());
     mailer
         .send(Mail {
@@ -112,17 +118,7 @@ async fn an_unreachable_smtp_server_is_an_error_not_a_silent_loss() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let cli = Cli::try_parse_from([
-        "sealbase-accounts",
-        "--issuer",
-        "https://accounts.example",
-        "--smtp-url",
-        &format!("smtp://127.0.0.1:{port}"),
-        "--mail-from",
-        "accounts@example.com",
-    ])
-    .unwrap();
-    let mailer = Mailer::from_config(&cli.config).unwrap();
+    let mailer = smtp_mailer(port, "accounts@example.com");
     let sent = mailer
         .send(Mail {
             to: "alice@example.com".into(),
