@@ -20,7 +20,9 @@ pub mod query;
 mod regexp;
 pub mod schema;
 pub mod store;
+pub mod sync;
 
 pub use query::{Direction, Query, QueryError};
 pub use schema::{Collection, Field, FieldType, Index, SchemaError};
-pub use store::{Db, DbError, Env};
+pub use store::{Db, DbError, Env, Merged};
+pub use sync::{Pending, Quarantined, RemoteRecord};

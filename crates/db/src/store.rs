@@ -28,10 +28,10 @@ use crate::schema::{Collection, SchemaError};
 
 /// Version of the store's own tables (SQLite `user_version`); a store
 /// written by a newer version is refused rather than misread.
-pub const STORE_FORMAT: i64 = 1;
+pub const STORE_FORMAT: i64 = 2;
 
 /// A schema migration: a record's fields at version `v` to version `v + 1`.
-pub type Migration = Box<dyn Fn(Map<String, Value>) -> Result<Map<String, Value>, String>>;
+pub type Migration = Box<dyn Fn(Map<String, Value>) -> Result<Map<String, Value>, String> + Send>;
 
 /// The outside world the store needs: time and randomness.
 pub trait Env {
@@ -87,6 +87,22 @@ pub enum DbError {
         /// Why.
         reason: String,
     },
+    /// A remote document's heads differ from the heads its author signed.
+    #[error("record {id}: the document's heads differ from the signed heads")]
+    HeadsMismatch {
+        /// The record.
+        id: String,
+    },
+    /// A remote record names another collection than the local one.
+    #[error("record {id} is in {local}, not {remote}")]
+    CollectionMismatch {
+        /// The record.
+        id: String,
+        /// Its collection here.
+        local: String,
+        /// The collection the remote version names.
+        remote: String,
+    },
     /// A stored document does not load (corruption).
     #[error("stored document is corrupt: {0}")]
     Corrupt(String),
@@ -98,8 +114,8 @@ fn am(e: automerge::AutomergeError) -> DbError {
 
 /// An open store.
 pub struct Db<E: Env> {
-    conn: Connection,
-    env: E,
+    pub(crate) conn: Connection,
+    pub(crate) env: E,
     collections: HashMap<String, Collection>,
     author: Option<String>,
     events: Vec<Change>,
@@ -152,13 +168,13 @@ impl<E: Env> std::fmt::Debug for Db<E> {
     }
 }
 
-fn table(collection: &str) -> String {
+pub(crate) fn table(collection: &str) -> String {
     format!("\"c_{collection}\"")
 }
 
 /// Documents live apart from the rows queries scan, so a scan reads only
 /// the small materialised state, in id order.
-fn docs_table(collection: &str) -> String {
+pub(crate) fn docs_table(collection: &str) -> String {
     format!("\"c_{collection}_docs\"")
 }
 
@@ -188,6 +204,9 @@ impl<E: Env> Db<E> {
             return Err(DbError::NewerFormat(format));
         }
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        // In WAL mode NORMAL cannot corrupt the database; a power cut may
+        // only lose the last commits, which sync brings back.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         crate::regexp::register(&conn)?;
         conn.execute_batch(
@@ -197,6 +216,7 @@ impl<E: Env> Db<E> {
              CREATE TABLE IF NOT EXISTS sealbase_seq (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);
              INSERT OR IGNORE INTO sealbase_seq (id, seq) VALUES (1, 0);",
         )?;
+        crate::sync::create_tables(&conn, format)?;
         conn.pragma_update(None, "user_version", STORE_FORMAT)?;
         Ok(Self {
             conn,
@@ -216,7 +236,7 @@ impl<E: Env> Db<E> {
     pub fn define(&mut self, collection: Collection) -> Result<(), DbError> {
         collection.check()?;
         let t = table(&collection.name);
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         tx.execute_batch(&format!(
             "CREATE TABLE IF NOT EXISTS {t} (
                  id TEXT PRIMARY KEY,
@@ -298,7 +318,7 @@ impl<E: Env> Db<E> {
         Ok(stale.len())
     }
 
-    fn collection(&self, name: &str) -> Result<&Collection, DbError> {
+    pub(crate) fn collection(&self, name: &str) -> Result<&Collection, DbError> {
         self.collections
             .get(name)
             .ok_or_else(|| DbError::UnknownCollection(name.to_owned()))
@@ -412,8 +432,34 @@ impl<E: Env> Db<E> {
         remote: &[u8],
         version: u32,
     ) -> Result<Value, DbError> {
+        let outcome =
+            self.merge_document(collection, id, remote, version, None, &SyncMark::Local)?;
+        Ok(outcome.record)
+    }
+
+    /// The merge behind [`Db::merge`] and [`Db::merge_remote`]. With
+    /// `heads`, the remote document must have exactly these heads (the
+    /// ones its author signed). `mark` says how the sync bookkeeping
+    /// changes.
+    pub(crate) fn merge_document(
+        &mut self,
+        collection: &str,
+        id: &str,
+        remote: &[u8],
+        version: u32,
+        heads: Option<&[[u8; 32]]>,
+        mark: &SyncMark,
+    ) -> Result<Merged, DbError> {
         let schema = self.collection(collection)?.clone();
         let mut incoming = AutoCommit::load(remote).map_err(am)?;
+        if let Some(signed) = heads {
+            let mut signed = signed.to_vec();
+            signed.sort_unstable();
+            signed.dedup();
+            if sorted_heads(&mut incoming) != signed {
+                return Err(DbError::HeadsMismatch { id: id.to_owned() });
+            }
+        }
         if version > schema.version {
             return Err(DbError::Migration {
                 collection: collection.to_owned(),
@@ -434,21 +480,63 @@ impl<E: Env> Db<E> {
             migrate_document(&mut incoming, &schema, id, version, migrations)?;
             self.commit(&mut incoming, self.env.now_ms());
         }
-        let existing = match self.load_document(collection, id, false) {
-            Ok(found) => Some(found),
-            Err(DbError::NotFound { .. }) => None,
-            Err(e) => return Err(e),
-        };
+        let remote_heads = sorted_heads(&mut incoming);
+        let existing = self.load_row(collection, id)?;
         let now = self.env.now_ms();
-        let (mut d, created, new) = match existing {
-            Some((mut local, created)) => {
-                local.merge(&mut incoming).map_err(am)?;
-                (local, created, false)
+        let (mut d, created, updated, new, deleted) = match existing {
+            Some(mut row) => {
+                let before = row.doc.get_heads();
+                row.doc.merge(&mut incoming).map_err(am)?;
+                if row.doc.get_heads() == before {
+                    // Nothing new: only the bookkeeping moves.
+                    let dirty = row.deleted || sorted_heads(&mut row.doc) != remote_heads;
+                    crate::sync::mark_unchanged(&self.conn, id, mark, dirty)?;
+                    let mut json = doc::to_json(&row.doc).map_err(am)?;
+                    add_auto_fields(&mut json, id, row.created, row.updated);
+                    return Ok(Merged {
+                        record: Value::Object(json),
+                        changed: false,
+                        deleted: row.deleted,
+                    });
+                }
+                let latest = row
+                    .doc
+                    .get_changes(&before)
+                    .iter()
+                    .map(|c| c.timestamp())
+                    .max()
+                    .unwrap_or(now);
+                (
+                    row.doc,
+                    row.created,
+                    row.updated.max(latest),
+                    false,
+                    row.deleted,
+                )
             }
-            None => (incoming, now, true),
+            None => {
+                let times: Vec<i64> = incoming
+                    .get_changes(&[])
+                    .iter()
+                    .map(|c| c.timestamp())
+                    .collect();
+                let created = times.iter().copied().min().unwrap_or(now);
+                let updated = times.iter().copied().max().unwrap_or(now);
+                (incoming, created, updated, true, false)
+            }
         };
         schema.validate(&Value::Object(doc::to_json(&d).map_err(am)?))?;
-        self.store(&schema, id, &mut d, created, now, new)
+        // Delete wins: a record deleted here stays deleted, and is still
+        // pending so the tombstone reaches the server.
+        let dirty = deleted || sorted_heads(&mut d) != remote_heads;
+        let mark = mark.with_dirty(dirty);
+        let record =
+            self.store_marked(&schema, id, &mut d, created, updated, new, &mark, deleted)?;
+        Ok(Merged {
+            record,
+            changed: true,
+            deleted,
+        })
     }
 
     /// Replaces every field of a record.
@@ -469,7 +557,7 @@ impl<E: Env> Db<E> {
     /// there was no live record.
     pub fn delete(&mut self, collection: &str, id: &str) -> Result<bool, DbError> {
         self.collection(collection)?;
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         let seq = next_seq(&tx)?;
         let n = tx.execute(
             &format!(
@@ -478,6 +566,9 @@ impl<E: Env> Db<E> {
             ),
             params![id, self.env.now_ms(), seq],
         )?;
+        if n == 1 {
+            crate::sync::mark_deleted(&tx, id, seq, &SyncMark::Local)?;
+        }
         tx.commit()?;
         if n == 1 {
             self.after_write(collection, id, true, seq)?;
@@ -494,14 +585,37 @@ impl<E: Env> Db<E> {
         updated: i64,
         new: bool,
     ) -> Result<Value, DbError> {
+        self.store_marked(
+            schema,
+            id,
+            d,
+            created,
+            updated,
+            new,
+            &SyncMark::Local,
+            false,
+        )
+    }
+
+    /// Writes a record's state and document, and its sync bookkeeping.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn store_marked(
+        &mut self,
+        schema: &Collection,
+        id: &str,
+        d: &mut AutoCommit,
+        created: i64,
+        updated: i64,
+        new: bool,
+        mark: &SyncMark,
+        deleted: bool,
+    ) -> Result<Value, DbError> {
         let mut json = doc::to_json(d).map_err(am)?;
-        json.insert("id".into(), Value::String(id.to_owned()));
-        json.insert("createdAt".into(), Value::from(created));
-        json.insert("updatedAt".into(), Value::from(updated));
+        add_auto_fields(&mut json, id, created, updated);
         let text = Value::Object(json.clone()).to_string();
         let bytes = d.save();
         let t = table(&schema.name);
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         let seq = next_seq(&tx)?;
         let result = if new {
             tx.execute(
@@ -529,6 +643,9 @@ impl<E: Env> Db<E> {
                 ),
                 params![id, bytes],
             )
+        })
+        .and_then(|_| {
+            crate::sync::mark_written(&tx, id, &schema.name, seq, &heads_bytes(d), mark)
         });
         match result {
             Ok(_) => {}
@@ -544,7 +661,7 @@ impl<E: Env> Db<E> {
             Err(e) => return Err(e.into()),
         }
         tx.commit()?;
-        self.after_write(&schema.name, id, false, seq)?;
+        self.after_write(&schema.name, id, deleted, seq)?;
         Ok(Value::Object(json))
     }
 
@@ -616,7 +733,7 @@ impl<E: Env> Db<E> {
     /// Reacts to a committed write: queues its event and re-evaluates the
     /// live queries it can affect (the record was in their result, or
     /// matches their filter now); others are not touched.
-    fn after_write(
+    pub(crate) fn after_write(
         &mut self,
         collection: &str,
         id: &str,
@@ -644,19 +761,28 @@ impl<E: Env> Db<E> {
             if !affected {
                 continue;
             }
-            let query = live.query.clone();
-            let result = self.find(collection, &query)?;
-            self.evaluations += 1;
-            if let Some(live) = self.live.get_mut(&key)
-                && live.result != result
-            {
-                live.ids = result
-                    .iter()
-                    .filter_map(|r| r["id"].as_str().map(str::to_owned))
-                    .collect();
-                live.result = result;
-                live.changed = true;
-            }
+            self.reevaluate(key)?;
+        }
+        Ok(())
+    }
+
+    /// Runs live query `key` again; marks it changed if its result did.
+    fn reevaluate(&mut self, key: LiveQueryId) -> Result<(), DbError> {
+        let Some(live) = self.live.get(&key) else {
+            return Ok(());
+        };
+        let (collection, query) = (live.collection.clone(), live.query.clone());
+        let result = self.find(&collection, &query)?;
+        self.evaluations += 1;
+        if let Some(live) = self.live.get_mut(&key)
+            && live.result != result
+        {
+            live.ids = result
+                .iter()
+                .filter_map(|r| r["id"].as_str().map(str::to_owned))
+                .collect();
+            live.result = result;
+            live.changed = true;
         }
         Ok(())
     }
@@ -724,6 +850,21 @@ impl<E: Env> Db<E> {
             .collect();
         out.sort_by_key(|(k, _)| *k);
         out
+    }
+
+    pub(crate) fn events_len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// After a rolled-back batch: its events never happened, and live
+    /// queries are evaluated again from what is stored.
+    pub(crate) fn rolled_back(&mut self, events: usize) -> Result<(), DbError> {
+        self.events.truncate(events);
+        let keys: Vec<LiveQueryId> = self.live.keys().copied().collect();
+        for key in keys {
+            self.reevaluate(key)?;
+        }
+        Ok(())
     }
 
     /// Change events (one per committed write) since the last call.
@@ -806,6 +947,32 @@ impl<E: Env> Db<E> {
         Ok((AutoCommit::load(&bytes).map_err(am)?, created))
     }
 
+    /// A record's document, times and deletion flag, if it exists.
+    pub(crate) fn load_row(&self, collection: &str, id: &str) -> Result<Option<Row>, DbError> {
+        let row: Option<(Vec<u8>, i64, i64, bool)> = self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT d.doc, r.created_at, r.updated_at, r.deleted FROM {} AS r \
+                     JOIN {} AS d ON d.id = r.id WHERE r.id = ?1",
+                    table(collection),
+                    docs_table(collection)
+                ),
+                [id],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+            )
+            .optional()?;
+        row.map(|(bytes, created, updated, deleted)| {
+            Ok(Row {
+                doc: AutoCommit::load(&bytes).map_err(am)?,
+                created,
+                updated,
+                deleted,
+            })
+        })
+        .transpose()
+    }
+
     /// Every version of a record, oldest first (also after its deletion,
     /// until compaction).
     pub fn history(&self, collection: &str, id: &str) -> Result<Vec<Version>, DbError> {
@@ -885,7 +1052,7 @@ fn migrate_document(
     doc::replace(d, &collection.fields, &fields).map_err(am)
 }
 
-fn next_seq(tx: &rusqlite::Transaction<'_>) -> Result<i64, rusqlite::Error> {
+pub(crate) fn next_seq(tx: &Connection) -> Result<i64, rusqlite::Error> {
     tx.query_row(
         "UPDATE sealbase_seq SET seq = seq + 1 WHERE id = 1 RETURNING seq",
         [],
@@ -906,5 +1073,69 @@ fn unique_index_of(schema: &Collection, message: Option<&str>) -> String {
     match (found, unique.as_slice()) {
         (Some(i), _) | (None, [i]) => i.fields.join(", "),
         _ => "unique fields".to_owned(),
+    }
+}
+
+fn add_auto_fields(json: &mut Map<String, Value>, id: &str, created: i64, updated: i64) {
+    json.insert("id".into(), Value::String(id.to_owned()));
+    json.insert("createdAt".into(), Value::from(created));
+    json.insert("updatedAt".into(), Value::from(updated));
+}
+
+/// A document's heads, sorted (as they are signed).
+pub(crate) fn sorted_heads(d: &mut AutoCommit) -> Vec<[u8; 32]> {
+    let mut heads: Vec<[u8; 32]> = d.get_heads().into_iter().map(|h| h.0).collect();
+    heads.sort_unstable();
+    heads
+}
+
+/// The heads as stored: 32 bytes each, sorted.
+fn heads_bytes(d: &mut AutoCommit) -> Vec<u8> {
+    sorted_heads(d).concat()
+}
+
+/// A stored record, loaded.
+pub(crate) struct Row {
+    pub(crate) doc: AutoCommit,
+    pub(crate) created: i64,
+    pub(crate) updated: i64,
+    pub(crate) deleted: bool,
+}
+
+/// What a merge did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Merged {
+    /// The record after the merge (with its automatic fields).
+    pub record: Value,
+    /// The merge added changes (false: the local document had them all).
+    pub changed: bool,
+    /// The record is deleted here (delete wins over concurrent edits).
+    pub deleted: bool,
+}
+
+/// How a write changes a record's sync bookkeeping.
+#[derive(Debug, Clone)]
+pub(crate) enum SyncMark {
+    /// A local edit: the record is pending.
+    Local,
+    /// A version from the server at `cursor` in `space`; pending only if
+    /// the merged document has changes the server's lacks.
+    Remote {
+        space: String,
+        cursor: u64,
+        dirty: bool,
+    },
+}
+
+impl SyncMark {
+    fn with_dirty(&self, dirty: bool) -> SyncMark {
+        match self {
+            SyncMark::Local => SyncMark::Local,
+            SyncMark::Remote { space, cursor, .. } => SyncMark::Remote {
+                space: space.clone(),
+                cursor: *cursor,
+                dirty,
+            },
+        }
     }
 }

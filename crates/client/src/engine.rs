@@ -1,0 +1,832 @@
+//! The sync engine: one loop per app and user that keeps the local store
+//! and the user's spaces on the sync server in step.
+//!
+//! Per connection: authenticate, subscribe, pull (from the space's stored
+//! cursor, until `pull.commit` without `more`), push every pending record
+//! (batches under the frame and batch limits, each change naming the
+//! cursor it was merged with), then stay live: a `sync` notification whose
+//! `prev` is the local cursor is applied directly, any other means a gap
+//! and a pull; a local write (the handle's [`SyncHandle::write`]) triggers
+//! a push; the access token is refreshed before it expires. When the
+//! socket drops, the engine waits (exponential backoff with jitter) and
+//! starts over; everything it needs is in the store, so a restart, a
+//! reload or a crash resumes where it was.
+//!
+//! Pulled versions are decrypted and their signatures checked before the
+//! store sees them; a version that fails (tampered, wrongly signed, not
+//! this user's, invalid for the schema) goes to the store's quarantine
+//! with the reason and sync carries on.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use futures::channel::mpsc;
+use futures::{FutureExt, StreamExt};
+use sealbase_db::{Db, DbError, Env, RemoteRecord};
+use sealbase_protocol::{
+    AuthParams, ClientRequest, CloseCode, ErrorCode, Notification, PullChunk, PullParams,
+    PullSpace, PushParams, PushResult, Session, SpaceRef, SubscribeParams, Subscribed,
+    SyncedRecord, TokenRefreshParams, TokenRefreshed, Uuid,
+};
+
+use crate::codec;
+use crate::error::SyncError;
+use crate::keys::SyncKeys;
+use crate::rpc::Conn;
+use crate::status::{Phase, StatusCell, SyncStatus};
+use crate::transport::{Connector, Runtime, TokenSource, Transport};
+
+/// Bytes a change adds to a `push` frame besides its blob: its map keys,
+/// id, wrapped key and cursor (about 90), rounded up.
+const CHANGE_OVERHEAD: usize = 128;
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// The sync server's WebSocket URL (`wss://…/api/v1/ws`).
+    pub url: String,
+    /// First reconnect delay, ms (doubles per failed attempt).
+    pub backoff_min_ms: u64,
+    /// Longest reconnect delay, ms.
+    pub backoff_max_ms: u64,
+    /// Pulled records applied per store transaction.
+    pub apply_batch: usize,
+    /// Push rounds that may end in a conflict before the engine gives up
+    /// on this connection (and retries after a backoff).
+    pub max_conflict_rounds: u32,
+}
+
+impl SyncConfig {
+    /// Defaults for `url`: backoff 0.5 s to 30 s, 512 records per
+    /// transaction, 8 conflict rounds.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            backoff_min_ms: 500,
+            backoff_max_ms: 30_000,
+            apply_batch: 512,
+            max_conflict_rounds: 8,
+        }
+    }
+}
+
+/// What the app tells the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Control {
+    /// Local records changed: push.
+    Changed,
+    /// Try to connect now (the network is back).
+    Reconnect,
+    /// End the loop.
+    Stop,
+}
+
+fn lock<E: Env>(db: &Mutex<Db<E>>) -> MutexGuard<'_, Db<E>> {
+    // A panic while the lock was held left the connection usable (every
+    // write is one transaction); carry on.
+    db.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The app's side of a running engine: the store (shared with the
+/// engine), the status, and the controls. Cheap to clone.
+pub struct SyncHandle<E: Env> {
+    db: Arc<Mutex<Db<E>>>,
+    control: mpsc::UnboundedSender<Control>,
+    status: StatusCell,
+}
+
+impl<E: Env> Clone for SyncHandle<E> {
+    fn clone(&self) -> Self {
+        Self {
+            db: self.db.clone(),
+            control: self.control.clone(),
+            status: self.status.clone(),
+        }
+    }
+}
+
+impl<E: Env> SyncHandle<E> {
+    /// Runs `f` on the store and tells the engine to push what it changed.
+    pub fn write<R>(&self, f: impl FnOnce(&mut Db<E>) -> Result<R, DbError>) -> Result<R, DbError> {
+        let result = f(&mut lock(&self.db));
+        let _ = self.control.unbounded_send(Control::Changed);
+        result
+    }
+
+    /// Runs `f` on the store (queries, history, observers).
+    pub fn read<R>(&self, f: impl FnOnce(&mut Db<E>) -> R) -> R {
+        f(&mut lock(&self.db))
+    }
+
+    /// The current status.
+    pub fn status(&self) -> SyncStatus {
+        self.status.get()
+    }
+
+    /// The status, to listen to.
+    pub fn status_cell(&self) -> &StatusCell {
+        &self.status
+    }
+
+    /// Connects now if offline (skips the backoff delay).
+    pub fn reconnect(&self) {
+        let _ = self.control.unbounded_send(Control::Reconnect);
+    }
+
+    /// Ends the engine's loop (it closes its socket and returns).
+    pub fn stop(&self) {
+        let _ = self.control.unbounded_send(Control::Stop);
+    }
+}
+
+/// How a connection ended without an error.
+enum Exit {
+    Stop,
+    Reconnect,
+}
+
+/// A pulled item, opened (or refused) outside the store's lock.
+enum Item {
+    Record {
+        id: Uuid,
+        cursor: u64,
+        envelope: Box<sealbase_crypto::RecordEnvelope>,
+    },
+    Tombstone {
+        id: Uuid,
+        cursor: u64,
+    },
+    Refused {
+        id: Uuid,
+        cursor: u64,
+        error: String,
+    },
+}
+
+/// The loop. Build it with [`SyncEngine::new`] and drive [`SyncEngine::run`]
+/// on any executor (natively, [`crate::native::spawn`] gives it a thread).
+pub struct SyncEngine<E: Env, C, R, T> {
+    config: SyncConfig,
+    keys: SyncKeys,
+    db: Arc<Mutex<Db<E>>>,
+    connector: C,
+    runtime: R,
+    tokens: T,
+    status: StatusCell,
+    control: mpsc::UnboundedReceiver<Control>,
+    /// Local records the server refused, with the reason.
+    rejected: HashMap<String, String>,
+    /// Server time minus local time, seconds (from `auth`).
+    skew: i64,
+}
+
+impl<E, C, R, T> SyncEngine<E, C, R, T>
+where
+    E: Env,
+    C: Connector,
+    R: Runtime,
+    T: TokenSource,
+{
+    /// An engine for `db` (whose local changes are signed as this user's
+    /// from now on) and the handle to use it.
+    pub fn new(
+        config: SyncConfig,
+        keys: SyncKeys,
+        mut db: Db<E>,
+        connector: C,
+        runtime: R,
+        tokens: T,
+    ) -> (Self, SyncHandle<E>) {
+        db.set_author(Some(keys.did().to_string()));
+        let db = Arc::new(Mutex::new(db));
+        let (tx, rx) = mpsc::unbounded();
+        let status = StatusCell::default();
+        let handle = SyncHandle {
+            db: db.clone(),
+            control: tx,
+            status: status.clone(),
+        };
+        let engine = Self {
+            config,
+            keys,
+            db,
+            connector,
+            runtime,
+            tokens,
+            status,
+            control: rx,
+            rejected: HashMap::new(),
+            skew: 0,
+        };
+        (engine, handle)
+    }
+
+    /// Syncs until [`SyncHandle::stop`] (or every handle is dropped).
+    pub async fn run(mut self) {
+        let mut failures: u32 = 0;
+        loop {
+            self.status.update(|s| {
+                s.phase = Phase::Connecting;
+                s.retry_in_ms = None;
+            });
+            let mut established = false;
+            let outcome = self.connection(&mut established).await;
+            if established {
+                failures = 0;
+            }
+            match outcome {
+                Ok(Exit::Stop) => break,
+                Ok(Exit::Reconnect) => continue,
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    let delay = self.backoff(failures);
+                    let message = error.to_string();
+                    self.refresh_pending();
+                    self.status.update(|s| {
+                        s.phase = Phase::Offline;
+                        s.last_error = Some(message);
+                        s.retry_in_ms = Some(delay);
+                    });
+                    if self.wait(delay).await {
+                        break;
+                    }
+                }
+            }
+        }
+        self.status.update(|s| {
+            s.phase = Phase::Stopped;
+            s.retry_in_ms = None;
+        });
+    }
+
+    /// Full jitter over an exponential ceiling: uniformly in [d/2, d].
+    fn backoff(&self, failures: u32) -> u64 {
+        let exp = failures.saturating_sub(1).min(20);
+        let ceiling = self
+            .config
+            .backoff_min_ms
+            .saturating_mul(1 << exp)
+            .min(self.config.backoff_max_ms)
+            .max(1);
+        let mut random = [0u8; 8];
+        sealbase_crypto::RngCore::fill_bytes(&mut sealbase_crypto::OsRng, &mut random);
+        let half = ceiling / 2;
+        half + u64::from_le_bytes(random) % (ceiling - half + 1)
+    }
+
+    /// Sleeps `ms` unless told to reconnect (returns false) or stop (true).
+    async fn wait(&mut self, ms: u64) -> bool {
+        let sleep = self.runtime.sleep(ms).fuse();
+        futures::pin_mut!(sleep);
+        loop {
+            let control = self.control.next().fuse();
+            futures::pin_mut!(control);
+            futures::select_biased! {
+                c = control => match c {
+                    None | Some(Control::Stop) => return true,
+                    Some(Control::Reconnect) => return false,
+                    // Stays pending in the store; pushed once connected.
+                    Some(Control::Changed) => self.refresh_pending(),
+                },
+                () = sleep => return false,
+            }
+        }
+    }
+
+    fn refresh_pending(&self) {
+        let pending = lock(&self.db).pending_count().unwrap_or(0);
+        let rejected = u64::try_from(self.rejected.len()).unwrap_or(u64::MAX);
+        self.status.update(|s| {
+            s.pending = pending.saturating_sub(rejected);
+            s.rejected = rejected;
+        });
+    }
+
+    async fn connection(&mut self, established: &mut bool) -> Result<Exit, SyncError> {
+        let token = self.tokens.access_token().await.map_err(SyncError::Token)?;
+        let transport = self.connector.connect(&self.config.url).await?;
+        let mut conn = Conn::new(transport);
+        let result = self.session(&mut conn, token, established).await;
+        conn.close().await;
+        match result {
+            // An expired token is routine: reconnect with a fresh one.
+            Err(e) if e.close_code() == Some(CloseCode::TokenExpired) => Ok(Exit::Reconnect),
+            other => other,
+        }
+    }
+
+    async fn session<X: Transport>(
+        &mut self,
+        conn: &mut Conn<X>,
+        token: String,
+        established: &mut bool,
+    ) -> Result<Exit, SyncError> {
+        let session: Session = conn.call(ClientRequest::Auth(AuthParams { token })).await?;
+        let did = self.keys.did().to_string();
+        if session.did != did {
+            return Err(SyncError::WrongIdentity {
+                session: session.did,
+                keys: did,
+            });
+        }
+        *established = true;
+        let now_s = self.runtime.now_ms() / 1000;
+        self.skew = i64::try_from(session.server_time).unwrap_or(i64::MAX) - now_s;
+        let mut expires_at = session.expires_at;
+        self.status.update(|s| s.connections += 1);
+        let space = session.personal_space;
+        let limits = session.limits;
+
+        let subscribed: Subscribed = conn
+            .call(ClientRequest::Subscribe(SubscribeParams {
+                spaces: vec![SpaceRef {
+                    id: space,
+                    cap: None,
+                }],
+            }))
+            .await?;
+        if let Some(denied) = subscribed.denied.first() {
+            return Err(SyncError::Denied(denied.error.message.clone()));
+        }
+
+        self.pull(conn, space).await?;
+        self.push(conn, space, &limits).await?;
+        self.live();
+
+        loop {
+            while let Some(n) = conn.take_notification() {
+                self.notification(conn, space, &limits, n).await?;
+            }
+            let refresh_in = self.refresh_delay(expires_at);
+            enum Event {
+                Frame(Result<Option<sealbase_protocol::Frame>, SyncError>),
+                Control(Option<Control>),
+                Refresh,
+            }
+            let event = {
+                let recv = conn.recv().fuse();
+                let control = self.control.next().fuse();
+                let timer = self.runtime.sleep(refresh_in).fuse();
+                futures::pin_mut!(recv, control, timer);
+                futures::select_biased! {
+                    c = control => Event::Control(c),
+                    f = recv => Event::Frame(f),
+                    () = timer => Event::Refresh,
+                }
+            };
+            match event {
+                // Notifications were queued by `recv`; stray responses and
+                // chunks (none are expected between requests) are dropped.
+                Event::Frame(frame) => {
+                    frame?;
+                }
+                Event::Control(None | Some(Control::Stop)) => return Ok(Exit::Stop),
+                Event::Control(Some(Control::Reconnect)) => {}
+                Event::Control(Some(Control::Changed)) => {
+                    // Coalesce a burst of writes into one push.
+                    while let Ok(c) = self.control.try_recv() {
+                        if c == Control::Stop {
+                            return Ok(Exit::Stop);
+                        }
+                    }
+                    self.push(conn, space, &limits).await?;
+                    self.live();
+                }
+                Event::Refresh => {
+                    let token = self.tokens.access_token().await.map_err(SyncError::Token)?;
+                    let refreshed: TokenRefreshed = conn
+                        .call(ClientRequest::TokenRefresh(TokenRefreshParams { token }))
+                        .await?;
+                    expires_at = refreshed.expires_at;
+                }
+            }
+        }
+    }
+
+    /// Milliseconds until the token should be refreshed: a minute before
+    /// it expires (a quarter of its life for short-lived tokens), by the
+    /// server's clock.
+    fn refresh_delay(&self, expires_at: u64) -> u64 {
+        let server_now = self.runtime.now_ms() / 1000 + self.skew;
+        let left = i64::try_from(expires_at).unwrap_or(i64::MAX) - server_now;
+        let left = u64::try_from(left).unwrap_or(0);
+        let margin = (left / 4).min(60);
+        (left - margin).saturating_mul(1000).max(500)
+    }
+
+    fn live(&mut self) {
+        self.refresh_pending();
+        let now = self.runtime.now_ms();
+        self.status.update(|s| {
+            s.phase = Phase::Live;
+            s.synced_at = Some(now);
+            s.retry_in_ms = None;
+        });
+    }
+
+    /// Pulls `space` from its stored cursor until the server has nothing
+    /// more.
+    async fn pull<X: Transport>(
+        &mut self,
+        conn: &mut Conn<X>,
+        space: Uuid,
+    ) -> Result<(), SyncError> {
+        self.status.update(|s| s.phase = Phase::Pulling);
+        let space_key = space.to_string();
+        loop {
+            let since = lock(&self.db).space_cursor(&space_key)?;
+            let mut items: Vec<Item> = Vec::new();
+            let mut reset = false;
+            let mut seen: HashSet<String> = HashSet::new();
+            let mut more = false;
+            let result = conn
+                .pull(
+                    PullParams {
+                        spaces: vec![PullSpace {
+                            id: space,
+                            since,
+                            cap: None,
+                        }],
+                    },
+                    |chunk| {
+                        match chunk {
+                            PullChunk::Begin(begin) if begin.space == space => reset = begin.reset,
+                            PullChunk::Record(r) if r.space == space => {
+                                if reset {
+                                    seen.insert(r.id.to_string());
+                                }
+                                items.push(self.open(space, r.id, r.cursor, &r.blob.0, &r.dek));
+                            }
+                            PullChunk::Tombstone(t) if t.space == space => {
+                                items.push(Item::Tombstone {
+                                    id: t.id,
+                                    cursor: t.cursor,
+                                });
+                            }
+                            PullChunk::Commit(commit) if commit.space == space => {
+                                let mut db = lock(&self.db);
+                                let items = std::mem::take(&mut items);
+                                db.batch(|db| {
+                                    self.apply(db, &space_key, items)?;
+                                    if reset {
+                                        db.reset_space(&space_key, true, &seen)?;
+                                    }
+                                    db.set_space_cursor(&space_key, commit.cursor)
+                                })?;
+                                more = commit.more;
+                                return Ok(());
+                            }
+                            // Membership, keys and files of shared spaces
+                            // are not kept by this version of the engine.
+                            _ => {}
+                        }
+                        if items.len() >= self.config.apply_batch {
+                            let items = std::mem::take(&mut items);
+                            lock(&self.db).batch(|db| self.apply(db, &space_key, items))?;
+                        }
+                        Ok(())
+                    },
+                )
+                .await?;
+            if let Some(denied) = result.denied.first() {
+                return Err(SyncError::Denied(denied.error.message.clone()));
+            }
+            if !more {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Decrypts and verifies one pulled version.
+    fn open(
+        &self,
+        space: Uuid,
+        id: Uuid,
+        cursor: u64,
+        blob: &[u8],
+        dek: &sealbase_protocol::WrappedKey,
+    ) -> Item {
+        match codec::open_personal(&self.keys, &space, &id, blob, dek) {
+            Ok(envelope) => Item::Record {
+                id,
+                cursor,
+                envelope: Box::new(envelope),
+            },
+            Err(error) => Item::Refused { id, cursor, error },
+        }
+    }
+
+    /// Applies opened items to the store (inside the caller's batch).
+    /// Records the store refuses are quarantined; only a store failure is
+    /// an error.
+    fn apply(&self, db: &mut Db<E>, space: &str, items: Vec<Item>) -> Result<(), DbError> {
+        let mut pulled = 0u64;
+        let mut refused: Vec<String> = Vec::new();
+        for item in items {
+            match item {
+                Item::Record {
+                    id,
+                    cursor,
+                    envelope,
+                } => {
+                    let id = id.to_string();
+                    let remote = RemoteRecord {
+                        space,
+                        id: &id,
+                        cursor,
+                        collection: envelope.collection(),
+                        schema_version: envelope.schema_version(),
+                        doc: envelope.doc(),
+                        heads: envelope.heads(),
+                    };
+                    match db.merge_remote(&remote) {
+                        Ok(_) => pulled += 1,
+                        Err(DbError::Sqlite(e)) => return Err(DbError::Sqlite(e)),
+                        Err(e) => {
+                            let error = e.to_string();
+                            db.quarantine(space, &id, cursor, &error)?;
+                            refused.push(format!("record {id}: {error}"));
+                        }
+                    }
+                }
+                Item::Tombstone { id, cursor } => {
+                    db.apply_remote_delete(space, &id.to_string(), cursor)?;
+                    pulled += 1;
+                }
+                Item::Refused { id, cursor, error } => {
+                    let id = id.to_string();
+                    db.quarantine(space, &id, cursor, &error)?;
+                    refused.push(format!("record {id}: {error}"));
+                }
+            }
+        }
+        let quarantined = u64::try_from(db.quarantined()?.len()).unwrap_or(u64::MAX);
+        self.status.update(|s| {
+            s.pulled += pulled;
+            s.quarantined = quarantined;
+            if let Some(last) = refused.pop() {
+                s.last_error = Some(last);
+            }
+        });
+        Ok(())
+    }
+
+    /// Handles a server notification.
+    async fn notification<X: Transport>(
+        &mut self,
+        conn: &mut Conn<X>,
+        space: Uuid,
+        limits: &sealbase_protocol::SessionLimits,
+        notification: Notification,
+    ) -> Result<(), SyncError> {
+        let Notification::Sync(sync) = notification else {
+            // Presence, events, membership and files of shared spaces are
+            // for later versions of the engine.
+            return Ok(());
+        };
+        if sync.space != space {
+            return Ok(());
+        }
+        let space_key = space.to_string();
+        let local = lock(&self.db).space_cursor(&space_key)?;
+        if sync.cursor <= local {
+            return Ok(());
+        }
+        if sync.prev != local {
+            // A gap: something came between; the pull brings it all.
+            self.pull(conn, space).await?;
+        } else {
+            let items: Vec<Item> = sync
+                .records
+                .iter()
+                .map(|SyncedRecord { id, blob, dek }| match (blob, dek) {
+                    (Some(blob), Some(dek)) => self.open(space, *id, sync.cursor, &blob.0, dek),
+                    _ => Item::Tombstone {
+                        id: *id,
+                        cursor: sync.cursor,
+                    },
+                })
+                .collect();
+            lock(&self.db).batch(|db| {
+                self.apply(db, &space_key, items)?;
+                db.set_space_cursor(&space_key, sync.cursor)
+            })?;
+        }
+        // A pulled change may have merged into a record with local edits.
+        self.push(conn, space, limits).await?;
+        self.live();
+        Ok(())
+    }
+
+    /// Pushes every pending record of the personal space.
+    async fn push<X: Transport>(
+        &mut self,
+        conn: &mut Conn<X>,
+        space: Uuid,
+        limits: &sealbase_protocol::SessionLimits,
+    ) -> Result<(), SyncError> {
+        let space_key = space.to_string();
+        let max_changes = usize::try_from(limits.max_push_changes).unwrap_or(1).max(1);
+        // Room for the frame's own fields and each change's id, key and
+        // cursor; blobs fill the rest.
+        let budget = usize::try_from(limits.max_frame)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(1024);
+        let mut conflicts = 0u32;
+        loop {
+            let batch = {
+                let db = lock(&self.db);
+                db.pending(max_changes + self.rejected.len())?
+            };
+            let mut changes = Vec::new();
+            let mut read_at: Vec<(String, i64)> = Vec::new();
+            let mut size = 0usize;
+            let mut skipped_tombstones = Vec::new();
+            for pending in batch {
+                if self.rejected.contains_key(&pending.id) {
+                    continue;
+                }
+                if pending.space.as_deref().is_some_and(|s| s != space_key) {
+                    // A shared space's record: not this engine's yet.
+                    continue;
+                }
+                if pending.deleted && pending.cursor == 0 {
+                    // Created and deleted before it ever reached the server.
+                    skipped_tombstones.push((pending.id, pending.seq));
+                    continue;
+                }
+                let change = match codec::seal_change(&self.keys, &space, &pending) {
+                    Ok(change) => change,
+                    Err(error) => {
+                        self.rejected.insert(pending.id.clone(), error);
+                        continue;
+                    }
+                };
+                let len = change.blob.as_ref().map_or(0, |b| b.len()) + CHANGE_OVERHEAD;
+                if change
+                    .blob
+                    .as_ref()
+                    .is_some_and(|b| b.len() > limits.max_blob as usize)
+                {
+                    self.rejected.insert(
+                        pending.id.clone(),
+                        format!(
+                            "the record is {len} bytes sealed, above the server's limit of {}",
+                            limits.max_blob
+                        ),
+                    );
+                    continue;
+                }
+                if !changes.is_empty() && (size + len > budget || changes.len() >= max_changes) {
+                    break;
+                }
+                size += len;
+                read_at.push((pending.id, pending.seq));
+                changes.push(change);
+            }
+            if !skipped_tombstones.is_empty() {
+                let mut db = lock(&self.db);
+                db.batch(|db| {
+                    for (id, seq) in &skipped_tombstones {
+                        db.mark_pushed(id, *seq, &space_key, 0)?;
+                    }
+                    Ok(())
+                })?;
+            }
+            if changes.is_empty() {
+                if skipped_tombstones.is_empty() {
+                    self.report_rejected();
+                    return Ok(());
+                }
+                continue;
+            }
+            self.status.update(|s| s.phase = Phase::Pushing);
+            let count = changes.len();
+            let result: Result<PushResult, SyncError> = conn
+                .call(ClientRequest::Push(PushParams {
+                    space,
+                    cap: None,
+                    changes: changes.clone(),
+                }))
+                .await;
+            match result {
+                Ok(PushResult::Applied { prev, cursor }) => {
+                    conflicts = 0;
+                    let gap = {
+                        let mut db = lock(&self.db);
+                        db.batch(|db| {
+                            for (id, seq) in &read_at {
+                                db.mark_pushed(id, *seq, &space_key, cursor)?;
+                            }
+                            if db.space_cursor(&space_key)? == prev {
+                                db.set_space_cursor(&space_key, cursor)?;
+                                Ok(false)
+                            } else {
+                                Ok(true)
+                            }
+                        })?
+                    };
+                    self.status
+                        .update(|s| s.pushed += u64::try_from(count).unwrap_or(u64::MAX));
+                    if gap {
+                        self.pull(conn, space).await?;
+                    }
+                }
+                Ok(PushResult::Conflict { records }) => {
+                    conflicts += 1;
+                    if conflicts > self.config.max_conflict_rounds {
+                        return Err(SyncError::Busy(conflicts));
+                    }
+                    let local = lock(&self.db).space_cursor(&space_key)?;
+                    for record in &records {
+                        // A version at or below our cursor that we still
+                        // do not have was refused when pulled: pushing
+                        // over it would need to merge it first.
+                        if record.cursor <= local {
+                            let held = lock(&self.db).record_cursor(&record.id.to_string())?;
+                            if held != record.cursor {
+                                self.rejected.insert(
+                                    record.id.to_string(),
+                                    format!(
+                                        "the server's version (cursor {}) could not be merged here; see the quarantine",
+                                        record.cursor
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                    self.pull(conn, space).await?;
+                }
+                Err(SyncError::Server { error, .. })
+                    if matches!(
+                        error.code,
+                        ErrorCode::BadRequest | ErrorCode::PayloadTooLarge
+                    ) =>
+                {
+                    if count == 1 {
+                        if let Some((id, _)) = read_at.first() {
+                            self.rejected.insert(id.clone(), error.message);
+                        }
+                    } else {
+                        // Find the culprit: push the batch one by one.
+                        self.push_each(conn, space, changes, read_at).await?;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// After a refused batch: each change alone, so only the refused ones
+    /// are set aside.
+    async fn push_each<X: Transport>(
+        &mut self,
+        conn: &mut Conn<X>,
+        space: Uuid,
+        changes: Vec<sealbase_protocol::Change>,
+        read_at: Vec<(String, i64)>,
+    ) -> Result<(), SyncError> {
+        let space_key = space.to_string();
+        for (change, (id, seq)) in changes.into_iter().zip(read_at) {
+            let result: Result<PushResult, SyncError> = conn
+                .call(ClientRequest::Push(PushParams {
+                    space,
+                    cap: None,
+                    changes: vec![change],
+                }))
+                .await;
+            match result {
+                Ok(PushResult::Applied { prev, cursor }) => {
+                    let mut db = lock(&self.db);
+                    db.batch(|db| {
+                        db.mark_pushed(&id, seq, &space_key, cursor)?;
+                        if db.space_cursor(&space_key)? == prev {
+                            db.set_space_cursor(&space_key, cursor)?;
+                        }
+                        Ok(())
+                    })?;
+                    self.status.update(|s| s.pushed += 1);
+                }
+                // Pulled and retried by the caller's next round.
+                Ok(PushResult::Conflict { .. }) => {}
+                Err(SyncError::Server { error, .. }) => {
+                    self.rejected.insert(id, error.message);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn report_rejected(&self) {
+        let last = self
+            .rejected
+            .iter()
+            .next()
+            .map(|(id, why)| format!("record {id} cannot be pushed: {why}"));
+        self.refresh_pending();
+        if let Some(last) = last {
+            self.status.update(|s| s.last_error = Some(last));
+        }
+    }
+}
