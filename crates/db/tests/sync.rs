@@ -230,8 +230,7 @@ fn delete_wins_both_ways() {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[test]
 fn space_cursors_and_quarantine_persist() {
     let path = std::env::temp_dir().join(format!("sealbase-db-sync-{}.db", std::process::id()));
     let _ = std::fs::remove_file(&path);
