@@ -32,9 +32,10 @@ lint:
 test-native:
     cargo test --workspace
 
-# Build for wasm32 and run the crypto, protocol and auth tests in Node.
+# Build for wasm32 and run the crypto, protocol, auth and store tests in Node; the sync engine must build for wasm32 too.
 test-wasm:
     scripts/cargo-wasm test {{wasm_crates}}
+    scripts/cargo-wasm build -p sealbase-client
 
 # Check the Rust test vectors with Node's WebCrypto.
 test-webcrypto:
@@ -54,12 +55,14 @@ wasm:
     scripts/cargo-wasm build {{wasm_crates}} --release
 
 # Criterion benchmarks (figures go to docs/benchmarks.md): crypto, and the
-# sync server's authorization check, and the accounts server's per-login and per-token cost.
+# sync server's authorization check, the accounts server's per-login and per-token cost,
+# the local store, and the sync engine's cold sync and merge throughput.
 bench *args:
     cargo bench -p sealbase-crypto --bench crypto -- {{args}}
     cargo bench -p sealbase-sync --bench capability -- {{args}}
     cargo bench -p sealbase-accounts --bench accounts -- {{args}}
     cargo bench -p sealbase-db --bench store -- {{args}}
+    cargo bench -p sealbase-client --bench sync -- {{args}}
 
 # Sync server load generator against the release binary (args: sqlite, postgres, --quick).
 bench-sync *args:

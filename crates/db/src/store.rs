@@ -338,6 +338,11 @@ impl<E: Env> Db<E> {
         AutoCommit::new().with_actor(ActorId::from(actor.as_slice()))
     }
 
+    /// The collections defined in this session.
+    pub(crate) fn collection_names(&self) -> Vec<String> {
+        self.collections.keys().cloned().collect()
+    }
+
     /// Records `did` as the author of every later local change.
     pub fn set_author(&mut self, did: Option<String>) {
         self.author = did;
@@ -471,7 +476,8 @@ impl<E: Env> Db<E> {
                 ),
             });
         }
-        if version < schema.version {
+        let migrated = version < schema.version;
+        if migrated {
             let no_migrations = std::collections::BTreeMap::new();
             let migrations = self.migrations.get(collection).unwrap_or(&no_migrations);
             let mut actor = [0u8; 16];
@@ -525,13 +531,21 @@ impl<E: Env> Db<E> {
                 (incoming, created, updated, true, false)
             }
         };
-        schema.validate(&Value::Object(doc::to_json(&d).map_err(am)?))?;
+        let fields = doc::to_json(&d).map_err(am)?;
+        let fields = Value::Object(fields);
+        schema.validate(&fields)?;
+        let Value::Object(fields) = fields else {
+            return Err(SchemaError::NotAnObject.into());
+        };
         // Delete wins: a record deleted here stays deleted, and is still
         // pending so the tombstone reaches the server.
         let dirty = deleted || sorted_heads(&mut d) != remote_heads;
         let mark = mark.with_dirty(dirty);
-        let record =
-            self.store_marked(&schema, id, &mut d, created, updated, new, &mark, deleted)?;
+        // A new record that needed no migration is stored as it came.
+        let known = (new && !migrated).then_some((fields, remote));
+        let record = self.store_marked(
+            &schema, id, &mut d, created, updated, new, &mark, deleted, known,
+        )?;
         Ok(Merged {
             record,
             changed: true,
@@ -594,6 +608,7 @@ impl<E: Env> Db<E> {
             new,
             &SyncMark::Local,
             false,
+            None,
         )
     }
 
@@ -609,11 +624,16 @@ impl<E: Env> Db<E> {
         new: bool,
         mark: &SyncMark,
         deleted: bool,
+        known: Option<(Map<String, Value>, &[u8])>,
     ) -> Result<Value, DbError> {
-        let mut json = doc::to_json(d).map_err(am)?;
+        // `known`: the document's fields and saved bytes, when the caller
+        // has them already (a pulled record stored as it came).
+        let (mut json, bytes) = match known {
+            Some((fields, bytes)) => (fields, bytes.to_vec()),
+            None => (doc::to_json(d).map_err(am)?, d.save()),
+        };
         add_auto_fields(&mut json, id, created, updated);
         let text = Value::Object(json.clone()).to_string();
-        let bytes = d.save();
         let t = table(&schema.name);
         let tx = self.conn.savepoint()?;
         let seq = next_seq(&tx)?;

@@ -473,6 +473,38 @@ impl<E: Env> Db<E> {
         Ok(deleted)
     }
 
+    /// Compacts tombstones: records deleted before `before_ms` whose
+    /// deletion the server has (not pending) lose their row, document and
+    /// history. Returns how many were removed.
+    pub fn compact(&mut self, before_ms: i64) -> Result<usize, DbError> {
+        let mut names: Vec<String> = self.collection_names();
+        names.sort();
+        let tx = self.conn.savepoint()?;
+        let mut removed = 0;
+        for name in names {
+            let ids: Vec<String> = {
+                let mut stmt = tx.prepare(&format!(
+                    "SELECT r.id FROM {} AS r JOIN sealbase_sync AS s ON s.id = r.id \
+                     WHERE r.deleted = 1 AND r.updated_at < ?1 AND s.dirty = 0",
+                    table(&name)
+                ))?;
+                let rows = stmt.query_map([before_ms], |row| row.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            for id in &ids {
+                tx.execute(&format!("DELETE FROM {} WHERE id = ?1", table(&name)), [id])?;
+                tx.execute(
+                    &format!("DELETE FROM {} WHERE id = ?1", docs_table(&name)),
+                    [id],
+                )?;
+                tx.execute("DELETE FROM sealbase_sync WHERE id = ?1", [id])?;
+            }
+            removed += ids.len();
+        }
+        tx.commit()?;
+        Ok(removed)
+    }
+
     /// Keeps a pulled record that could not be applied, with the reason
     /// (replacing an older entry for it).
     pub fn quarantine(

@@ -315,3 +315,37 @@ fn a_failed_batch_changes_nothing() {
     assert_eq!(n, 11);
     assert_eq!(a.take_events().len(), 10);
 }
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn compaction_removes_only_synced_old_tombstones() {
+    let mut a = db(1);
+    let mut ids = Vec::new();
+    for t in ["synced", "pending", "live"] {
+        ids.push(
+            a.insert("notes", json!({"title": t})).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    for id in &ids {
+        push(&mut a, id, 1);
+    }
+    a.delete("notes", &ids[0]).unwrap();
+    push(&mut a, &ids[0], 2);
+    a.delete("notes", &ids[1]).unwrap();
+    // Too recent: nothing goes.
+    assert_eq!(a.compact(0).unwrap(), 0);
+    assert_eq!(a.compact(i64::MAX).unwrap(), 1);
+    assert!(
+        a.history("notes", &ids[0]).is_err(),
+        "history gone with the tombstone"
+    );
+    assert!(
+        a.history("notes", &ids[1]).is_ok(),
+        "its deletion is not on the server yet"
+    );
+    assert!(a.get("notes", &ids[2]).unwrap().is_some());
+    assert_eq!(a.pending(10).unwrap().len(), 1);
+}
