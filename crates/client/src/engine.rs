@@ -712,23 +712,7 @@ where
             match result {
                 Ok(PushResult::Applied { prev, cursor }) => {
                     conflicts = 0;
-                    let gap = {
-                        let mut db = lock(&self.db);
-                        db.batch(|db| {
-                            for (id, seq) in &read_at {
-                                db.mark_pushed(id, *seq, &space_key, cursor)?;
-                            }
-                            if db.space_cursor(&space_key)? == prev {
-                                db.set_space_cursor(&space_key, cursor)?;
-                                Ok(false)
-                            } else {
-                                Ok(true)
-                            }
-                        })?
-                    };
-                    self.status
-                        .update(|s| s.pushed += u64::try_from(count).unwrap_or(u64::MAX));
-                    if gap {
+                    if self.acknowledge(&space_key, &read_at, prev, cursor)? {
                         self.pull(conn, space).await?;
                     }
                 }
@@ -797,15 +781,8 @@ where
                 .await;
             match result {
                 Ok(PushResult::Applied { prev, cursor }) => {
-                    let mut db = lock(&self.db);
-                    db.batch(|db| {
-                        db.mark_pushed(&id, seq, &space_key, cursor)?;
-                        if db.space_cursor(&space_key)? == prev {
-                            db.set_space_cursor(&space_key, cursor)?;
-                        }
-                        Ok(())
-                    })?;
-                    self.status.update(|s| s.pushed += 1);
+                    // A gap is pulled by the caller's next round.
+                    self.acknowledge(&space_key, &[(id, seq)], prev, cursor)?;
                 }
                 // Pulled and retried by the caller's next round.
                 Ok(PushResult::Conflict { .. }) => {}
@@ -816,6 +793,33 @@ where
             }
         }
         Ok(())
+    }
+
+    /// The server applied a push of `records` (id, seq read) at `cursor`:
+    /// they are no longer pending (unless edited since), and the space
+    /// cursor moves if nothing came between (`prev` is ours). Returns
+    /// whether something did (a gap to pull).
+    fn acknowledge(
+        &self,
+        space: &str,
+        records: &[(String, i64)],
+        prev: u64,
+        cursor: u64,
+    ) -> Result<bool, DbError> {
+        let gap = lock(&self.db).batch(|db| {
+            for (id, seq) in records {
+                db.mark_pushed(id, *seq, space, cursor)?;
+            }
+            if db.space_cursor(space)? == prev {
+                db.set_space_cursor(space, cursor)?;
+                Ok(false)
+            } else {
+                Ok(true)
+            }
+        })?;
+        let count = u64::try_from(records.len()).unwrap_or(u64::MAX);
+        self.status.update(|s| s.pushed += count);
+        Ok(gap)
     }
 
     fn report_rejected(&self) {

@@ -12,26 +12,19 @@
 )]
 
 mod common;
+#[path = "../../../servers/accounts/tests/common/mod.rs"]
+mod harness;
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use common::TempDir;
-use rand_core::OsRng;
-use sealbase_accounts::keys::KeyFile;
-use sealbase_accounts::mail::Mailer;
-use sealbase_accounts::store::{ClientRow, Store};
-use sealbase_accounts::{AppState, Limits, Settings, router, serve};
-use sealbase_auth::client::{AccountsClient, AppAuthorization, AppSession};
+use harness::{Backend, Harness, PASSWORD, TASKS, TASKS_REDIRECT};
+use sealbase_auth::client::AccountsClient;
 use sealbase_client::native::{SystemEnv, WsConnector, spawn};
 use sealbase_client::{Phase, SyncConfig, SyncEngine, SyncKeys, TokenSource};
-use sealbase_ratelimit::{Rate, RateLimiter};
 use sealbase_sync::auth::{KeySource, TokenVerifier, VerifierConfig};
 use serde_json::json;
-
-const APP: &str = "tasks";
-const REDIRECT: &str = "http://localhost:5173/callback";
-const PASSWORD: &str = "correct horse battery staple";
 
 /// The app's OAuth session: a refresh token exchanged for a new access
 /// token (and a new refresh token: rotation) whenever the engine asks.
@@ -48,78 +41,12 @@ impl TokenSource for OAuthTokens {
             return Ok(token);
         }
         let refresh = self.refresh.lock().unwrap().clone();
-        let response = sealbase_auth::client::refresh(&self.http, &self.issuer, APP, &refresh)
+        let response = sealbase_auth::client::refresh(&self.http, &self.issuer, TASKS, &refresh)
             .await
             .map_err(|e| e.to_string())?;
         *self.refresh.lock().unwrap() = response.refresh_token;
         Ok(response.access_token)
     }
-}
-
-async fn accounts_server(dir: &TempDir) -> (AppState, String) {
-    let store = Store::connect(&format!("sqlite://{}/accounts.db", dir.0.display()), 4)
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    store
-        .upsert_client(
-            &ClientRow {
-                id: APP.into(),
-                name: "Tasks".into(),
-                redirect_uris: vec![REDIRECT.into()],
-                scopes: vec!["sync".into(), "profile".into()],
-            },
-            0,
-        )
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer = format!("http://{}", listener.local_addr().unwrap());
-    let secrets = KeyFile::generate(&mut OsRng, 0).unwrap().secrets().unwrap();
-    let wide = || RateLimiter::new(Rate::new(100_000, Duration::from_millis(1)), 1000);
-    let limits = Limits {
-        login: wide(),
-        code_send: wide(),
-        code_check: wide(),
-        token: wide(),
-        directory: wide(),
-    };
-    let settings = Settings {
-        issuer: issuer.clone(),
-        audience: "sealbase-sync".into(),
-        sync_url: None,
-        access_ttl: 600,
-        refresh_ttl: 86_400,
-        session_ttl: 86_400,
-        trust_proxy: false,
-        web_dir: None,
-    };
-    let state = AppState::new(store, secrets, Mailer::dev(), settings, limits).unwrap();
-    let app = router(state.clone());
-    tokio::spawn(async move {
-        serve(listener, app, std::future::pending::<()>())
-            .await
-            .unwrap();
-    });
-    (state, issuer)
-}
-
-/// Signs in and authorizes the app, as the app's first run on a device.
-async fn authorize(issuer: &str, http: &reqwest::Client, username: &str) -> AppSession {
-    let mut user = AccountsClient::new(issuer);
-    let signed_in = user.login(username, PASSWORD).await.unwrap();
-    let auth = AppAuthorization::new(APP, REDIRECT, "sync profile");
-    let location = user
-        .open_authorize(&auth.authorize_url(issuer))
-        .await
-        .unwrap();
-    let request = user
-        .authorization_request(location.strip_prefix("/consent?request=").unwrap())
-        .await
-        .unwrap();
-    let back = user.consent(&signed_in.ark, &request, true).await.unwrap();
-    let code = auth.code_from_redirect(issuer, &back).unwrap();
-    auth.exchange(http, issuer, &code).await.unwrap()
 }
 
 #[test]
@@ -131,23 +58,10 @@ fn devices_authorized_at_the_accounts_server_sync() {
         .unwrap();
     runtime.block_on(async {
         let dir = TempDir::new("accounts");
-        let (state, issuer) = accounts_server(&dir).await;
-
-        // Sign up (code by the dev mailer).
-        let email = "ada@example.com";
-        let mut client = AccountsClient::new(&issuer);
-        let started = client.signup_start("ada", email).await.unwrap();
-        let mail = state.mailer.sent_to(email).pop().unwrap();
-        let code: String = mail
-            .body
-            .split(|c: char| !c.is_ascii_digit())
-            .find(|w| w.len() == 6)
-            .unwrap()
-            .to_owned();
-        client
-            .signup_finish(&started.signup_id, &code, PASSWORD)
-            .await
-            .unwrap();
+        let accounts = Harness::start(Backend::Sqlite, "client-e2e").await;
+        let issuer = accounts.issuer.clone();
+        // Sign up (the code comes through the dev mailer).
+        accounts.sign_up("ada").await;
 
         // The sync server trusts the accounts server's published keys.
         let mut config = VerifierConfig::new(
@@ -176,15 +90,17 @@ fn devices_authorized_at_the_accounts_server_sync() {
         .unwrap();
         let url = format!("ws://{}{}", sync.local_addr(), sealbase_protocol::WS_PATH);
 
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let http = accounts.http.clone();
         let mut handles = Vec::new();
         let mut threads = Vec::new();
         let mut spaces = Vec::new();
         for device in ["laptop", "phone"] {
-            let session = authorize(&issuer, &http, "ada").await;
+            // Each device signs in and authorizes the app (key delivery).
+            let mut user = AccountsClient::new(&issuer);
+            let signed_in = user.login("ada", PASSWORD).await.unwrap();
+            let (_, session) = accounts
+                .authorize(&user, &signed_in, TASKS, TASKS_REDIRECT, "sync profile")
+                .await;
             spaces.push(session.tokens.personal_space_id);
             let keys = SyncKeys::from_app_key(&session.app_key);
             assert_eq!(keys.did().to_string(), session.tokens.did);

@@ -36,6 +36,14 @@ fn db(seed: u64) -> Db<TestEnv> {
     db
 }
 
+/// Inserts a note; returns its id.
+fn note(db: &mut Db<TestEnv>, fields: serde_json::Value) -> String {
+    db.insert("notes", fields).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// What a server would hold after `from` pushed its pending version of `id`.
 struct Pushed {
     doc: Vec<u8>,
@@ -71,10 +79,7 @@ fn pull(into: &mut Db<TestEnv>, id: &str, v: &Pushed) -> Result<sealbase_db::Mer
 fn local_writes_are_pending_until_acknowledged() {
     let mut a = db(1);
     assert_eq!(a.pending_count().unwrap(), 0);
-    let id = a.insert("notes", json!({"title": "x"})).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = note(&mut a, json!({"title": "x"}));
     let pending = a.pending(10).unwrap();
     assert_eq!(pending.len(), 1);
     let p = &pending[0];
@@ -153,10 +158,7 @@ fn a_pulled_version_is_clean_unless_local_edits_remain() {
 fn the_document_must_have_the_signed_heads() {
     let mut a = db(1);
     let mut b = db(2);
-    let id = a.insert("notes", json!({"title": "x"})).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = note(&mut a, json!({"title": "x"}));
     let mut v = push(&mut a, &id, 1);
     v.heads = vec![[9; 32]];
     match pull(&mut b, &id, &v) {
@@ -171,10 +173,7 @@ fn the_document_must_have_the_signed_heads() {
 fn a_record_keeps_its_collection() {
     let mut a = db(1);
     let mut b = db(2);
-    let id = a.insert("notes", json!({"title": "x"})).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = note(&mut a, json!({"title": "x"}));
     let v = push(&mut a, &id, 1);
     pull(&mut b, &id, &v).unwrap();
     let err = b
@@ -196,10 +195,7 @@ fn a_record_keeps_its_collection() {
 fn delete_wins_both_ways() {
     let mut a = db(1);
     let mut b = db(2);
-    let id = a.insert("notes", json!({"title": "x"})).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = note(&mut a, json!({"title": "x"}));
     let v1 = push(&mut a, &id, 1);
     pull(&mut b, &id, &v1).unwrap();
 
@@ -258,22 +254,13 @@ fn space_cursors_and_quarantine_persist() {
 fn a_reset_drops_what_the_server_no_longer_has() {
     let mut a = db(1);
     let mut b = db(2);
-    let kept = a.insert("notes", json!({"title": "kept"})).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let gone = a.insert("notes", json!({"title": "gone"})).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let kept = note(&mut a, json!({"title": "kept"}));
+    let gone = note(&mut a, json!({"title": "gone"}));
     let v1 = push(&mut a, &kept, 1);
     let v2 = push(&mut a, &gone, 1);
     pull(&mut b, &kept, &v1).unwrap();
     pull(&mut b, &gone, &v2).unwrap();
-    let local = b.insert("notes", json!({"title": "local only"})).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let local = note(&mut b, json!({"title": "local only"}));
     let seen = std::collections::HashSet::from([kept.clone()]);
     assert_eq!(b.reset_space(SPACE, true, &seen).unwrap(), 1);
     assert!(b.get("notes", &gone).unwrap().is_none());
@@ -322,12 +309,7 @@ fn compaction_removes_only_synced_old_tombstones() {
     let mut a = db(1);
     let mut ids = Vec::new();
     for t in ["synced", "pending", "live"] {
-        ids.push(
-            a.insert("notes", json!({"title": t})).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        ids.push(note(&mut a, json!({"title": t})));
     }
     for id in &ids {
         push(&mut a, id, 1);
