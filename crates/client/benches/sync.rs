@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::{Device, Server, TempDir, User};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use sealbase_client::PERSONAL_EPOCH;
 use sealbase_client::codec::{open_personal, seal_change};
 use sealbase_client::native::SystemEnv;
 use sealbase_db::{Db, RemoteRecord};
@@ -107,7 +108,16 @@ fn sealed(user: &User, space: &Uuid) -> (Db<SystemEnv>, Vec<sealbase_protocol::C
         .pending(1000)
         .unwrap()
         .iter()
-        .map(|p| seal_change(&keys, space, p).unwrap())
+        .map(|p| {
+            seal_change(
+                keys.identity(),
+                PERSONAL_EPOCH,
+                keys.personal_epoch_key(),
+                space,
+                p,
+            )
+            .unwrap()
+        })
         .collect();
     (db, changes)
 }
@@ -180,7 +190,16 @@ fn merge(c: &mut Criterion) {
         .pending(1000)
         .unwrap()
         .iter()
-        .map(|p| seal_change(&keys, &space, p).unwrap())
+        .map(|p| {
+            seal_change(
+                keys.identity(),
+                PERSONAL_EPOCH,
+                keys.personal_epoch_key(),
+                &space,
+                p,
+            )
+            .unwrap()
+        })
         .collect();
     group.bench_function("open+verify+merge 1000 concurrent edits", |b| {
         b.iter_batched(

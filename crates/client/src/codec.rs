@@ -2,19 +2,30 @@
 //! sealed protocol change, and a pulled blob becomes a verified envelope.
 //! Plaintext never leaves this module towards the network.
 
+use std::collections::BTreeMap;
+
+use sealbase_crypto::capability::Capability;
 use sealbase_crypto::{
-    Dek, OsRng, RecordEnvelope, WrappedKey, open_record_envelope, seal_record_envelope, unwrap_dek,
-    wrap_dek,
+    Dek, EpochKey, Identity, OsRng, RecordEnvelope, WrappedKey, open_record_envelope,
+    seal_record_envelope, unwrap_dek, wrap_dek,
 };
 use sealbase_db::Pending;
 use sealbase_protocol::{Bytes, Change, Uuid};
 
-use crate::keys::{PERSONAL_EPOCH, SyncKeys};
+use crate::keys::SyncKeys;
+use crate::members::Folded;
 
 /// Seals a pending record for `space`: a fresh DEK, the envelope signed by
-/// this identity over the document's heads, the DEK wrapped under the
-/// space's epoch key. A deletion is a tombstone (no blob).
-pub fn seal_change(keys: &SyncKeys, space: &Uuid, pending: &Pending) -> Result<Change, String> {
+/// `identity` over the document's heads, the DEK wrapped under the
+/// space's current epoch key (`epoch`, `epoch_key`). A deletion is a
+/// tombstone (no blob).
+pub fn seal_change(
+    identity: &Identity,
+    epoch: u32,
+    epoch_key: &EpochKey,
+    space: &Uuid,
+    pending: &Pending,
+) -> Result<Change, String> {
     let id = Uuid::parse_str(&pending.id)
         .map_err(|_| format!("record id {:?} is not a UUID", pending.id))?;
     if pending.deleted {
@@ -26,7 +37,7 @@ pub fn seal_change(keys: &SyncKeys, space: &Uuid, pending: &Pending) -> Result<C
         });
     }
     let envelope = RecordEnvelope::sign(
-        keys.identity(),
+        identity,
         space,
         &id,
         pending.collection.clone(),
@@ -38,7 +49,7 @@ pub fn seal_change(keys: &SyncKeys, space: &Uuid, pending: &Pending) -> Result<C
     let dek = Dek::generate(&mut OsRng);
     let blob =
         seal_record_envelope(&dek, space, &id, &envelope, &mut OsRng).map_err(|e| e.to_string())?;
-    let wrapped = wrap_dek(PERSONAL_EPOCH, keys.personal_epoch_key(), &dek);
+    let wrapped = wrap_dek(epoch, epoch_key, &dek);
     Ok(Change {
         id,
         blob: Some(Bytes(blob)),
@@ -66,6 +77,37 @@ pub fn open_personal(
     if envelope.author() != &keys.did() {
         return Err(format!(
             "signed by {}, which is not this user's identity",
+            envelope.author()
+        ));
+    }
+    Ok(envelope)
+}
+
+/// Opens a pulled version of record `id` in shared space `space`: the DEK
+/// unwraps under the key of the epoch it names, the envelope decrypts and
+/// its signature verifies, and its author is someone the space's signed
+/// log granted `write` or `admin` (a member removed later keeps the
+/// versions it wrote while a member).
+pub fn open_shared(
+    keys: &BTreeMap<u32, EpochKey>,
+    folded: &Folded,
+    space: &Uuid,
+    id: &Uuid,
+    blob: &[u8],
+    dek: &sealbase_protocol::WrappedKey,
+) -> Result<RecordEnvelope, String> {
+    let wrapped = WrappedKey::from_bytes(dek.as_bytes()).map_err(|e| e.to_string())?;
+    let key = keys
+        .get(&wrapped.epoch())
+        .ok_or_else(|| format!("no key for epoch {}", wrapped.epoch()))?;
+    let dek = unwrap_dek(key, &wrapped).map_err(|e| e.to_string())?;
+    let envelope = open_record_envelope(&dek, space, id, blob).map_err(|e| e.to_string())?;
+    let writer = folded
+        .member(envelope.author())
+        .is_some_and(|m| m.role >= Capability::Write);
+    if !writer {
+        return Err(format!(
+            "signed by {}, who may not write this space",
             envelope.author()
         ));
     }

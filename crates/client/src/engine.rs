@@ -17,10 +17,10 @@
 //! this user's, invalid for the schema) goes to the store's quarantine
 //! with the reason and sync carries on.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use futures::channel::mpsc;
+use futures::channel::{mpsc, oneshot};
 use futures::{FutureExt, StreamExt};
 use sealbase_db::{Db, DbError, Env, RemoteRecord};
 use sealbase_protocol::{
@@ -29,10 +29,15 @@ use sealbase_protocol::{
     SyncedRecord, TokenRefreshParams, TokenRefreshed, Uuid,
 };
 
+use sealbase_crypto::Did;
+use sealbase_crypto::capability::Capability;
+
 use crate::codec;
 use crate::error::SyncError;
-use crate::keys::SyncKeys;
+use crate::keys::{PERSONAL_EPOCH, SyncKeys};
+use crate::members::{Folded, MemberStatus};
 use crate::rpc::Conn;
+use crate::spaces::{self, Invitee, Ops, Shared, SpaceInfo, SpaceStatus};
 use crate::status::{Phase, StatusCell, SyncStatus};
 use crate::transport::{Connector, Runtime, TokenSource, Transport};
 
@@ -71,7 +76,6 @@ impl SyncConfig {
 }
 
 /// What the app tells the engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Control {
     /// Local records changed: push.
     Changed,
@@ -79,6 +83,42 @@ enum Control {
     Reconnect,
     /// End the loop.
     Stop,
+    /// A shared-space operation to run on the connection.
+    Op(Box<SpaceOp>),
+}
+
+/// Done operations report this.
+#[derive(Debug)]
+enum OpDone {
+    Created(Uuid),
+    Done,
+    Members(Box<Folded>),
+}
+
+type Reply = oneshot::Sender<Result<OpDone, SyncError>>;
+
+/// Shared-space operations (see [`crate::spaces`]).
+enum SpaceOp {
+    Create(String, Reply),
+    Invite(Uuid, Box<Invitee>, Capability, Reply),
+    Answer(Uuid, bool, Reply),
+    Remove(Uuid, Did, Reply),
+    Rotate(Uuid, Reply),
+    Members(Uuid, Reply),
+}
+
+impl SpaceOp {
+    fn reply(self: Box<Self>, result: Result<OpDone, SyncError>) {
+        let reply = match *self {
+            Self::Create(_, r)
+            | Self::Invite(_, _, _, r)
+            | Self::Answer(_, _, r)
+            | Self::Remove(_, _, r)
+            | Self::Rotate(_, r)
+            | Self::Members(_, r) => r,
+        };
+        let _ = reply.send(result);
+    }
 }
 
 fn lock<E: Env>(db: &Mutex<Db<E>>) -> MutexGuard<'_, Db<E>> {
@@ -137,6 +177,81 @@ impl<E: Env> SyncHandle<E> {
     pub fn stop(&self) {
         let _ = self.control.unbounded_send(Control::Stop);
     }
+
+    async fn op(&self, make: impl FnOnce(Reply) -> SpaceOp) -> Result<OpDone, SyncError> {
+        let (tx, rx) = oneshot::channel();
+        self.control
+            .unbounded_send(Control::Op(Box::new(make(tx))))
+            .map_err(|_| SyncError::Refused("the sync engine has stopped".into()))?;
+        rx.await
+            .map_err(|_| SyncError::Refused("the sync engine has stopped".into()))?
+    }
+
+    /// Creates a shared space named `name` with this user as its root
+    /// and only admin; returns its id. Needs a connection.
+    pub async fn create_space(&self, name: &str) -> Result<Uuid, SyncError> {
+        match self.op(|r| SpaceOp::Create(name.to_owned(), r)).await? {
+            OpDone::Created(id) => Ok(id),
+            other => Err(SyncError::Protocol(format!("unexpected {other:?}"))),
+        }
+    }
+
+    /// Invites `invitee` (from the accounts key directory) into `space`
+    /// with `role`. Admins only.
+    pub async fn invite(
+        &self,
+        space: Uuid,
+        invitee: Invitee,
+        role: Capability,
+    ) -> Result<(), SyncError> {
+        self.op(|r| SpaceOp::Invite(space, Box::new(invitee), role, r))
+            .await
+            .map(drop)
+    }
+
+    /// Accepts the invitation to `space` (see [`Self::spaces`]).
+    pub async fn accept(&self, space: Uuid) -> Result<(), SyncError> {
+        self.op(|r| SpaceOp::Answer(space, true, r)).await.map(drop)
+    }
+
+    /// Declines the invitation to `space`.
+    pub async fn decline(&self, space: Uuid) -> Result<(), SyncError> {
+        self.op(|r| SpaceOp::Answer(space, false, r))
+            .await
+            .map(drop)
+    }
+
+    /// Removes `member` from `space` (admins only): revokes its access,
+    /// rotates the key without it, records the removal.
+    pub async fn remove_member(&self, space: Uuid, member: Did) -> Result<(), SyncError> {
+        self.op(|r| SpaceOp::Remove(space, member, r))
+            .await
+            .map(drop)
+    }
+
+    /// Rotates `space`'s key now (admins only).
+    pub async fn rotate(&self, space: Uuid) -> Result<(), SyncError> {
+        self.op(|r| SpaceOp::Rotate(space, r)).await.map(drop)
+    }
+
+    /// The member list of a joined space, folded from its signed log.
+    pub async fn members(&self, space: Uuid) -> Result<Folded, SyncError> {
+        match self.op(|r| SpaceOp::Members(space, r)).await? {
+            OpDone::Members(folded) => Ok(*folded),
+            other => Err(SyncError::Protocol(format!("unexpected {other:?}"))),
+        }
+    }
+
+    /// The user's spaces (created, joined, invited to, declined, removed
+    /// from), as stored in the personal space.
+    pub fn spaces(&self) -> Result<Vec<SpaceInfo>, DbError> {
+        spaces::list(&lock(&self.db))
+    }
+
+    /// Puts a record that was never synced into a joined shared space.
+    pub fn assign(&self, id: &str, space: Uuid) -> Result<(), DbError> {
+        self.write(|db| db.assign_space(id, &space.to_string()))
+    }
 }
 
 /// How a connection ended without an error.
@@ -178,6 +293,10 @@ pub struct SyncEngine<E: Env, C, R, T> {
     rejected: HashMap<String, String>,
     /// Server time minus local time, seconds (from `auth`).
     skew: i64,
+    /// The personal space of the current session.
+    personal: Uuid,
+    /// Joined shared spaces, while connected.
+    shared: BTreeMap<Uuid, Shared>,
 }
 
 impl<E, C, R, T> SyncEngine<E, C, R, T>
@@ -198,6 +317,9 @@ where
         tokens: T,
     ) -> (Self, SyncHandle<E>) {
         db.set_author(Some(keys.did().to_string()));
+        // A constant declaration: it cannot fail but for a store error,
+        // which the first sync reports again.
+        let _ = db.define(spaces::spaces_collection());
         let db = Arc::new(Mutex::new(db));
         let (tx, rx) = mpsc::unbounded();
         let status = StatusCell::default();
@@ -217,6 +339,8 @@ where
             control: rx,
             rejected: HashMap::new(),
             skew: 0,
+            personal: Uuid::nil(),
+            shared: BTreeMap::new(),
         };
         (engine, handle)
     }
@@ -287,6 +411,9 @@ where
                     Some(Control::Reconnect) => return false,
                     // Stays pending in the store; pushed once connected.
                     Some(Control::Changed) => self.refresh_pending(),
+                    Some(Control::Op(op)) => op.reply(Err(SyncError::Refused(
+                        "offline: space operations need a connection to the sync server".into(),
+                    ))),
                 },
                 () = sleep => return false,
             }
@@ -349,13 +476,17 @@ where
             return Err(SyncError::Denied(denied.error.message.clone()));
         }
 
+        self.personal = space;
+        self.shared.clear();
         self.pull(conn, space).await?;
         self.push(conn, space, &limits).await?;
+        self.open_spaces(conn, &limits).await?;
+        self.check_mailbox(conn).await?;
         self.live();
 
         loop {
             while let Some(n) = conn.take_notification() {
-                self.notification(conn, space, &limits, n).await?;
+                self.notification(conn, &limits, n).await?;
             }
             let refresh_in = self.refresh_delay(expires_at);
             enum Event {
@@ -384,12 +515,22 @@ where
                 Event::Control(Some(Control::Reconnect)) => {}
                 Event::Control(Some(Control::Changed)) => {
                     // Coalesce a burst of writes into one push.
+                    let mut ops = Vec::new();
                     while let Ok(c) = self.control.try_recv() {
-                        if c == Control::Stop {
-                            return Ok(Exit::Stop);
+                        match c {
+                            Control::Stop => return Ok(Exit::Stop),
+                            Control::Op(op) => ops.push(op),
+                            Control::Changed | Control::Reconnect => {}
                         }
                     }
-                    self.push(conn, space, &limits).await?;
+                    self.push_all(conn, &limits).await?;
+                    for op in ops {
+                        self.run_op(conn, &limits, op).await?;
+                    }
+                    self.live();
+                }
+                Event::Control(Some(Control::Op(op))) => {
+                    self.run_op(conn, &limits, op).await?;
                     self.live();
                 }
                 Event::Refresh => {
@@ -433,6 +574,12 @@ where
     ) -> Result<(), SyncError> {
         self.status.update(|s| s.phase = Phase::Pulling);
         let space_key = space.to_string();
+        let personal = space == self.personal;
+        let cap = match self.shared.get(&space) {
+            Some(shared) => Some(shared.cap.clone()),
+            None if personal => None,
+            None => return Ok(()),
+        };
         loop {
             let since = lock(&self.db).space_cursor(&space_key)?;
             let mut items: Vec<Item> = Vec::new();
@@ -445,7 +592,7 @@ where
                         spaces: vec![PullSpace {
                             id: space,
                             since,
-                            cap: None,
+                            cap: cap.clone(),
                         }],
                     },
                     |chunk| {
@@ -469,15 +616,33 @@ where
                                 db.batch(|db| {
                                     self.apply(db, &space_key, items)?;
                                     if reset {
-                                        db.reset_space(&space_key, true, &seen)?;
+                                        db.reset_space(&space_key, personal, &seen)?;
                                     }
                                     db.set_space_cursor(&space_key, commit.cursor)
                                 })?;
                                 more = commit.more;
                                 return Ok(());
                             }
-                            // Membership, keys and files of shared spaces
-                            // are not kept by this version of the engine.
+                            PullChunk::Key(k) if k.space == space => {
+                                if let Some(shared) = self.shared.get_mut(&space) {
+                                    spaces::open_keys(
+                                        self.keys.identity(),
+                                        &space,
+                                        std::slice::from_ref(&k.key),
+                                        &mut shared.keys,
+                                    );
+                                }
+                            }
+                            PullChunk::Membership(m) if m.space == space => {
+                                if let Some(shared) = self.shared.get_mut(&space) {
+                                    shared.folded.apply(
+                                        &space,
+                                        std::slice::from_ref(&m.entry),
+                                        &shared.keys,
+                                    );
+                                }
+                            }
+                            // Files are listed by the files API.
                             _ => {}
                         }
                         if items.len() >= self.config.apply_batch {
@@ -489,10 +654,14 @@ where
                 )
                 .await?;
             if let Some(denied) = result.denied.first() {
-                return Err(SyncError::Denied(denied.error.message.clone()));
+                if personal {
+                    return Err(SyncError::Denied(denied.error.message.clone()));
+                }
+                self.lose_space(space, &denied.error.message)?;
+                return Ok(());
             }
             if !more {
-                return Ok(());
+                return self.after_fold(space);
             }
         }
     }
@@ -506,7 +675,13 @@ where
         blob: &[u8],
         dek: &sealbase_protocol::WrappedKey,
     ) -> Item {
-        match codec::open_personal(&self.keys, &space, &id, blob, dek) {
+        let opened = match self.shared.get(&space) {
+            Some(shared) => {
+                codec::open_shared(&shared.keys, &shared.folded, &space, &id, blob, dek)
+            }
+            None => codec::open_personal(&self.keys, &space, &id, blob, dek),
+        };
+        match opened {
             Ok(envelope) => Item::Record {
                 id,
                 cursor,
@@ -575,17 +750,49 @@ where
     async fn notification<X: Transport>(
         &mut self,
         conn: &mut Conn<X>,
-        space: Uuid,
         limits: &sealbase_protocol::SessionLimits,
         notification: Notification,
     ) -> Result<(), SyncError> {
-        let Notification::Sync(sync) = notification else {
-            // Presence, events, membership and files of shared spaces are
-            // for later versions of the engine.
-            return Ok(());
+        let sync = match notification {
+            Notification::Sync(sync) => sync,
+            Notification::Membership(m) => {
+                let local = lock(&self.db).space_cursor(&m.space.to_string())?;
+                let Some(shared) = self.shared.get_mut(&m.space) else {
+                    return Ok(());
+                };
+                if m.prev == local {
+                    shared
+                        .folded
+                        .apply(&m.space, std::slice::from_ref(&m.entry), &shared.keys);
+                    lock(&self.db).set_space_cursor(&m.space.to_string(), m.cursor)?;
+                    return self.after_fold(m.space);
+                }
+                self.pull(conn, m.space).await?;
+                return Ok(());
+            }
+            Notification::Revoked(revoked) => {
+                for space in revoked.spaces {
+                    if self.shared.contains_key(&space) {
+                        self.lose_space(space, revoked.reason.as_str())?;
+                    }
+                }
+                return Ok(());
+            }
+            Notification::Invitation(n) => {
+                self.store_invitation(&n.invitation)?;
+                return Ok(());
+            }
+            // Presence, events and files are for later versions.
+            _ => return Ok(()),
         };
-        if sync.space != space {
+        let space = sync.space;
+        if space != self.personal && !self.shared.contains_key(&space) {
             return Ok(());
+        }
+        if let Some(shared) = self.shared.get_mut(&space)
+            && spaces::open_keys(self.keys.identity(), &space, &sync.keys, &mut shared.keys)
+        {
+            self.save_keys(space)?;
         }
         let space_key = space.to_string();
         let local = lock(&self.db).space_cursor(&space_key)?;
@@ -626,6 +833,11 @@ where
         limits: &sealbase_protocol::SessionLimits,
     ) -> Result<(), SyncError> {
         let space_key = space.to_string();
+        let personal = space == self.personal;
+        let cap = self.shared.get(&space).map(|s| s.cap.clone());
+        if !personal && cap.is_none() {
+            return Ok(());
+        }
         let max_changes = usize::try_from(limits.max_push_changes).unwrap_or(1).max(1);
         // Room for the frame's own fields and each change's id, key and
         // cursor; blobs fill the rest.
@@ -636,7 +848,7 @@ where
         loop {
             let batch = {
                 let db = lock(&self.db);
-                db.pending(max_changes + self.rejected.len())?
+                db.pending_in(&space_key, personal, max_changes + self.rejected.len())?
             };
             let mut changes = Vec::new();
             let mut read_at: Vec<(String, i64)> = Vec::new();
@@ -646,16 +858,24 @@ where
                 if self.rejected.contains_key(&pending.id) {
                     continue;
                 }
-                if pending.space.as_deref().is_some_and(|s| s != space_key) {
-                    // A shared space's record: not this engine's yet.
-                    continue;
-                }
                 if pending.deleted && pending.cursor == 0 {
                     // Created and deleted before it ever reached the server.
                     skipped_tombstones.push((pending.id, pending.seq));
                     continue;
                 }
-                let change = match codec::seal_change(&self.keys, &space, &pending) {
+                let sealing = match self.shared.get(&space) {
+                    Some(shared) if shared.role < Capability::Write => {
+                        Err("this space is read-only for you".to_owned())
+                    }
+                    Some(shared) => shared
+                        .current()
+                        .map(|(epoch, key)| (epoch, key.clone()))
+                        .ok_or_else(|| "no key for this space".to_owned()),
+                    None => Ok((PERSONAL_EPOCH, self.keys.personal_epoch_key().clone())),
+                };
+                let change = match sealing.and_then(|(epoch, key)| {
+                    codec::seal_change(self.keys.identity(), epoch, &key, &space, &pending)
+                }) {
                     Ok(change) => change,
                     Err(error) => {
                         self.rejected.insert(pending.id.clone(), error);
@@ -705,7 +925,7 @@ where
             let result: Result<PushResult, SyncError> = conn
                 .call(ClientRequest::Push(PushParams {
                     space,
-                    cap: None,
+                    cap: cap.clone(),
                     changes: changes.clone(),
                 }))
                 .await;
@@ -742,6 +962,16 @@ where
                     self.pull(conn, space).await?;
                 }
                 Err(SyncError::Server { error, .. })
+                    if error.code == ErrorCode::StaleEpoch && !personal =>
+                {
+                    // The key rotated meanwhile: fetch it and seal again.
+                    conflicts += 1;
+                    if conflicts > self.config.max_conflict_rounds {
+                        return Err(SyncError::Busy(conflicts));
+                    }
+                    self.fetch_keys(conn, space).await?;
+                }
+                Err(SyncError::Server { error, .. })
                     if matches!(
                         error.code,
                         ErrorCode::BadRequest | ErrorCode::PayloadTooLarge
@@ -771,11 +1001,12 @@ where
         read_at: Vec<(String, i64)>,
     ) -> Result<(), SyncError> {
         let space_key = space.to_string();
+        let cap = self.shared.get(&space).map(|s| s.cap.clone());
         for (change, (id, seq)) in changes.into_iter().zip(read_at) {
             let result: Result<PushResult, SyncError> = conn
                 .call(ClientRequest::Push(PushParams {
                     space,
-                    cap: None,
+                    cap: cap.clone(),
                     changes: vec![change],
                 }))
                 .await;
@@ -820,6 +1051,275 @@ where
         let count = u64::try_from(records.len()).unwrap_or(u64::MAX);
         self.status.update(|s| s.pushed += count);
         Ok(gap)
+    }
+
+    /// Pushes the personal space, then every joined shared space.
+    async fn push_all<X: Transport>(
+        &mut self,
+        conn: &mut Conn<X>,
+        limits: &sealbase_protocol::SessionLimits,
+    ) -> Result<(), SyncError> {
+        self.push(conn, self.personal, limits).await?;
+        let shared: Vec<Uuid> = self.shared.keys().copied().collect();
+        for space in shared {
+            self.push(conn, space, limits).await?;
+        }
+        Ok(())
+    }
+
+    fn ops<'a, X: Transport>(&'a self, conn: &'a mut Conn<X>) -> Ops<'a, X> {
+        let now = self.runtime.now_ms() / 1000;
+        Ops {
+            conn,
+            me: self.keys.identity(),
+            now: u64::try_from(now.saturating_add(self.skew)).unwrap_or(0),
+        }
+    }
+
+    /// Opens every joined space stored in the personal space: subscribes,
+    /// folds its log, finishes an interrupted rotation, pulls, pushes.
+    async fn open_spaces<X: Transport>(
+        &mut self,
+        conn: &mut Conn<X>,
+        limits: &sealbase_protocol::SessionLimits,
+    ) -> Result<(), SyncError> {
+        let joined: Vec<SpaceInfo> = spaces::list(&lock(&self.db))?
+            .into_iter()
+            .filter(|s| s.status == SpaceStatus::Joined && !self.shared.contains_key(&s.id))
+            .collect();
+        for info in joined {
+            self.open_space(conn, limits, &info).await?;
+        }
+        Ok(())
+    }
+
+    async fn open_space<X: Transport>(
+        &mut self,
+        conn: &mut Conn<X>,
+        limits: &sealbase_protocol::SessionLimits,
+        info: &SpaceInfo,
+    ) -> Result<(), SyncError> {
+        let Some(mut shared) = Shared::from_info(info) else {
+            return Ok(());
+        };
+        let space = info.id;
+        let subscribed: Subscribed = conn
+            .call(ClientRequest::Subscribe(SubscribeParams {
+                spaces: vec![SpaceRef {
+                    id: space,
+                    cap: Some(shared.cap.clone()),
+                }],
+            }))
+            .await?;
+        if let Some(denied) = subscribed.denied.first() {
+            if denied.error.code == ErrorCode::Forbidden {
+                return self.lose_space(space, &denied.error.message);
+            }
+            return Err(SyncError::Denied(denied.error.message.clone()));
+        }
+        {
+            let mut ops = self.ops(conn);
+            ops.fetch_keys(space, &mut shared).await?;
+            ops.refresh_log(space, &mut shared).await?;
+            ops.resume_rotation(space, &mut shared).await?;
+        }
+        self.shared.insert(space, shared);
+        self.save_keys(space)?;
+        self.pull(conn, space).await?;
+        if self.shared.contains_key(&space) {
+            self.push(conn, space, limits).await?;
+        }
+        Ok(())
+    }
+
+    /// After the log grew: a device of a removed member stops there.
+    fn after_fold(&mut self, space: Uuid) -> Result<(), SyncError> {
+        let me = self.keys.did();
+        let removed = self.shared.get(&space).is_some_and(|s| {
+            s.folded
+                .member(&me)
+                .is_some_and(|m| m.status == MemberStatus::Removed)
+        });
+        if removed {
+            self.lose_space(space, "removed from the space")?;
+        }
+        Ok(())
+    }
+
+    /// Access to `space` ended: stop syncing it and tell the app (its
+    /// [`spaces::SPACES`] record turns `removed`).
+    fn lose_space(&mut self, space: Uuid, why: &str) -> Result<(), SyncError> {
+        self.shared.remove(&space);
+        let mut db = lock(&self.db);
+        if let Some(mut info) = spaces::get(&db, &space)?
+            && info.status != SpaceStatus::Removed
+        {
+            info.status = SpaceStatus::Removed;
+            spaces::save(&mut db, &info)?;
+        }
+        drop(db);
+        self.status
+            .update(|s| s.last_error = Some(format!("space {space}: {why}")));
+        Ok(())
+    }
+
+    /// Stores the keys held for `space` in its record, if any is new.
+    fn save_keys(&mut self, space: Uuid) -> Result<(), SyncError> {
+        let Some(shared) = self.shared.get(&space) else {
+            return Ok(());
+        };
+        let mut db = lock(&self.db);
+        if let Some(mut info) = spaces::get(&db, &space)?
+            && shared.keys.keys().any(|e| !info.keys.contains_key(e))
+        {
+            for (epoch, key) in &shared.keys {
+                info.keys.insert(*epoch, key.clone());
+            }
+            spaces::save(&mut db, &info)?;
+        }
+        Ok(())
+    }
+
+    async fn fetch_keys<X: Transport>(
+        &mut self,
+        conn: &mut Conn<X>,
+        space: Uuid,
+    ) -> Result<(), SyncError> {
+        let Some(mut shared) = self.shared.remove(&space) else {
+            return Ok(());
+        };
+        let result = self.ops(conn).fetch_keys(space, &mut shared).await;
+        self.shared.insert(space, shared);
+        result?;
+        self.save_keys(space)
+    }
+
+    /// Stores invitations from the mailbox as `invited` spaces.
+    async fn check_mailbox<X: Transport>(&mut self, conn: &mut Conn<X>) -> Result<(), SyncError> {
+        let invitations = self.ops(conn).mailbox().await?;
+        for invitation in &invitations {
+            self.store_invitation(invitation)?;
+        }
+        Ok(())
+    }
+
+    fn store_invitation(
+        &mut self,
+        invitation: &sealbase_protocol::Invitation,
+    ) -> Result<(), SyncError> {
+        let info = match spaces::open_mailbox(self.keys.identity(), invitation) {
+            Ok(info) => info,
+            Err(e) => {
+                // Not for us, or not an invitation: leave it.
+                self.status
+                    .update(|s| s.last_error = Some(format!("invitation {}: {e}", invitation.id)));
+                return Ok(());
+            }
+        };
+        let mut db = lock(&self.db);
+        let known = spaces::get(&db, &info.id)?;
+        let fresh = match &known {
+            None => true,
+            Some(known) => {
+                known.status != SpaceStatus::Joined && known.invitation != info.invitation
+            }
+        };
+        if fresh {
+            spaces::save(&mut db, &info)?;
+        }
+        Ok(())
+    }
+
+    /// Runs one space operation and replies; only a connection failure
+    /// is returned (the op gets it too).
+    async fn run_op<X: Transport>(
+        &mut self,
+        conn: &mut Conn<X>,
+        limits: &sealbase_protocol::SessionLimits,
+        op: Box<SpaceOp>,
+    ) -> Result<(), SyncError> {
+        let result = self.op(conn, limits, &op).await;
+        let fatal = match &result {
+            Err(e) => e.is_connection(),
+            Ok(_) => false,
+        };
+        let copy = match &result {
+            Err(e) if fatal => Some(SyncError::Protocol(e.to_string())),
+            _ => None,
+        };
+        op.reply(result);
+        self.push_all(conn, limits).await?;
+        match copy {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    async fn op<X: Transport>(
+        &mut self,
+        conn: &mut Conn<X>,
+        limits: &sealbase_protocol::SessionLimits,
+        op: &SpaceOp,
+    ) -> Result<OpDone, SyncError> {
+        let missing = |space: &Uuid| SyncError::Refused(format!("not a member of space {space}"));
+        match op {
+            SpaceOp::Create(name, _) => {
+                let (info, shared) = self.ops(conn).create(name).await?;
+                let id = info.id;
+                spaces::save(&mut lock(&self.db), &info)?;
+                self.open_space(conn, limits, &info).await?;
+                drop(shared);
+                Ok(OpDone::Created(id))
+            }
+            SpaceOp::Answer(space, accept, _) => {
+                let info = spaces::get(&lock(&self.db), space)?
+                    .filter(|i| i.status == SpaceStatus::Invited)
+                    .ok_or_else(|| SyncError::Refused(format!("no invitation to {space}")))?;
+                self.ops(conn).answer(&info, *accept).await?;
+                let mut info = info;
+                info.status = if *accept {
+                    SpaceStatus::Joined
+                } else {
+                    SpaceStatus::Declined
+                };
+                info.invitation = None;
+                spaces::save(&mut lock(&self.db), &info)?;
+                if *accept {
+                    self.open_space(conn, limits, &info).await?;
+                }
+                Ok(OpDone::Done)
+            }
+            SpaceOp::Invite(space, ..)
+            | SpaceOp::Remove(space, ..)
+            | SpaceOp::Rotate(space, _)
+            | SpaceOp::Members(space, _) => {
+                let mut shared = self.shared.remove(space).ok_or_else(|| missing(space))?;
+                let result = {
+                    let mut ops = self.ops(conn);
+                    match op {
+                        SpaceOp::Invite(_, invitee, role, _) => ops
+                            .invite(*space, &mut shared, invitee, *role)
+                            .await
+                            .map(|()| OpDone::Done),
+                        SpaceOp::Remove(_, member, _) => ops
+                            .remove(*space, &mut shared, member)
+                            .await
+                            .map(|()| OpDone::Done),
+                        SpaceOp::Rotate(..) => ops
+                            .rotate(*space, &mut shared, None)
+                            .await
+                            .map(|_| OpDone::Done),
+                        _ => ops
+                            .refresh_log(*space, &mut shared)
+                            .await
+                            .map(|()| OpDone::Members(Box::new(shared.folded.clone()))),
+                    }
+                };
+                self.shared.insert(*space, shared);
+                self.save_keys(*space)?;
+                result
+            }
+        }
     }
 
     fn report_rejected(&self) {

@@ -66,6 +66,14 @@ impl SyncError {
         }
     }
 
+    /// Whether the connection itself failed (not a refused request).
+    pub fn is_connection(&self) -> bool {
+        matches!(
+            self,
+            SyncError::Transport(_) | SyncError::Closed { .. } | SyncError::Protocol(_)
+        )
+    }
+
     /// The protocol error code of a server error.
     pub fn error_code(&self) -> Option<&ErrorCode> {
         match self {

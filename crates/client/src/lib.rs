@@ -25,9 +25,11 @@ pub mod codec;
 mod engine;
 mod error;
 mod keys;
+pub mod members;
 #[cfg(feature = "native")]
 pub mod native;
 mod rpc;
+pub mod spaces;
 mod status;
 mod transport;
 

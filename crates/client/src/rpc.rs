@@ -92,6 +92,15 @@ impl<T: Transport> Conn<T> {
         }
     }
 
+    /// Sends a typed request and returns its typed result.
+    pub(crate) async fn request<P>(&mut self, params: P) -> Result<P::Output, SyncError>
+    where
+        P: sealbase_protocol::Call + Into<ClientRequest>,
+        P::Output: DeserializeOwned,
+    {
+        self.call(params.into()).await
+    }
+
     /// Sends `pull` and hands every chunk to `on_chunk` as it arrives.
     pub(crate) async fn pull(
         &mut self,

@@ -30,6 +30,8 @@ pub mod info {
     pub const PERSONAL_EPOCH: &str = "sealbase/v1/personal-epoch";
     /// Channel key (presence, ephemeral events), from an epoch key.
     pub const CHANNEL: &str = "sealbase/v1/channel";
+    /// Membership log entries of one epoch.
+    pub const MEMBERSHIP: &str = "sealbase/v1/membership";
     /// Sealed-box key, from an X25519 shared secret (salt: ephemeral public
     /// key ‖ recipient public key).
     pub const SEAL: &str = "sealbase/v1/seal";
@@ -101,6 +103,12 @@ pub fn channel_key(epoch_key: &EpochKey) -> ChannelKey {
         &[],
         &[info::CHANNEL.as_bytes()],
     ))
+}
+
+/// `HKDF(E_n, "sealbase/v1/membership")`: seals the membership log
+/// entries written under epoch `n`.
+pub fn membership_key(epoch_key: &EpochKey) -> Zeroizing<[u8; 32]> {
+    hkdf32(epoch_key.as_bytes(), &[], &[info::MEMBERSHIP.as_bytes()])
 }
 
 /// Ed25519 seed of the app identity, `HKDF(AK, "sealbase/v1/identity/ed25519")`.

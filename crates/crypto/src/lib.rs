@@ -27,6 +27,7 @@ pub mod identity;
 pub mod jwe;
 pub mod kdf;
 pub mod keys;
+pub mod membership;
 pub mod sealed;
 pub mod wrap;
 
@@ -37,6 +38,10 @@ pub use dek::{
 pub use envelope::{
     EnvelopeError, PaddingError, RecordEnvelope, open_record, open_record_envelope, seal_record,
     seal_record_envelope,
+};
+pub use membership::{
+    EntryBody, InvitationPayload, MembershipError, SignedEntry, open_entry, open_invitation,
+    seal_entry, seal_invitation,
 };
 pub use sealed::{SealError, open_epoch_key, seal_epoch_key};
 pub use wrap::{

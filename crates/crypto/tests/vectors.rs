@@ -6,13 +6,16 @@
 mod common;
 
 use common::*;
+use sealbase_crypto::capability::Capability;
 use sealbase_crypto::envelope::{self, RecordEnvelope};
 use sealbase_crypto::identity::Did;
 use sealbase_crypto::kdf;
+use sealbase_crypto::membership;
 use sealbase_crypto::{
-    AccountRootKey, AgreementPublicKey, AppKey, ArkWrappingKey, Dek, EpochKey, FileKey, Identity,
-    RecoveryKey, dek, sealed, wrap,
+    AccountRootKey, AgreementPublicKey, AppKey, ArkWrappingKey, Dek, EntryBody, EpochKey, FileKey,
+    Identity, InvitationPayload, RecoveryKey, SignedEntry, dek, sealed, wrap,
 };
+use serde_bytes::ByteArray;
 use x25519_dalek::StaticSecret;
 
 fn load<T: serde::de::DeserializeOwned>(json: &str) -> T {
@@ -324,5 +327,207 @@ fn did_cases() {
             (Some(error), _) => assert_eq!(error_name(&result.unwrap_err()), *error, "{}", c.name),
             (None, None) => panic!("{}: neither public_key nor error", c.name),
         }
+    }
+}
+
+/// `read`, `write` or `admin`.
+fn role(s: &str) -> Capability {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).unwrap()
+}
+
+/// The entry body a `membership.json` case spells out field by field
+/// (`None` for an unknown kind).
+fn membership_body(b: &MembershipBody) -> Option<EntryBody> {
+    let did = |s: &Option<String>| s.as_deref().unwrap().parse::<Did>().unwrap();
+    let x25519 = |s: &Option<String>| ByteArray::new(arr32(s.as_deref().unwrap()));
+    Some(match b.k.as_str() {
+        "create" => EntryBody::Create {
+            name: b.name.clone().unwrap(),
+            x25519: x25519(&b.x25519),
+        },
+        "invite" => EntryBody::Invite {
+            member: did(&b.member),
+            x25519: x25519(&b.x25519),
+            handle: b.handle.clone().unwrap(),
+            role: role(b.role.as_deref().unwrap()),
+            cap: b.cap.clone().unwrap(),
+        },
+        "accept" => EntryBody::Accept,
+        "decline" => EntryBody::Decline,
+        "remove" => EntryBody::Remove {
+            member: did(&b.member),
+            revoked: b
+                .revoked
+                .as_ref()
+                .unwrap()
+                .iter()
+                .map(|h| ByteArray::new(arr32(h)))
+                .collect(),
+        },
+        "rotate" => EntryBody::Rotate {
+            epoch: b.epoch.unwrap(),
+            members: b
+                .members
+                .as_ref()
+                .unwrap()
+                .iter()
+                .map(|d| d.parse().unwrap())
+                .collect(),
+        },
+        _ => return None,
+    })
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn membership_cases() {
+    let file: MembershipFile = load(include_str!("vectors/membership.json"));
+    let mut kinds = Vec::new();
+    let mut hashes: Vec<&str> = Vec::new();
+    for c in &file.cases {
+        let id = Identity::from_secrets(
+            &arr32(&c.author_ed25519_seed),
+            &arr32(&c.author_x25519_secret),
+        );
+        assert_eq!(id.did().to_string(), c.author_did, "{}", c.name);
+        let space = uuid(&c.space);
+        let prev = c.prev_hash.as_deref().map(arr32);
+        // The cases form one chain: every prev_hash is an earlier entry's hash.
+        match &c.prev_hash {
+            None => assert!(hashes.is_empty(), "{}: a second genesis", c.name),
+            Some(p) => assert!(hashes.contains(&p.as_str()), "{}: unknown prev", c.name),
+        }
+        let ek = EpochKey::from_bytes(arr32(&c.epoch_key));
+        assert_eq!(
+            hex::encode(*kdf::membership_key(&ek)),
+            c.membership_key,
+            "{}",
+            c.name
+        );
+        assert_eq!(
+            hex::encode(membership::entry_aad(&space, prev.as_ref(), c.epoch)),
+            c.aad,
+            "{}",
+            c.name
+        );
+        let ct = unhex(&c.ciphertext);
+        assert_eq!(membership::entry_epoch(&ct), Ok(c.epoch), "{}", c.name);
+        assert_eq!(hex::encode(&ct[5..17]), c.nonce, "{}", c.name);
+        assert!(envelope::is_bucket_size(
+            ct.len() - membership::ENTRY_HEADER_LEN - 16
+        ));
+        let opened = membership::open_entry(&ek, &space, prev.as_ref(), &ct).unwrap();
+        assert_eq!(opened.author().to_string(), c.author_did, "{}", c.name);
+        let body = membership_body(&c.body).unwrap();
+        assert_eq!(opened.body(), &body, "{}", c.name);
+        let mut body_cbor = Vec::new();
+        ciborium::into_writer(opened.body(), &mut body_cbor).unwrap();
+        assert_eq!(hex::encode(&body_cbor), c.body_cbor, "{}", c.name);
+        // Ed25519 is deterministic: signing again gives the same entry.
+        let signed = SignedEntry::sign(&id, &space, prev.as_ref(), c.epoch, body).unwrap();
+        assert_eq!(
+            hex::encode(signed.signed_message(&space, prev.as_ref(), c.epoch)),
+            c.signed_message,
+            "{}",
+            c.name
+        );
+        assert_eq!(hex::encode(signed.signature()), c.signature, "{}", c.name);
+        assert_eq!(signed, opened, "{}", c.name);
+        assert_eq!(
+            hex::encode(&*signed.to_cbor().unwrap()),
+            c.signed_cbor,
+            "{}",
+            c.name
+        );
+        assert_eq!(
+            SignedEntry::from_cbor(&unhex(&c.signed_cbor)).unwrap(),
+            opened
+        );
+        let resealed = membership::seal_entry_with_nonce(
+            &ek,
+            c.epoch,
+            &space,
+            prev.as_ref(),
+            &signed,
+            &arr12(&c.nonce),
+        )
+        .unwrap();
+        assert_eq!(resealed, ct, "{}", c.name);
+        assert_eq!(
+            hex::encode(membership::entry_hash(&ct)),
+            c.entry_hash,
+            "{}",
+            c.name
+        );
+        hashes.push(&c.entry_hash);
+        kinds.push(c.body.k.as_str());
+    }
+    for k in ["create", "invite", "accept", "decline", "remove", "rotate"] {
+        assert!(kinds.contains(&k), "membership.json lacks a {k} entry");
+    }
+    assert!(file.reject_cases.len() >= 10);
+    for c in &file.reject_cases {
+        let result = membership::open_entry(
+            &EpochKey::from_bytes(arr32(&c.epoch_key)),
+            &uuid(&c.space),
+            c.prev_hash.as_deref().map(arr32).as_ref(),
+            &unhex(&c.ciphertext),
+        );
+        assert_eq!(
+            membership_error_name(&result.unwrap_err()),
+            c.error,
+            "{}",
+            c.name
+        );
+    }
+    for c in &file.invitations {
+        let id = uuid(&c.invitation);
+        let context = membership::invitation_context(&id);
+        assert_eq!(hex::encode(&context), c.context, "{}", c.name);
+        let secret = StaticSecret::from(arr32(&c.recipient_secret));
+        assert_eq!(
+            hex::encode(x25519_dalek::PublicKey::from(&secret).as_bytes()),
+            c.recipient_public
+        );
+        let payload = membership::open_invitation(&secret, &id, &unhex(&c.sealed)).unwrap();
+        let expected = InvitationPayload {
+            space: uuid(&c.space),
+            name: c.space_name.clone(),
+            inviter: c.inviter.parse().unwrap(),
+            role: role(&c.role),
+            cap: c.cap.clone(),
+            keys: c
+                .keys
+                .iter()
+                .map(|k| (k.epoch, EpochKey::from_bytes(arr32(&k.key))))
+                .collect(),
+        };
+        assert_eq!(payload, expected, "{}", c.name);
+        let cbor = membership::invitation_to_cbor(&payload).unwrap();
+        assert_eq!(hex::encode(&*cbor), c.payload_cbor, "{}", c.name);
+        assert_eq!(membership::invitation_from_cbor(&cbor).unwrap(), expected);
+        let again = sealed::seal_with_ephemeral(
+            &AgreementPublicKey(arr32(&c.recipient_public)),
+            &cbor,
+            &context,
+            &StaticSecret::from(arr32(&c.ephemeral_secret)),
+            &arr12(&c.nonce),
+        )
+        .unwrap();
+        assert_eq!(hex::encode(again), c.sealed, "{}", c.name);
+    }
+    assert!(!file.invitation_reject_cases.is_empty());
+    for c in &file.invitation_reject_cases {
+        let result = membership::open_invitation(
+            &StaticSecret::from(arr32(&c.recipient_secret)),
+            &uuid(&c.invitation),
+            &unhex(&c.sealed),
+        );
+        assert_eq!(
+            membership_error_name(&result.unwrap_err()),
+            c.error,
+            "{}",
+            c.name
+        );
     }
 }

@@ -18,14 +18,20 @@ mod common;
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use common::*;
 use hkdf::Hkdf;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use sealbase_crypto::capability::{Capability, CapabilityToken};
 use sealbase_crypto::envelope::{self, RecordEnvelope};
 use sealbase_crypto::identity::Did;
 use sealbase_crypto::kdf::{self, info};
+use sealbase_crypto::membership::{self, EntryHash};
 use sealbase_crypto::{
     AccountRootKey, AgreementPublicKey, AppKey, Dek, EpochKey, FileKey, Identity, RecoveryKey,
     Uuid, dek, sealed, wrap,
 };
+use sealbase_crypto::{EntryBody, InvitationPayload, MembershipError, SignedEntry};
 use serde::Serialize;
+use serde_bytes::ByteArray;
 use sha2::{Digest, Sha256};
 use x25519_dalek::{PublicKey, StaticSecret};
 
@@ -1024,5 +1030,528 @@ fn app_key_type_is_what_kdf_json_says() {
     assert_eq!(
         kdf::personal_epoch_key(&ak).as_bytes(),
         &hkdf_raw(&[1; 32], &[], info::PERSONAL_EPOCH.as_bytes())
+    );
+}
+
+/// `0x01 ‖ epoch ‖ nonce ‖ AES-256-GCM(key, padded, aad)` with raw AES-GCM,
+/// for entries `seal_entry_with_nonce` would refuse to make.
+fn raw_entry(key: &[u8; 32], epoch: u32, nonce: &[u8; 12], aad: &[u8], padded: &[u8]) -> Vec<u8> {
+    let cipher = aes_gcm::Aes256Gcm::new_from_slice(key).unwrap();
+    let mut buf = padded.to_vec();
+    let tag = cipher
+        .encrypt_inout_detached(
+            &aes_gcm::Nonce::from(*nonce),
+            aad,
+            buf.as_mut_slice().into(),
+        )
+        .unwrap();
+    let mut out = vec![membership::ENTRY_VERSION];
+    out.extend_from_slice(&epoch.to_be_bytes());
+    out.extend_from_slice(nonce);
+    out.extend_from_slice(&buf);
+    out.extend_from_slice(&tag);
+    out
+}
+
+fn cbor(value: &impl Serialize) -> Vec<u8> {
+    let mut out = Vec::new();
+    ciborium::into_writer(value, &mut out).unwrap();
+    out
+}
+
+fn body_case(body: &EntryBody) -> MembershipBody {
+    let mut c = MembershipBody {
+        k: String::new(),
+        name: None,
+        member: None,
+        x25519: None,
+        handle: None,
+        role: None,
+        cap: None,
+        revoked: None,
+        epoch: None,
+        members: None,
+    };
+    c.k = match body {
+        EntryBody::Create { name, x25519 } => {
+            c.name = Some(name.clone());
+            c.x25519 = Some(hx(**x25519));
+            "create"
+        }
+        EntryBody::Invite {
+            member,
+            x25519,
+            handle,
+            role,
+            cap,
+        } => {
+            c.member = Some(member.to_string());
+            c.x25519 = Some(hx(**x25519));
+            c.handle = Some(handle.clone());
+            c.role = Some(role.as_str().into());
+            c.cap = Some(cap.clone());
+            "invite"
+        }
+        EntryBody::Accept => "accept",
+        EntryBody::Decline => "decline",
+        EntryBody::Remove { member, revoked } => {
+            c.member = Some(member.to_string());
+            c.revoked = Some(revoked.iter().map(|h| hx(**h)).collect());
+            "remove"
+        }
+        EntryBody::Rotate { epoch, members } => {
+            c.epoch = Some(*epoch);
+            c.members = Some(members.iter().map(ToString::to_string).collect());
+            "rotate"
+        }
+    }
+    .into();
+    c
+}
+
+#[test]
+fn membership_vectors() {
+    let ident = |who: &str| {
+        let seed = det(&format!("membership/{who}/ed25519"));
+        let xsecret = det(&format!("membership/{who}/x25519"));
+        (Identity::from_secrets(&seed, &xsecret), seed, xsecret)
+    };
+    let root = ident("root");
+    let bob = ident("bob");
+    let carol = ident("carol");
+    let space = det_uuid("membership/space");
+    let space_name = "Trip to Lisbon";
+    let epoch_keys = [
+        EpochKey::from_bytes(det("membership/epoch-key/1")),
+        EpochKey::from_bytes(det("membership/epoch-key/2")),
+        EpochKey::from_bytes(det("membership/epoch-key/3")),
+    ];
+    let epoch_key = |epoch: u32| &epoch_keys[epoch as usize - 1];
+
+    // The root holds an admin token to itself and delegates to invitees.
+    let exp = 1_900_000_000;
+    let mut rng = ChaCha20Rng::from_seed(det("membership/capability-rng"));
+    let root_token = CapabilityToken::issue_root(
+        &root.0,
+        &root.0.did(),
+        space,
+        Capability::Admin,
+        exp,
+        &mut rng,
+    )
+    .unwrap();
+    let bob_token = root_token
+        .delegate(&root.0, &bob.0.did(), Capability::Write, exp, &mut rng)
+        .unwrap();
+    let carol_token = root_token
+        .delegate(&root.0, &carol.0.did(), Capability::Admin, exp, &mut rng)
+        .unwrap();
+
+    let mut cases = Vec::new();
+    let mut entry = |name: &str,
+                     author: &(Identity, [u8; 32], [u8; 32]),
+                     prev: Option<EntryHash>,
+                     epoch: u32,
+                     body: EntryBody| {
+        let (id, seed, xsecret) = author;
+        let ek = epoch_key(epoch);
+        let key = hkdf_raw(ek.as_bytes(), &[], info::MEMBERSHIP.as_bytes());
+        assert_eq!(*kdf::membership_key(ek), key);
+        let position = [
+            space.as_bytes().as_slice(),
+            &prev.unwrap_or([0; 32]),
+            &epoch.to_be_bytes(),
+        ]
+        .concat();
+        let aad = [b"sealbase/v1/membership".as_slice(), &position].concat();
+        assert_eq!(membership::entry_aad(&space, prev.as_ref(), epoch), aad);
+        let body_cbor = cbor(&body);
+        let signed = SignedEntry::sign(id, &space, prev.as_ref(), epoch, body.clone()).unwrap();
+        let message = [
+            b"sealbase/v1/membership-sig".as_slice(),
+            &position,
+            &body_cbor,
+        ]
+        .concat();
+        assert_eq!(signed.signed_message(&space, prev.as_ref(), epoch), message);
+        assert_eq!(*signed.signature(), id.sign(&message));
+        let signed_cbor = signed.to_cbor().unwrap();
+        let nonce = det12(&format!("membership/nonce/{name}"));
+        let ct =
+            membership::seal_entry_with_nonce(ek, epoch, &space, prev.as_ref(), &signed, &nonce)
+                .unwrap();
+        let padded = envelope::pad(&signed_cbor).unwrap();
+        assert_eq!(raw_entry(&key, epoch, &nonce, &aad, &padded), ct);
+        let hash = membership::entry_hash(&ct);
+        assert_eq!(hash, <[u8; 32]>::from(Sha256::digest(&ct)));
+        cases.push(MembershipEntryCase {
+            name: name.into(),
+            author_ed25519_seed: hx(seed),
+            author_x25519_secret: hx(xsecret),
+            author_did: id.did().to_string(),
+            space: space.to_string(),
+            prev_hash: prev.map(hx),
+            epoch,
+            epoch_key: hx(ek.as_bytes()),
+            membership_key: hx(key),
+            aad: hx(&aad),
+            nonce: hx(nonce),
+            body: body_case(&body),
+            body_cbor: hx(&body_cbor),
+            signed_message: hx(&message),
+            signature: hx(signed.signature()),
+            signed_cbor: hx(&*signed_cbor),
+            ciphertext: hx(&ct),
+            entry_hash: hx(hash),
+        });
+        (hash, ct, signed)
+    };
+
+    // One log: create, invite bob, rotate to 2, bob accepts, bob removed,
+    // rotate to 3; plus a decline in place of the accept.
+    let (h1, genesis, _) = entry(
+        "genesis create",
+        &root,
+        None,
+        1,
+        EntryBody::Create {
+            name: space_name.into(),
+            x25519: ByteArray::new(*root.0.agreement_public().as_bytes()),
+        },
+    );
+    let (h2, _, _) = entry(
+        "invite bob as writer",
+        &root,
+        Some(h1),
+        1,
+        EntryBody::Invite {
+            member: bob.0.did(),
+            x25519: ByteArray::new(*bob.0.agreement_public().as_bytes()),
+            handle: "bob".into(),
+            role: Capability::Write,
+            cap: bob_token.as_str().into(),
+        },
+    );
+    let (h3, _, _) = entry(
+        "rotate to epoch 2",
+        &root,
+        Some(h2),
+        2,
+        EntryBody::Rotate {
+            epoch: 2,
+            members: vec![root.0.did(), bob.0.did()],
+        },
+    );
+    let (h4, accept, accept_signed) = entry("bob accepts", &bob, Some(h3), 2, EntryBody::Accept);
+    entry(
+        "bob declines (instead of accepting)",
+        &bob,
+        Some(h3),
+        2,
+        EntryBody::Decline,
+    );
+    let (h5, _, _) = entry(
+        "remove bob",
+        &root,
+        Some(h4),
+        2,
+        EntryBody::Remove {
+            member: bob.0.did(),
+            revoked: vec![ByteArray::new(*bob_token.hash().as_bytes())],
+        },
+    );
+    entry(
+        "rotate to epoch 3",
+        &root,
+        Some(h5),
+        3,
+        EntryBody::Rotate {
+            epoch: 3,
+            members: vec![root.0.did()],
+        },
+    );
+
+    let mut reject_cases = Vec::new();
+    let mut reject =
+        |name: &str, ek: &EpochKey, space: &Uuid, prev: Option<EntryHash>, ct: &[u8]| {
+            let error = membership::open_entry(ek, space, prev.as_ref(), ct).unwrap_err();
+            reject_cases.push(MembershipRejectCase {
+                name: name.into(),
+                space: space.to_string(),
+                prev_hash: prev.map(hx),
+                epoch_key: hx(ek.as_bytes()),
+                ciphertext: hx(ct),
+                error: membership_error_name(&error),
+            });
+            error
+        };
+    use MembershipError as E;
+    let e2 = epoch_key(2);
+    assert_eq!(
+        reject("wrong prev hash", e2, &space, Some(h2), &accept),
+        E::Authentication
+    );
+    assert_eq!(
+        reject(
+            "genesis read after an entry",
+            epoch_key(1),
+            &space,
+            Some(h1),
+            &genesis
+        ),
+        E::Authentication
+    );
+    assert_eq!(
+        reject("non-genesis read as genesis", e2, &space, None, &accept),
+        E::Authentication
+    );
+    assert_eq!(
+        reject(
+            "another space",
+            e2,
+            &det_uuid("membership/other-space"),
+            Some(h3),
+            &accept
+        ),
+        E::Authentication
+    );
+    assert_eq!(
+        reject(
+            "another epoch's key",
+            epoch_key(1),
+            &space,
+            Some(h3),
+            &accept
+        ),
+        E::Authentication
+    );
+    let mut relabelled = accept.clone();
+    relabelled[4] ^= 0x01;
+    assert_eq!(
+        reject(
+            "epoch byte flipped (2 to 3)",
+            e2,
+            &space,
+            Some(h3),
+            &relabelled
+        ),
+        E::Authentication
+    );
+    let mut tag = accept.clone();
+    *tag.last_mut().unwrap() ^= 0x80;
+    assert_eq!(
+        reject("tag bit flipped", e2, &space, Some(h3), &tag),
+        E::Authentication
+    );
+    let mut v2 = accept.clone();
+    v2[0] = 0x02;
+    assert_eq!(
+        reject("version byte 0x02", e2, &space, Some(h3), &v2),
+        E::UnsupportedVersion(2)
+    );
+    assert_eq!(
+        reject("truncated to 32 bytes", e2, &space, Some(h3), &accept[..32]),
+        E::Truncated
+    );
+    assert_eq!(
+        reject("truncated to 4 bytes", e2, &space, Some(h3), &accept[..4]),
+        E::Truncated
+    );
+    // Authentic ciphertexts (raw AES-GCM) whose plaintext must be refused.
+    let key2 = *kdf::membership_key(e2);
+    let aad3 = membership::entry_aad(&space, Some(&h3), 2);
+    let nonce = det12("membership/nonce/raw");
+    let raw = |plain: &[u8]| raw_entry(&key2, 2, &nonce, &aad3, &envelope::pad(plain).unwrap());
+    // Signed at h2's position, sealed at h3's.
+    let elsewhere = SignedEntry::sign(&bob.0, &space, Some(&h2), 2, EntryBody::Accept).unwrap();
+    assert_eq!(
+        reject(
+            "signed for another position",
+            e2,
+            &space,
+            Some(h3),
+            &raw(&elsewhere.to_cbor().unwrap())
+        ),
+        E::BadSignature
+    );
+    let signed_value: ciborium::Value =
+        ciborium::from_reader(&accept_signed.to_cbor().unwrap()[..]).unwrap();
+    let set = |key: &str, new: ciborium::Value| {
+        let mut v = signed_value.clone();
+        for (k, val) in v.as_map_mut().unwrap() {
+            if k.as_text() == Some(key) {
+                *val = new.clone();
+            }
+        }
+        cbor(&v)
+    };
+    assert_eq!(
+        reject(
+            "signed entry with v: 2",
+            e2,
+            &space,
+            Some(h3),
+            &raw(&set("v", 2.into()))
+        ),
+        E::UnsupportedPayloadVersion(2)
+    );
+    let unknown_kind = cbor(&ciborium::Value::Map(vec![("k".into(), "promote".into())]));
+    assert!(matches!(
+        reject(
+            "unknown body kind",
+            e2,
+            &space,
+            Some(h3),
+            &raw(&set("b", ciborium::Value::Bytes(unknown_kind)))
+        ),
+        E::Malformed(_)
+    ));
+    let mut bad_padding = envelope::pad(&accept_signed.to_cbor().unwrap())
+        .unwrap()
+        .to_vec();
+    *bad_padding.last_mut().unwrap() = 1;
+    assert!(matches!(
+        reject(
+            "non-zero padding byte",
+            e2,
+            &space,
+            Some(h3),
+            &raw_entry(&key2, 2, &nonce, &aad3, &bad_padding)
+        ),
+        E::Padding(_)
+    ));
+
+    let mut invitations = Vec::new();
+    let mut invitation_reject_cases = Vec::new();
+    let mut first = None;
+    for (name, invitee, role, token, keys) in [
+        (
+            "bob invited as writer at epoch 1",
+            &bob,
+            Capability::Write,
+            &bob_token,
+            vec![(1u32, epoch_key(1))],
+        ),
+        (
+            "carol invited as admin after two rotations",
+            &carol,
+            Capability::Admin,
+            &carol_token,
+            vec![(1, epoch_key(1)), (2, epoch_key(2)), (3, epoch_key(3))],
+        ),
+    ] {
+        let id = det_uuid(&format!("membership/invitation/{name}"));
+        let payload = InvitationPayload {
+            space,
+            name: space_name.into(),
+            inviter: root.0.did(),
+            role,
+            cap: token.as_str().into(),
+            keys: keys.iter().map(|(e, k)| (*e, (*k).clone())).collect(),
+        };
+        let payload_cbor = membership::invitation_to_cbor(&payload).unwrap();
+        let context = membership::invitation_context(&id);
+        assert_eq!(context, [b"invitation".as_slice(), id.as_bytes()].concat());
+        let eph_secret = det(&format!("membership/invitation-ephemeral/{name}"));
+        let nonce = det12(&format!("membership/invitation-nonce/{name}"));
+        let recipient = invitee.0.agreement_public();
+        let boxed = sealed::seal_with_ephemeral(
+            &recipient,
+            &payload_cbor,
+            &context,
+            &StaticSecret::from(eph_secret),
+            &nonce,
+        )
+        .unwrap();
+        assert_eq!(
+            membership::open_invitation(invitee.0.agreement_secret(), &id, &boxed).unwrap(),
+            payload
+        );
+        first.get_or_insert((id, invitee.2, boxed.clone(), eph_secret, recipient));
+        invitations.push(InvitationCase {
+            name: name.into(),
+            invitation: id.to_string(),
+            space: space.to_string(),
+            space_name: space_name.into(),
+            inviter: root.0.did().to_string(),
+            role: role.as_str().into(),
+            cap: token.as_str().into(),
+            keys: keys
+                .iter()
+                .map(|(e, k)| InvitationKey {
+                    epoch: *e,
+                    key: hx(k.as_bytes()),
+                })
+                .collect(),
+            payload_cbor: hx(&*payload_cbor),
+            recipient_secret: hx(invitee.2),
+            recipient_public: hx(recipient.as_bytes()),
+            ephemeral_secret: hx(eph_secret),
+            nonce: hx(nonce),
+            context: hx(&context),
+            sealed: hx(&boxed),
+        });
+    }
+    let (id, secret, boxed, eph_secret, recipient) = first.unwrap();
+    let mut reject_invitation = |name: &str, id: &Uuid, secret: [u8; 32], boxed: &[u8]| {
+        let error =
+            membership::open_invitation(&StaticSecret::from(secret), id, boxed).unwrap_err();
+        invitation_reject_cases.push(InvitationRejectCase {
+            name: name.into(),
+            invitation: id.to_string(),
+            recipient_secret: hx(secret),
+            sealed: hx(boxed),
+            error: membership_error_name(&error),
+        });
+        error
+    };
+    assert_eq!(
+        reject_invitation(
+            "another invitation id",
+            &det_uuid("membership/other-invitation"),
+            secret,
+            &boxed
+        ),
+        E::Seal(sealed::SealError::Authentication)
+    );
+    assert_eq!(
+        reject_invitation("another recipient", &id, carol.2, &boxed),
+        E::Seal(sealed::SealError::Authentication)
+    );
+    let opened = sealed::open(
+        &StaticSecret::from(secret),
+        &boxed,
+        &membership::invitation_context(&id),
+    )
+    .unwrap();
+    let payload_value: ciborium::Value = ciborium::from_reader(opened.as_slice()).unwrap();
+    let mut v2 = payload_value;
+    for (k, val) in v2.as_map_mut().unwrap() {
+        if k.as_text() == Some("v") {
+            *val = 2.into();
+        }
+    }
+    let v2_boxed = sealed::seal_with_ephemeral(
+        &recipient,
+        &cbor(&v2),
+        &membership::invitation_context(&id),
+        &StaticSecret::from(eph_secret),
+        &det12("membership/invitation-nonce/v2"),
+    )
+    .unwrap();
+    assert_eq!(
+        reject_invitation("payload with v: 2", &id, secret, &v2_boxed),
+        E::UnsupportedPayloadVersion(2)
+    );
+
+    check_or_write(
+        "membership.json",
+        &MembershipFile {
+            description: "Membership log entries and invitations (docs/protocol.md, Membership entry and invitation formats). Entry: 0x01 ‖ epoch (u32 BE) ‖ nonce(12) ‖ AES-256-GCM(membership_key, pad(signed_cbor), aad), membership_key = HKDF-SHA256(ikm = epoch_key, salt = empty, info = \"sealbase/v1/membership\"), aad = \"sealbase/v1/membership\" ‖ space(16) ‖ prev_hash(32, zeros when null) ‖ epoch (u32 BE); pad is the record envelope's. signed_cbor = {a: author did:key, b: body_cbor, v: 1, sig: Ed25519(signed_message)}, signed_message = \"sealbase/v1/membership-sig\" ‖ space ‖ prev_hash ‖ epoch ‖ body_cbor. body_cbor is the CBOR map of body, kind in key k. entry_hash = SHA-256(ciphertext); the cases form one chain (the decline replaces the accept). reject_cases name the MembershipError of open_entry. Invitation: sealed box (sealed.json) of payload_cbor = {c: cap, i: inviter, k: [{e: epoch, k: key}], n: space name, r: role, s: space(16), v: 1} to the invitee's X25519 key, context = \"invitation\" ‖ invitation id(16); invitation_reject_cases name the MembershipError of open_invitation.".into(),
+            cases,
+            reject_cases,
+            invitations,
+            invitation_reject_cases,
+        },
     );
 }

@@ -103,6 +103,14 @@ pub enum DbError {
         /// The collection the remote version names.
         remote: String,
     },
+    /// The record is on the server in another space already.
+    #[error("record {id} is already synced to space {space}")]
+    AlreadySynced {
+        /// The record.
+        id: String,
+        /// The space it is in.
+        space: String,
+    },
     /// A stored document does not load (corruption).
     #[error("stored document is corrupt: {0}")]
     Corrupt(String),
@@ -364,11 +372,51 @@ impl<E: Env> Db<E> {
             return Err(SchemaError::NotAnObject.into());
         };
         let id = self.new_id();
+        self.create(&schema, &id, &fields)
+    }
+
+    /// Inserts a new record under a caller-chosen id (a UUID where the
+    /// record syncs, e.g. an id shared with another object); an id in use
+    /// (even by a deleted record) is refused.
+    pub fn insert_with_id(
+        &mut self,
+        collection: &str,
+        id: &str,
+        record: Value,
+    ) -> Result<Value, DbError> {
+        let schema = self.collection(collection)?.clone();
+        schema.validate(&record)?;
+        let Value::Object(fields) = record else {
+            return Err(SchemaError::NotAnObject.into());
+        };
+        let taken: bool = self.conn.query_row(
+            &format!(
+                "SELECT EXISTS (SELECT 1 FROM {} WHERE id = ?1)",
+                table(collection)
+            ),
+            [id],
+            |row| row.get(0),
+        )?;
+        if taken {
+            return Err(DbError::Unique {
+                collection: collection.to_owned(),
+                index: "id".into(),
+            });
+        }
+        self.create(&schema, id, &fields)
+    }
+
+    fn create(
+        &mut self,
+        schema: &Collection,
+        id: &str,
+        fields: &Map<String, Value>,
+    ) -> Result<Value, DbError> {
         let now = self.env.now_ms();
         let mut d = self.new_doc();
-        doc::replace(&mut d, &schema.fields, &fields).map_err(am)?;
+        doc::replace(&mut d, &schema.fields, fields).map_err(am)?;
         self.commit(&mut d, now);
-        self.store(&schema, &id, &mut d, now, now, true)
+        self.store(schema, id, &mut d, now, now, true)
     }
 
     /// The live record `id`, if any.

@@ -319,14 +319,39 @@ impl<E: Env> Db<E> {
     /// at most `limit`. Records of collections not defined in this session
     /// wait until they are.
     pub fn pending(&self, limit: usize) -> Result<Vec<Pending>, DbError> {
+        self.pending_where(None, limit)
+    }
+
+    /// [`Self::pending`], only records of `space` (and, when `personal`,
+    /// records not assigned to any space yet).
+    pub fn pending_in(
+        &self,
+        space: &str,
+        personal: bool,
+        limit: usize,
+    ) -> Result<Vec<Pending>, DbError> {
+        self.pending_where(Some((space, personal)), limit)
+    }
+
+    fn pending_where(
+        &self,
+        space: Option<(&str, bool)>,
+        limit: usize,
+    ) -> Result<Vec<Pending>, DbError> {
         // Rows are read first (their statement ends before the documents
         // are read), then completed per record.
         let rows: Vec<Pending> = {
             let mut stmt = self.conn.prepare_cached(
                 "SELECT id, collection, space, cursor, seq, heads FROM sealbase_sync
-                 WHERE dirty = 1 ORDER BY seq LIMIT ?1",
+                 WHERE dirty = 1 AND (?2 OR space = ?3 OR (?4 AND space IS NULL))
+                 ORDER BY seq LIMIT ?1",
             )?;
-            let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+            let (any, only, personal) = match space {
+                None => (true, "", false),
+                Some((space, personal)) => (false, space, personal),
+            };
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = stmt.query_map(params![limit, any, only, personal], |row| {
                 Ok(Pending {
                     id: row.get(0)?,
                     collection: row.get(1)?,
@@ -400,6 +425,39 @@ impl<E: Env> Db<E> {
             params![id, seq, space, cursor_to_db(cursor)],
         )?;
         Ok(())
+    }
+
+    /// Puts a record that never reached the server into `space` (a
+    /// shared space): it is pushed there. A record already on the server
+    /// stays where it is (moving it is a new record there and a deletion
+    /// here).
+    pub fn assign_space(&mut self, id: &str, space: &str) -> Result<(), DbError> {
+        let row: Option<(String, Option<String>, i64)> = self
+            .conn
+            .query_row(
+                "SELECT collection, space, cursor FROM sealbase_sync WHERE id = ?1",
+                [id],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()?;
+        match row {
+            None => Err(DbError::NotFound {
+                collection: String::new(),
+                id: id.to_owned(),
+            }),
+            Some((_, current, _)) if current.as_deref() == Some(space) => Ok(()),
+            Some((_, current, cursor)) if cursor != 0 => Err(DbError::AlreadySynced {
+                id: id.to_owned(),
+                space: current.unwrap_or_default(),
+            }),
+            Some(_) => {
+                self.conn.execute(
+                    "UPDATE sealbase_sync SET space = ?2 WHERE id = ?1",
+                    params![id, space],
+                )?;
+                Ok(())
+            }
+        }
     }
 
     /// The record's server cursor (0 if unknown or never pushed).

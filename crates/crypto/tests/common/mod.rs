@@ -180,6 +180,137 @@ pub struct DidCase {
     pub error: Option<String>,
 }
 
+/// `membership.json`: an entry body in readable form. `k` is the kind;
+/// the other fields are those of that kind (bytes and hashes in hex, DIDs
+/// as did:key strings, the role as `read` / `write` / `admin`).
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct MembershipBody {
+    pub k: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x25519: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<String>>,
+}
+
+/// `membership.json`: a signed, sealed membership log entry.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct MembershipEntryCase {
+    pub name: String,
+    pub author_ed25519_seed: String,
+    pub author_x25519_secret: String,
+    pub author_did: String,
+    pub space: String,
+    /// `null` for the genesis entry (32 zero bytes in aad and signature).
+    pub prev_hash: Option<String>,
+    pub epoch: u32,
+    pub epoch_key: String,
+    /// `HKDF(epoch_key, salt = empty, "sealbase/v1/membership")`.
+    pub membership_key: String,
+    /// `"sealbase/v1/membership" ‖ space ‖ prev_hash ‖ epoch (u32 BE)`.
+    pub aad: String,
+    pub nonce: String,
+    pub body: MembershipBody,
+    pub body_cbor: String,
+    /// `"sealbase/v1/membership-sig" ‖ space ‖ prev_hash ‖ epoch ‖ body_cbor`.
+    pub signed_message: String,
+    pub signature: String,
+    /// `{a: author, b: body_cbor, v: 1, sig: signature}`.
+    pub signed_cbor: String,
+    pub ciphertext: String,
+    /// SHA-256 of `ciphertext`.
+    pub entry_hash: String,
+}
+
+/// `membership.json`: ciphertexts `open_entry` must refuse.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct MembershipRejectCase {
+    pub name: String,
+    pub space: String,
+    pub prev_hash: Option<String>,
+    pub epoch_key: String,
+    pub ciphertext: String,
+    pub error: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct InvitationKey {
+    pub epoch: u32,
+    pub key: String,
+}
+
+/// `membership.json`: an invitation payload sealed to the invitee.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct InvitationCase {
+    pub name: String,
+    pub invitation: String,
+    pub space: String,
+    pub space_name: String,
+    pub inviter: String,
+    pub role: String,
+    pub cap: String,
+    pub keys: Vec<InvitationKey>,
+    /// `{c, i, k: [{e, k}], n, r, s, v: 1}`.
+    pub payload_cbor: String,
+    pub recipient_secret: String,
+    pub recipient_public: String,
+    pub ephemeral_secret: String,
+    pub nonce: String,
+    /// `"invitation" ‖ invitation id (16)`.
+    pub context: String,
+    pub sealed: String,
+}
+
+/// `membership.json`: sealed invitations `open_invitation` must refuse.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct InvitationRejectCase {
+    pub name: String,
+    pub invitation: String,
+    pub recipient_secret: String,
+    pub sealed: String,
+    pub error: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct MembershipFile {
+    pub description: String,
+    pub cases: Vec<MembershipEntryCase>,
+    pub reject_cases: Vec<MembershipRejectCase>,
+    pub invitations: Vec<InvitationCase>,
+    pub invitation_reject_cases: Vec<InvitationRejectCase>,
+}
+
+/// How `membership.json` names a `MembershipError`: the variant, with its
+/// version number or inner `SealError` but without free-text messages.
+/// Exhaustive, so a new variant has to be named here.
+pub fn membership_error_name(e: &sealbase_crypto::MembershipError) -> String {
+    use sealbase_crypto::MembershipError as E;
+    match e {
+        E::Truncated => "Truncated".into(),
+        E::UnsupportedVersion(v) => format!("UnsupportedVersion({v})"),
+        E::Authentication => "Authentication".into(),
+        E::Padding(_) => "Padding".into(),
+        E::Malformed(_) => "Malformed".into(),
+        E::UnsupportedPayloadVersion(v) => format!("UnsupportedPayloadVersion({v})"),
+        E::BadSignature => "BadSignature".into(),
+        E::TooLarge => "TooLarge".into(),
+        E::Seal(inner) => format!("Seal({})", error_name(inner)),
+    }
+}
+
 /// The variant name of an error as the vectors spell it: its `Debug` form,
 /// without free-text messages (e.g. `MalformedEnvelope`).
 pub fn error_name(e: &impl core::fmt::Debug) -> String {
