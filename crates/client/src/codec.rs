@@ -71,9 +71,7 @@ pub fn open_personal(
     blob: &[u8],
     dek: &sealbase_protocol::WrappedKey,
 ) -> Result<RecordEnvelope, String> {
-    let wrapped = WrappedKey::from_bytes(dek.as_bytes()).map_err(|e| e.to_string())?;
-    let dek = unwrap_dek(keys.personal_epoch_key(), &wrapped).map_err(|e| e.to_string())?;
-    let envelope = open_record_envelope(&dek, space, id, blob).map_err(|e| e.to_string())?;
+    let envelope = open_under(|_| Ok(keys.personal_epoch_key()), space, id, blob, dek)?;
     if envelope.author() != &keys.did() {
         return Err(format!(
             "signed by {}, which is not this user's identity",
@@ -96,12 +94,16 @@ pub fn open_shared(
     blob: &[u8],
     dek: &sealbase_protocol::WrappedKey,
 ) -> Result<RecordEnvelope, String> {
-    let wrapped = WrappedKey::from_bytes(dek.as_bytes()).map_err(|e| e.to_string())?;
-    let key = keys
-        .get(&wrapped.epoch())
-        .ok_or_else(|| format!("no key for epoch {}", wrapped.epoch()))?;
-    let dek = unwrap_dek(key, &wrapped).map_err(|e| e.to_string())?;
-    let envelope = open_record_envelope(&dek, space, id, blob).map_err(|e| e.to_string())?;
+    let envelope = open_under(
+        |epoch| {
+            keys.get(&epoch)
+                .ok_or_else(|| format!("no key for epoch {epoch}"))
+        },
+        space,
+        id,
+        blob,
+        dek,
+    )?;
     let writer = folded
         .member(envelope.author())
         .is_some_and(|m| m.role >= Capability::Write);
@@ -112,4 +114,18 @@ pub fn open_shared(
         ));
     }
     Ok(envelope)
+}
+
+/// Unwraps the DEK under the key `key_for` gives for its epoch, decrypts
+/// and decodes the envelope, and verifies its signature.
+fn open_under<'k>(
+    key_for: impl FnOnce(u32) -> Result<&'k EpochKey, String>,
+    space: &Uuid,
+    id: &Uuid,
+    blob: &[u8],
+    dek: &sealbase_protocol::WrappedKey,
+) -> Result<RecordEnvelope, String> {
+    let wrapped = WrappedKey::from_bytes(dek.as_bytes()).map_err(|e| e.to_string())?;
+    let dek = unwrap_dek(key_for(wrapped.epoch())?, &wrapped).map_err(|e| e.to_string())?;
+    open_record_envelope(&dek, space, id, blob).map_err(|e| e.to_string())
 }
