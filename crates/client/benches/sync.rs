@@ -108,16 +108,7 @@ fn sealed(user: &User, space: &Uuid) -> (Db<SystemEnv>, Vec<sealbase_protocol::C
         .pending(1000)
         .unwrap()
         .iter()
-        .map(|p| {
-            seal_change(
-                keys.identity(),
-                PERSONAL_EPOCH,
-                keys.personal_epoch_key(),
-                space,
-                p,
-            )
-            .unwrap()
-        })
+        .map(|p| seal(&keys, space, p))
         .collect();
     (db, changes)
 }
@@ -190,16 +181,7 @@ fn merge(c: &mut Criterion) {
         .pending(1000)
         .unwrap()
         .iter()
-        .map(|p| {
-            seal_change(
-                keys.identity(),
-                PERSONAL_EPOCH,
-                keys.personal_epoch_key(),
-                &space,
-                p,
-            )
-            .unwrap()
-        })
+        .map(|p| seal(&keys, &space, p))
         .collect();
     group.bench_function("open+verify+merge 1000 concurrent edits", |b| {
         b.iter_batched(
@@ -225,3 +207,19 @@ fn merge(c: &mut Criterion) {
 
 criterion_group!(benches, merge, cold_sync);
 criterion_main!(benches);
+
+/// Seals a pending personal record as the engine does.
+fn seal(
+    keys: &sealbase_client::SyncKeys,
+    space: &Uuid,
+    p: &sealbase_db::Pending,
+) -> sealbase_protocol::Change {
+    seal_change(
+        keys.identity(),
+        PERSONAL_EPOCH,
+        keys.personal_epoch_key(),
+        space,
+        p,
+    )
+    .unwrap()
+}
