@@ -20,8 +20,10 @@
 #![cfg_attr(not(test), forbid(unsafe_code))]
 
 pub mod capability;
+pub mod channel;
 pub mod dek;
 pub mod envelope;
+pub mod file;
 mod gcm;
 pub mod identity;
 pub mod jwe;
@@ -32,12 +34,21 @@ pub mod sealed;
 pub mod wrap;
 
 // crypto core
+pub use channel::{
+    CHANNEL_HEADER_LEN, CHANNEL_VERSION, ChannelError, ChannelKind, ChannelMessage, channel_aad,
+    channel_epoch, open_channel, seal_channel, seal_channel_with_nonce,
+};
 pub use dek::{
     DekWrapError, WrappedKey, unwrap_dek, unwrap_file_key, wrap_dek, wrap_file_key, wrapped_epoch,
 };
 pub use envelope::{
     EnvelopeError, PaddingError, RecordEnvelope, open_record, open_record_envelope, seal_record,
     seal_record_envelope,
+};
+pub use file::{
+    FILE_CHUNK_LEN, FILE_HEADER_LEN, FILE_VERSION, FileError, FileOpener, FileSealer,
+    SEALED_CHUNK_LEN, SealedSpan, file_chunk_count, open_file, plain_file_len, seal_file,
+    sealed_file_len, sealed_span,
 };
 pub use membership::{
     EntryBody, InvitationPayload, MembershipError, SignedEntry, open_entry, open_invitation,

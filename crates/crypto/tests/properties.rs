@@ -6,8 +6,10 @@ use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use sealbase_crypto::envelope::{self, EnvelopeError, RecordEnvelope};
+use sealbase_crypto::file::{self, FileOpener};
 use sealbase_crypto::{
-    AccountRootKey, ArkWrappingKey, Dek, EpochKey, Identity, RecoveryKey, Uuid, dek, sealed, wrap,
+    AccountRootKey, ArkWrappingKey, ChannelKind, Dek, EpochKey, FileKey, Identity, RecoveryKey,
+    Uuid, channel, dek, sealed, wrap,
 };
 
 const SPACE: Uuid = Uuid::from_bytes([0x11; 16]);
@@ -83,6 +85,18 @@ proptest! {
         let id = Identity::from_secrets(&[6; 32], &[7; 32]);
         let _ = sealed::open(id.agreement_secret(), &bytes, b"ctx");
         let _ = sealed::open_epoch_key(id.agreement_secret(), &SPACE, 0, &bytes);
+        let _ = channel::channel_epoch(&bytes);
+        for kind in [ChannelKind::Presence, ChannelKind::Event] {
+            prop_assert!(channel::open_channel(&EpochKey::from_bytes([8; 32]), &SPACE, kind, &versioned).is_err());
+        }
+        let fk = FileKey::from_bytes([9; 32]);
+        let _ = file::open_file(&fk, &SPACE, &RECORD, &bytes);
+        prop_assert!(file::open_file(&fk, &SPACE, &RECORD, &versioned).is_err());
+        if let Ok(opener) = FileOpener::new(&fk, &SPACE, &RECORD, &versioned) {
+            for (index, last) in [(0, true), (0, false), (1, true), (u64::MAX, true)] {
+                prop_assert!(opener.open_chunk(index, &bytes, last).is_err());
+            }
+        }
         if let Ok(s) = core::str::from_utf8(&bytes) {
             let _ = wrap::parse_recovery_key(s);
             let _ = s.parse::<sealbase_crypto::Did>();
@@ -155,5 +169,93 @@ proptest! {
         let mut flipped = wrapped;
         flipped[bit / 8] ^= 1 << (bit % 8);
         prop_assert!(wrap::unwrap_ark(&akek, &flipped).is_err());
+    }
+
+    #[test]
+    fn channel_round_trip_and_tamper(
+        data in proptest::collection::vec(any::<u8>(), 0..2000),
+        event: bool,
+        epoch: u32,
+        seed: u64,
+        bit: usize,
+    ) {
+        let kind = if event { ChannelKind::Event } else { ChannelKind::Presence };
+        let id = Identity::generate(&mut rng(seed));
+        let ek = EpochKey::from_bytes([6; 32]);
+        let sealed = channel::seal_channel(&id, &SPACE, epoch, &ek, kind, &data, &mut rng(seed ^ 1));
+        if data.len() > kind.max_data_len() {
+            prop_assert_eq!(sealed, Err(channel::ChannelError::TooLarge));
+            return Ok(());
+        }
+        let blob = sealed.unwrap();
+        prop_assert_eq!(channel::channel_epoch(&blob), Ok(epoch));
+        prop_assert!(envelope::is_bucket_size(blob.len() - channel::CHANNEL_HEADER_LEN - 16));
+        let opened = channel::open_channel(&ek, &SPACE, kind, &blob).unwrap();
+        prop_assert_eq!((opened.author, opened.epoch, &opened.data), (id.did(), epoch, &data));
+        let mut flipped = blob.clone();
+        let bit = bit % (blob.len() * 8);
+        flipped[bit / 8] ^= 1 << (bit % 8);
+        prop_assert!(channel::open_channel(&ek, &SPACE, kind, &flipped).is_err());
+    }
+
+    #[test]
+    fn file_lengths_are_a_bijection(plain_len in 0u64..(1 << 50), sealed_len: u64) {
+        let sealed = file::sealed_file_len(plain_len);
+        prop_assert_eq!(file::plain_file_len(sealed), Ok(plain_len));
+        if let Ok(plain) = file::plain_file_len(sealed_len) {
+            prop_assert_eq!(file::sealed_file_len(plain), sealed_len);
+        }
+        let near = 9 + plain_len / 1000 * (file::SEALED_CHUNK_LEN as u64);
+        for len in near..near + 40 {
+            if let Ok(plain) = file::plain_file_len(len) {
+                prop_assert_eq!(file::sealed_file_len(plain), len);
+            }
+        }
+    }
+
+    #[test]
+    fn sealed_span_is_the_covering_chunks(
+        plain_len in 0u64..(20 * 262_144),
+        a in 0u64..(21 * 262_144),
+        b in 0u64..(21 * 262_144),
+    ) {
+        let (c, s) = (file::FILE_CHUNK_LEN as u64, file::SEALED_CHUNK_LEN as u64);
+        let sealed_len = file::sealed_file_len(plain_len);
+        let count = file::file_chunk_count(sealed_len).unwrap();
+        match file::sealed_span(sealed_len, a, b) {
+            Ok(span) => {
+                let end = b.min(plain_len);
+                prop_assert!(a < end);
+                prop_assert_eq!(span.first_chunk, a / c);
+                prop_assert_eq!(span.start, 9 + span.first_chunk * s);
+                let last = (end - 1) / c;
+                prop_assert!(last < count);
+                let chunk_end = if last + 1 == count { sealed_len } else { 9 + (last + 1) * s };
+                prop_assert_eq!(span.end, chunk_end);
+                prop_assert!(span.end <= sealed_len);
+            }
+            Err(e) => {
+                prop_assert_eq!(e, file::FileError::Range);
+                prop_assert!(a >= b.min(plain_len));
+            }
+        }
+    }
+
+    #[test]
+    fn file_round_trip_and_tamper(
+        plain in proptest::collection::vec(any::<u8>(), 0..3000),
+        key: [u8; 32],
+        seed: u64,
+        bit: usize,
+    ) {
+        let fk = FileKey::from_bytes(key);
+        let sealed = file::seal_file(&fk, &SPACE, &RECORD, &plain, &mut rng(seed)).unwrap();
+        prop_assert_eq!(sealed.len() as u64, file::sealed_file_len(plain.len() as u64));
+        prop_assert_eq!(&*file::open_file(&fk, &SPACE, &RECORD, &sealed).unwrap(), &plain);
+        let mut flipped = sealed.clone();
+        let bit = bit % (sealed.len() * 8);
+        flipped[bit / 8] ^= 1 << (bit % 8);
+        prop_assert!(file::open_file(&fk, &SPACE, &RECORD, &flipped).is_err());
+        prop_assert!(file::open_file(&fk, &SPACE, &RECORD, &sealed[..sealed.len() - 1]).is_err());
     }
 }

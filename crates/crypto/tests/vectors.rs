@@ -5,9 +5,12 @@
 
 mod common;
 
+use aes_gcm::aead::{AeadInOut, KeyInit};
 use common::*;
 use sealbase_crypto::capability::Capability;
+use sealbase_crypto::channel::{self, ChannelMessage};
 use sealbase_crypto::envelope::{self, RecordEnvelope};
+use sealbase_crypto::file::{self, FileOpener, FileSealer};
 use sealbase_crypto::identity::Did;
 use sealbase_crypto::kdf;
 use sealbase_crypto::membership;
@@ -16,6 +19,7 @@ use sealbase_crypto::{
     Identity, InvitationPayload, RecoveryKey, SignedEntry, dek, sealed, wrap,
 };
 use serde_bytes::ByteArray;
+use sha2::{Digest, Sha256};
 use x25519_dalek::StaticSecret;
 
 fn load<T: serde::de::DeserializeOwned>(json: &str) -> T {
@@ -529,5 +533,257 @@ fn membership_cases() {
             "{}",
             c.name
         );
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn channel_cases() {
+    use ciborium::Value;
+    let file: ChannelFile = load(include_str!("vectors/channel.json"));
+    let mut kinds = Vec::new();
+    for c in &file.cases {
+        let id = Identity::from_secrets(
+            &arr32(&c.author_ed25519_seed),
+            &arr32(&c.author_x25519_secret),
+        );
+        assert_eq!(id.did().to_string(), c.author_did, "{}", c.name);
+        let (space, kind) = (uuid(&c.space), channel_kind(&c.kind).unwrap());
+        let ek = EpochKey::from_bytes(arr32(&c.epoch_key));
+        let key = kdf::channel_key(&ek);
+        assert_eq!(hex::encode(key.as_bytes()), c.channel_key, "{}", c.name);
+        assert_eq!(
+            hex::encode(channel::channel_aad(&space, kind, c.epoch)),
+            c.aad,
+            "{}",
+            c.name
+        );
+        let data = unhex(&c.data);
+        let message = [
+            b"sealbase/v1/channel-sig".as_slice(),
+            space.as_bytes(),
+            &[kind.as_byte()],
+            &c.epoch.to_be_bytes(),
+            &data,
+        ]
+        .concat();
+        assert_eq!(hex::encode(&message), c.signed_message, "{}", c.name);
+        // Ed25519 is deterministic.
+        assert_eq!(hex::encode(id.sign(&message)), c.signature, "{}", c.name);
+        let map = Value::Map(vec![
+            ("a".into(), Value::Text(c.author_did.clone())),
+            ("d".into(), Value::Bytes(data.clone())),
+            ("k".into(), Value::Integer(kind.as_byte().into())),
+            ("s".into(), Value::Bytes(unhex(&c.signature))),
+        ]);
+        let mut cbor = Vec::new();
+        ciborium::into_writer(&map, &mut cbor).unwrap();
+        assert_eq!(hex::encode(&cbor), c.cbor, "{}", c.name);
+
+        let blob = unhex(&c.blob);
+        assert_eq!(channel::channel_epoch(&blob), Ok(c.epoch), "{}", c.name);
+        assert_eq!(
+            hex::encode(&blob[5..channel::CHANNEL_HEADER_LEN]),
+            c.nonce,
+            "{}",
+            c.name
+        );
+        // Independently: raw AES-GCM opens the body to pad(cbor).
+        let mut body = blob[channel::CHANNEL_HEADER_LEN..blob.len() - 16].to_vec();
+        aes_gcm::Aes256Gcm::new_from_slice(key.as_bytes())
+            .unwrap()
+            .decrypt_inout_detached(
+                &aes_gcm::Nonce::from(arr12(&c.nonce)),
+                &unhex(&c.aad),
+                body.as_mut_slice().into(),
+                &aes_gcm::Tag::from(<[u8; 16]>::try_from(&blob[blob.len() - 16..]).unwrap()),
+            )
+            .unwrap();
+        assert_eq!(
+            envelope::unpad(&body).unwrap(),
+            cbor.as_slice(),
+            "{}",
+            c.name
+        );
+
+        let opened = channel::open_channel(&ek, &space, kind, &blob).unwrap();
+        assert_eq!(
+            opened,
+            ChannelMessage {
+                kind,
+                epoch: c.epoch,
+                author: id.did(),
+                data: data.clone(),
+            },
+            "{}",
+            c.name
+        );
+        let resealed = channel::seal_channel_with_nonce(
+            &id,
+            &space,
+            c.epoch,
+            &ek,
+            kind,
+            &data,
+            arr12(&c.nonce),
+        )
+        .unwrap();
+        assert_eq!(resealed, blob, "{}", c.name);
+        kinds.push(kind);
+    }
+    assert!(kinds.contains(&sealbase_crypto::ChannelKind::Presence));
+    assert!(kinds.contains(&sealbase_crypto::ChannelKind::Event));
+    assert!(file.reject_cases.len() >= 20);
+    for c in &file.reject_cases {
+        let result = channel::open_channel(
+            &EpochKey::from_bytes(arr32(&c.epoch_key)),
+            &uuid(&c.space),
+            channel_kind(&c.kind).unwrap(),
+            &unhex(&c.blob),
+        );
+        assert_eq!(error_name(&result.unwrap_err()), c.error, "{}", c.name);
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn file_cases() {
+    let vectors: FileVectorFile = load(include_str!("vectors/file.json"));
+    let chunk = file::FILE_CHUNK_LEN;
+    // Sealed chunks of every case, rebuilt from its inputs.
+    let mut sealed: Vec<(&str, Vec<Vec<u8>>)> = Vec::new();
+    for c in &vectors.cases {
+        let key = FileKey::from_bytes(arr32(&c.key));
+        let (space, file_id) = (uuid(&c.space), uuid(&c.file));
+        let plain = match &c.plaintext {
+            Some(h) => unhex(h),
+            None => pattern(c.plain_len as usize),
+        };
+        assert_eq!(plain.len() as u64, c.plain_len, "{}", c.name);
+        assert_eq!(
+            hex::encode(Sha256::digest(&plain)),
+            c.plaintext_sha256,
+            "{}",
+            c.name
+        );
+        let prefix: [u8; 8] = unhex(&c.prefix).try_into().unwrap();
+        let mut sealer = FileSealer::new_with_prefix(&key, &space, &file_id, prefix);
+        let header = sealer.header();
+        assert_eq!(hex::encode(header), c.header, "{}", c.name);
+        let opener = FileOpener::new(&key, &space, &file_id, &header).unwrap();
+        let parts: Vec<&[u8]> = if plain.is_empty() {
+            vec![&[]]
+        } else {
+            plain.chunks(chunk).collect()
+        };
+        assert_eq!(parts.len(), c.chunks.len(), "{}", c.name);
+        let mut body = header.to_vec();
+        let mut chunks = Vec::new();
+        for (part, cc) in parts.iter().zip(&c.chunks) {
+            let index = cc.index;
+            assert_eq!(index as usize, chunks.len(), "{}", c.name);
+            assert_eq!(cc.last, index as usize + 1 == parts.len(), "{}", c.name);
+            assert_eq!(
+                hex::encode([prefix.as_slice(), &index.to_be_bytes()].concat()),
+                cc.nonce
+            );
+            assert_eq!(
+                hex::encode(file::file_chunk_aad(&space, &file_id, index, cc.last)),
+                cc.aad,
+                "{}",
+                c.name
+            );
+            let s = sealer.seal_chunk(part, cc.last).unwrap();
+            assert_eq!(s.len(), cc.sealed_len, "{}", c.name);
+            assert_eq!(
+                hex::encode(Sha256::digest(&s)),
+                cc.sealed_sha256,
+                "{}",
+                c.name
+            );
+            if let Some(h) = &cc.sealed {
+                assert_eq!(hex::encode(&s), *h, "{}", c.name);
+            }
+            assert_eq!(
+                &*opener.open_chunk(index.into(), &s, cc.last).unwrap(),
+                part,
+                "{}",
+                c.name
+            );
+            body.extend_from_slice(&s);
+            chunks.push(s);
+        }
+        assert_eq!(body.len() as u64, c.sealed_len, "{}", c.name);
+        assert_eq!(file::sealed_file_len(c.plain_len), c.sealed_len);
+        assert_eq!(file::plain_file_len(c.sealed_len), Ok(c.plain_len));
+        assert_eq!(
+            file::file_chunk_count(c.sealed_len),
+            Ok(c.chunks.len() as u64)
+        );
+        assert_eq!(
+            hex::encode(Sha256::digest(&body)),
+            c.sealed_sha256,
+            "{}",
+            c.name
+        );
+        assert_eq!(
+            *file::open_file(&key, &space, &file_id, &body).unwrap(),
+            plain,
+            "{}",
+            c.name
+        );
+        sealed.push((&c.name, chunks));
+    }
+    assert!(vectors.cases.iter().any(|c| c.plain_len == 0));
+    assert!(vectors.cases.iter().any(|c| c.chunks.len() == 3));
+
+    assert!(vectors.reject_cases.len() >= 15);
+    for c in &vectors.reject_cases {
+        let body: Vec<u8> = c
+            .parts
+            .iter()
+            .flat_map(|p| match (&p.hex, &p.case, p.chunk) {
+                (Some(h), None, None) => unhex(h),
+                (None, Some(name), Some(i)) => {
+                    let (_, chunks) = sealed.iter().find(|(n, _)| n == name).unwrap();
+                    chunks[i as usize].clone()
+                }
+                _ => panic!("{}: a part is hex or a case's chunk", c.name),
+            })
+            .collect();
+        let result = file::open_file(
+            &FileKey::from_bytes(arr32(&c.key)),
+            &uuid(&c.space),
+            &uuid(&c.file),
+            &body,
+        );
+        assert_eq!(error_name(&result.unwrap_err()), c.error, "{}", c.name);
+    }
+
+    for l in &vectors.lengths {
+        let got = file::plain_file_len(l.sealed_len);
+        match (l.plain_len, &l.error) {
+            (Some(plain), None) => {
+                assert_eq!(got, Ok(plain));
+                assert_eq!(file::sealed_file_len(plain), l.sealed_len);
+            }
+            (None, Some(error)) => assert_eq!(error_name(&got.unwrap_err()), *error),
+            _ => panic!("length case with neither plain_len nor error"),
+        }
+    }
+    for s in &vectors.spans {
+        let got = file::sealed_span(s.sealed_len, s.plain_start, s.plain_end);
+        match &s.error {
+            None => assert_eq!(
+                got,
+                Ok(file::SealedSpan {
+                    first_chunk: s.first_chunk.unwrap(),
+                    start: s.start.unwrap(),
+                    end: s.end.unwrap(),
+                }),
+                "{s:?}"
+            ),
+            Some(error) => assert_eq!(error_name(&got.unwrap_err()), *error, "{s:?}"),
+        }
     }
 }

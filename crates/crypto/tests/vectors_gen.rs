@@ -21,7 +21,9 @@ use hkdf::Hkdf;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use sealbase_crypto::capability::{Capability, CapabilityToken};
+use sealbase_crypto::channel::{self, ChannelError, ChannelKind};
 use sealbase_crypto::envelope::{self, RecordEnvelope};
+use sealbase_crypto::file::{self, FileError, FileSealer};
 use sealbase_crypto::identity::Did;
 use sealbase_crypto::kdf::{self, info};
 use sealbase_crypto::membership::{self, EntryHash};
@@ -45,11 +47,6 @@ fn det12(label: &str) -> [u8; 12] {
 
 fn det_uuid(label: &str) -> Uuid {
     uuid::Builder::from_random_bytes(det(label)[..16].try_into().unwrap()).into_uuid()
-}
-
-/// `n` bytes of a repeating, recognisable pattern.
-fn pattern(n: usize) -> Vec<u8> {
-    (0..n).map(|i| (i * 7 + 3) as u8).collect()
 }
 
 fn hx(b: impl AsRef<[u8]>) -> String {
@@ -1555,3 +1552,784 @@ fn membership_vectors() {
         },
     );
 }
+
+/// `0x01 ‖ epoch ‖ nonce ‖ AES-256-GCM(channel key, pad(cbor), aad)` with raw
+/// AES-GCM, for payloads `seal_channel_with_nonce` would not make.
+fn raw_channel(key: &[u8; 32], epoch: u32, nonce: &[u8; 12], aad: &[u8], padded: &[u8]) -> Vec<u8> {
+    let cipher = aes_gcm::Aes256Gcm::new_from_slice(key).unwrap();
+    let mut buf = padded.to_vec();
+    let tag = cipher
+        .encrypt_inout_detached(
+            &aes_gcm::Nonce::from(*nonce),
+            aad,
+            buf.as_mut_slice().into(),
+        )
+        .unwrap();
+    let mut out = vec![channel::CHANNEL_VERSION];
+    out.extend_from_slice(&epoch.to_be_bytes());
+    out.extend_from_slice(nonce);
+    out.extend_from_slice(&buf);
+    out.extend_from_slice(&tag);
+    out
+}
+
+/// The channel payload's inner map, built from its parts.
+fn channel_map(author: &Did, data: &[u8], kind: u8, signature: &[u8]) -> ciborium::Value {
+    use ciborium::Value;
+    Value::Map(vec![
+        ("a".into(), Value::Text(author.to_string())),
+        ("d".into(), Value::Bytes(data.to_vec())),
+        ("k".into(), Value::Integer(kind.into())),
+        ("s".into(), Value::Bytes(signature.to_vec())),
+    ])
+}
+
+fn channel_message(space: &Uuid, kind: ChannelKind, epoch: u32, data: &[u8]) -> Vec<u8> {
+    [
+        b"sealbase/v1/channel-sig".as_slice(),
+        space.as_bytes(),
+        &[kind.as_byte()],
+        &epoch.to_be_bytes(),
+        data,
+    ]
+    .concat()
+}
+
+#[test]
+fn channel_vectors() {
+    let ident = |who: &str| {
+        let seed = det(&format!("channel/{who}/ed25519"));
+        let xsecret = det(&format!("channel/{who}/x25519"));
+        (Identity::from_secrets(&seed, &xsecret), seed, xsecret)
+    };
+    let alice = ident("alice");
+    let bob = ident("bob");
+    let space = det_uuid("channel/space");
+    let epoch_key = |epoch: u32| EpochKey::from_bytes(det(&format!("channel/epoch-key/{epoch}")));
+
+    let mut cases = Vec::new();
+    let mut positive = |name: &str,
+                        author: &(Identity, [u8; 32], [u8; 32]),
+                        epoch: u32,
+                        kind: ChannelKind,
+                        data: &[u8]| {
+        let (id, seed, xsecret) = author;
+        let ek = epoch_key(epoch);
+        let key = hkdf_raw(ek.as_bytes(), &[], info::CHANNEL.as_bytes());
+        assert_eq!(kdf::channel_key(&ek).as_bytes(), &key);
+        let aad = [
+            b"sealbase/v1/channel".as_slice(),
+            space.as_bytes(),
+            &[kind.as_byte()],
+            &epoch.to_be_bytes(),
+        ]
+        .concat();
+        assert_eq!(channel::channel_aad(&space, kind, epoch), aad);
+        let message = channel_message(&space, kind, epoch, data);
+        let signature = id.sign(&message);
+        let inner = cbor(&channel_map(&id.did(), data, kind.as_byte(), &signature));
+        let nonce = det12(&format!("channel/nonce/{name}"));
+        let blob =
+            channel::seal_channel_with_nonce(id, &space, epoch, &ek, kind, data, nonce).unwrap();
+        let padded = envelope::pad(&inner).unwrap();
+        assert_eq!(raw_channel(&key, epoch, &nonce, &aad, &padded), blob);
+        let opened = channel::open_channel(&ek, &space, kind, &blob).unwrap();
+        assert_eq!(opened.author, id.did());
+        assert_eq!(opened.data, data);
+        cases.push(ChannelCase {
+            name: name.into(),
+            author_ed25519_seed: hx(seed),
+            author_x25519_secret: hx(xsecret),
+            author_did: id.did().to_string(),
+            space: space.to_string(),
+            epoch,
+            epoch_key: hx(ek.as_bytes()),
+            channel_key: hx(key),
+            kind: channel_kind_name(kind),
+            data: hx(data),
+            aad: hx(&aad),
+            signed_message: hx(&message),
+            signature: hx(signature),
+            cbor: hx(&inner),
+            nonce: hx(nonce),
+            blob: hx(&blob),
+        });
+        blob
+    };
+    let presence = positive(
+        "presence, short",
+        &alice,
+        1,
+        ChannelKind::Presence,
+        br#"{"cursor":[3,14],"status":"editing"}"#,
+    );
+    positive("event, empty data", &bob, 2, ChannelKind::Event, b"");
+    positive(
+        "event of 300 bytes spills into the 512 bucket",
+        &alice,
+        2,
+        ChannelKind::Event,
+        &pattern(300),
+    );
+    positive(
+        "presence at epoch 4000000000",
+        &bob,
+        4_000_000_000,
+        ChannelKind::Presence,
+        b"away",
+    );
+
+    let mut reject_cases = Vec::new();
+    let mut reject = |name: &str, ek: &EpochKey, space: &Uuid, kind: ChannelKind, blob: &[u8]| {
+        let error = channel::open_channel(ek, space, kind, blob).unwrap_err();
+        reject_cases.push(ChannelRejectCase {
+            name: name.into(),
+            space: space.to_string(),
+            kind: channel_kind_name(kind),
+            epoch_key: hx(ek.as_bytes()),
+            blob: hx(blob),
+            error: error_name(&error),
+        });
+        error
+    };
+    use ChannelError as E;
+    let (e1, p) = (epoch_key(1), ChannelKind::Presence);
+    assert_eq!(
+        reject("another epoch's key", &epoch_key(2), &space, p, &presence),
+        E::Authentication
+    );
+    assert_eq!(
+        reject(
+            "another space",
+            &e1,
+            &det_uuid("channel/other-space"),
+            p,
+            &presence
+        ),
+        E::Authentication
+    );
+    assert_eq!(
+        reject(
+            "presence opened as an event",
+            &e1,
+            &space,
+            ChannelKind::Event,
+            &presence
+        ),
+        E::Authentication
+    );
+    let mut relabelled = presence.clone();
+    relabelled[4] = 2;
+    assert_eq!(
+        reject("header epoch changed (1 to 2)", &e1, &space, p, &relabelled),
+        E::Authentication
+    );
+    assert_eq!(
+        reject(
+            "header epoch changed, opened with that epoch's key",
+            &epoch_key(2),
+            &space,
+            p,
+            &relabelled
+        ),
+        E::Authentication
+    );
+    let mut flipped = presence.clone();
+    flipped[40] ^= 0x01;
+    assert_eq!(
+        reject("ciphertext bit flipped", &e1, &space, p, &flipped),
+        E::Authentication
+    );
+    let mut tag = presence.clone();
+    *tag.last_mut().unwrap() ^= 0x80;
+    assert_eq!(
+        reject("tag bit flipped", &e1, &space, p, &tag),
+        E::Authentication
+    );
+    assert_eq!(
+        reject("truncated to 32 bytes", &e1, &space, p, &presence[..32]),
+        E::Truncated
+    );
+    assert_eq!(reject("empty", &e1, &space, p, &[]), E::Truncated);
+    let mut v2 = presence.clone();
+    v2[0] = 0x02;
+    assert_eq!(reject("version 2", &e1, &space, p, &v2), E::Version(2));
+
+    // Authentic ciphertexts (raw AES-GCM under the channel key, as any
+    // member could make) whose plaintext must be refused.
+    let key1 = hkdf_raw(e1.as_bytes(), &[], info::CHANNEL.as_bytes());
+    let aad = channel::channel_aad(&space, p, 1);
+    let nonce = det12("channel/nonce/raw");
+    let raw_padded = |padded: &[u8]| raw_channel(&key1, 1, &nonce, &aad, padded);
+    let raw = |plain: &[u8]| raw_padded(&envelope::pad(plain).unwrap());
+    let data = b"here".as_slice();
+    let signed = |id: &Identity, space: &Uuid, kind: ChannelKind, epoch: u32, data: &[u8]| {
+        id.sign(&channel_message(space, kind, epoch, data))
+    };
+    let good_sig = signed(&alice.0, &space, p, 1, data);
+    let good = channel_map(&alice.0.did(), data, 1, &good_sig);
+    assert_eq!(
+        channel::open_channel(&e1, &space, p, &raw(&cbor(&good)))
+            .unwrap()
+            .data,
+        data
+    );
+    let edit = |f: &dyn Fn(&mut Vec<(ciborium::Value, ciborium::Value)>)| {
+        let mut v = good.clone();
+        f(v.as_map_mut().unwrap());
+        cbor(&v)
+    };
+    let set = |key: &'static str, new: ciborium::Value| {
+        edit(&move |m| {
+            for (k, v) in m.iter_mut() {
+                if k.as_text() == Some(key) {
+                    *v = new.clone();
+                }
+            }
+        })
+    };
+    let event_sig = signed(&alice.0, &space, ChannelKind::Event, 1, data);
+    assert_eq!(
+        reject(
+            "inner kind event under presence associated data",
+            &e1,
+            &space,
+            p,
+            &raw(&cbor(&channel_map(&alice.0.did(), data, 2, &event_sig)))
+        ),
+        E::Kind
+    );
+    assert_eq!(
+        reject(
+            "author replaced by another member",
+            &e1,
+            &space,
+            p,
+            &raw(&set("a", bob.0.did().to_string().into()))
+        ),
+        E::Signature
+    );
+    assert_eq!(
+        reject(
+            "data replaced",
+            &e1,
+            &space,
+            p,
+            &raw(&set("d", ciborium::Value::Bytes(b"gone".to_vec())))
+        ),
+        E::Signature
+    );
+    assert_eq!(
+        reject(
+            "signature made for another epoch",
+            &e1,
+            &space,
+            p,
+            &raw(&cbor(&channel_map(
+                &alice.0.did(),
+                data,
+                1,
+                &signed(&alice.0, &space, p, 2, data)
+            )))
+        ),
+        E::Signature
+    );
+    assert_eq!(
+        reject(
+            "signature made for another space",
+            &e1,
+            &space,
+            p,
+            &raw(&cbor(&channel_map(
+                &alice.0.did(),
+                data,
+                1,
+                &signed(&alice.0, &det_uuid("channel/other-space"), p, 1, data)
+            )))
+        ),
+        E::Signature
+    );
+    assert_eq!(
+        reject(
+            "signature made for an event",
+            &e1,
+            &space,
+            p,
+            &raw(&cbor(&channel_map(&alice.0.did(), data, 1, &event_sig)))
+        ),
+        E::Signature
+    );
+    assert_eq!(
+        reject(
+            "author is not a did:key",
+            &e1,
+            &space,
+            p,
+            &raw(&set("a", "did:web:example.com".into()))
+        ),
+        E::Did(sealbase_crypto::IdentityError::NotDidKey)
+    );
+    let encoding = |name: &str, plain: Vec<u8>| {
+        let e = channel::open_channel(&e1, &space, p, &raw(&plain)).unwrap_err();
+        assert!(matches!(e, E::Encoding(_)), "{name}: {e:?}");
+        plain
+    };
+    for (name, plain) in [
+        ("unknown key", edit(&|m| m.push(("x".into(), 1.into())))),
+        (
+            "missing signature",
+            edit(&|m| m.retain(|(k, _)| k.as_text() != Some("s"))),
+        ),
+        ("data as text", set("d", "here".into())),
+        (
+            "signature of 63 bytes",
+            set("s", ciborium::Value::Bytes(good_sig[..63].to_vec())),
+        ),
+        ("keys out of canonical order", edit(&|m| m.swap(0, 1))),
+        (
+            "duplicate key",
+            edit(&|m| {
+                let first = m[0].clone();
+                m.push(first);
+            }),
+        ),
+        ("not a map", cbor(&ciborium::Value::Array(vec![]))),
+    ] {
+        let plain = encoding(name, plain);
+        reject(name, &e1, &space, p, &raw(&plain));
+    }
+    let mut trailing = cbor(&good);
+    trailing.push(0xf6);
+    reject(
+        "trailing bytes",
+        &e1,
+        &space,
+        p,
+        &raw(&encoding("trailing", trailing)),
+    );
+    let mut nonzero = envelope::pad(&cbor(&good)).unwrap().to_vec();
+    nonzero[255] = 1;
+    assert_eq!(
+        reject(
+            "non-zero padding byte",
+            &e1,
+            &space,
+            p,
+            &raw_padded(&nonzero)
+        ),
+        E::Padding(envelope::PaddingError::NonZeroPadding)
+    );
+    let mut long_prefix = envelope::pad(&cbor(&good)).unwrap().to_vec();
+    long_prefix[..4].copy_from_slice(&253u32.to_be_bytes());
+    assert_eq!(
+        reject(
+            "length prefix past the body",
+            &e1,
+            &space,
+            p,
+            &raw_padded(&long_prefix)
+        ),
+        E::Padding(envelope::PaddingError::LengthPrefix)
+    );
+    assert_eq!(
+        reject(
+            "body of 300 bytes is no bucket",
+            &e1,
+            &space,
+            p,
+            &raw_padded(&[0; 300])
+        ),
+        E::Padding(envelope::PaddingError::BucketSize)
+    );
+
+    check_or_write(
+        "channel.json",
+        &ChannelFile {
+            description: "Channel payload v1 (presence and ephemeral events): 0x01 ‖ epoch (u32 BE) ‖ nonce(12) ‖ AES-256-GCM(channel_key, pad(cbor), aad), channel_key = HKDF-SHA256(ikm = epoch_key, salt = empty, info = \"sealbase/v1/channel\"), aad = \"sealbase/v1/channel\" ‖ space(16) ‖ kind (0x01 presence, 0x02 event) ‖ epoch (u32 BE); pad is the record envelope's. cbor = canonical map {a: author did:key, d: data, k: kind byte, s: Ed25519(signed_message)}, signed_message = \"sealbase/v1/channel-sig\" ‖ space ‖ kind ‖ epoch ‖ data. reject_cases name the ChannelError of open_channel(epoch_key, space, kind, blob).".into(),
+            cases,
+            reject_cases,
+        },
+    );
+}
+
+/// Every sealed chunk of a file, made with the streaming sealer.
+fn file_chunks(sealer: &mut FileSealer, plain: &[u8]) -> Vec<Vec<u8>> {
+    if plain.is_empty() {
+        return vec![sealer.seal_chunk(&[], true).unwrap()];
+    }
+    let n = plain.len().div_ceil(file::FILE_CHUNK_LEN);
+    plain
+        .chunks(file::FILE_CHUNK_LEN)
+        .enumerate()
+        .map(|(i, c)| sealer.seal_chunk(c, i + 1 == n).unwrap())
+        .collect()
+}
+
+#[test]
+fn file_vectors() {
+    let space = det_uuid("file/space");
+    let file_id = det_uuid("file/file");
+    let chunk = file::FILE_CHUNK_LEN;
+    let mut cases = Vec::new();
+    let mut sealed_chunks: Vec<(String, Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
+    for (name, plain, as_hex) in [
+        ("empty file", Vec::new(), true),
+        ("short text", b"hello, sealbase file".to_vec(), true),
+        ("exactly one chunk", pattern(chunk), false),
+        ("two chunks and 5 bytes", pattern(2 * chunk + 5), false),
+    ] {
+        let key = FileKey::from_bytes(det(&format!("file/key/{name}")));
+        let prefix: [u8; 8] = det(&format!("file/prefix/{name}"))[..8].try_into().unwrap();
+        let mut sealer = FileSealer::new_with_prefix(&key, &space, &file_id, prefix);
+        let header = sealer.header();
+        assert_eq!(header[0], 1);
+        assert_eq!(header[1..], prefix);
+        let chunks = file_chunks(&mut sealer, &plain);
+        let body = [header.to_vec(), chunks.concat()].concat();
+        assert_eq!(
+            file::seal_file(&key, &space, &file_id, &plain, &mut FixedPrefix(prefix)).unwrap(),
+            body
+        );
+        assert_eq!(body.len() as u64, file::sealed_file_len(plain.len() as u64));
+        assert_eq!(
+            *file::open_file(&key, &space, &file_id, &body).unwrap(),
+            plain
+        );
+        let n = chunks.len();
+        let chunk_cases = chunks
+            .iter()
+            .enumerate()
+            .map(|(i, sealed)| {
+                let index = u32::try_from(i).unwrap();
+                let last = i + 1 == n;
+                let nonce = [prefix.as_slice(), &index.to_be_bytes()].concat();
+                let aad = [
+                    b"sealbase/v1/file".as_slice(),
+                    space.as_bytes(),
+                    file_id.as_bytes(),
+                    &index.to_be_bytes(),
+                    &[u8::from(last)],
+                ]
+                .concat();
+                assert_eq!(file::file_chunk_aad(&space, &file_id, index, last), aad);
+                // Independently: raw AES-GCM of this chunk's plaintext.
+                let part = &plain[(i * chunk).min(plain.len())..((i + 1) * chunk).min(plain.len())];
+                let cipher = aes_gcm::Aes256Gcm::new_from_slice(key.as_bytes()).unwrap();
+                let mut buf = part.to_vec();
+                let tag = cipher
+                    .encrypt_inout_detached(
+                        &aes_gcm::Nonce::from(<[u8; 12]>::try_from(nonce.as_slice()).unwrap()),
+                        &aad,
+                        buf.as_mut_slice().into(),
+                    )
+                    .unwrap();
+                buf.extend_from_slice(&tag);
+                assert_eq!(&buf, sealed);
+                FileChunkCase {
+                    index,
+                    last,
+                    nonce: hx(&nonce),
+                    aad: hx(&aad),
+                    sealed_len: sealed.len(),
+                    sealed_sha256: hx(Sha256::digest(sealed)),
+                    sealed: (sealed.len() < file::SEALED_CHUNK_LEN).then(|| hx(sealed)),
+                }
+            })
+            .collect();
+        cases.push(FileCase {
+            name: name.into(),
+            key: hx(key.as_bytes()),
+            space: space.to_string(),
+            file: file_id.to_string(),
+            prefix: hx(prefix),
+            plain_len: plain.len() as u64,
+            plaintext: as_hex.then(|| hx(&plain)),
+            plaintext_sha256: hx(Sha256::digest(&plain)),
+            header: hx(header),
+            chunks: chunk_cases,
+            sealed_len: body.len() as u64,
+            sealed_sha256: hx(Sha256::digest(&body)),
+        });
+        sealed_chunks.push((name.to_owned(), header.to_vec(), chunks));
+    }
+
+    let find = |name: &str| {
+        let (_, header, chunks) = sealed_chunks.iter().find(|(n, ..)| n == name).unwrap();
+        let key = FileKey::from_bytes(det(&format!("file/key/{name}")));
+        (key, header.clone(), chunks.clone())
+    };
+    let bytes = |b: &[u8]| FilePart {
+        hex: Some(hx(b)),
+        case: None,
+        chunk: None,
+    };
+    let of = |case: &str, chunk: u32| FilePart {
+        hex: None,
+        case: Some(case.into()),
+        chunk: Some(chunk),
+    };
+    let assemble = |parts: &[FilePart]| -> Vec<u8> {
+        parts
+            .iter()
+            .flat_map(|p| match (&p.hex, &p.case, p.chunk) {
+                (Some(h), None, None) => hex::decode(h).unwrap(),
+                (None, Some(c), Some(i)) => find(c).2[i as usize].clone(),
+                _ => unreachable!(),
+            })
+            .collect()
+    };
+    let mut reject_cases = Vec::new();
+    let mut reject =
+        |name: &str, key: &FileKey, space: &Uuid, file_id: &Uuid, parts: Vec<FilePart>| {
+            let error = file::open_file(key, space, file_id, &assemble(&parts)).unwrap_err();
+            reject_cases.push(FileRejectCase {
+                name: name.into(),
+                key: hx(key.as_bytes()),
+                space: space.to_string(),
+                file: file_id.to_string(),
+                parts,
+                error: error_name(&error),
+            });
+            error
+        };
+    use FileError as E;
+    let (short_key, short_header, short_chunks) = find("short text");
+    let short = || vec![bytes(&short_header), of("short text", 0)];
+    assert_eq!(
+        reject(
+            "wrong file key",
+            &FileKey::from_bytes(det("file/other-key")),
+            &space,
+            &file_id,
+            short()
+        ),
+        E::Authentication
+    );
+    let other = det_uuid("file/other");
+    assert_eq!(
+        reject("another file id", &short_key, &space, &other, short()),
+        E::Authentication
+    );
+    assert_eq!(
+        reject("another space", &short_key, &other, &file_id, short()),
+        E::Authentication
+    );
+    assert_eq!(
+        reject(
+            "space and file id swapped",
+            &short_key,
+            &file_id,
+            &space,
+            short()
+        ),
+        E::Authentication
+    );
+    let mut v2 = short_header.clone();
+    v2[0] = 2;
+    assert_eq!(
+        reject(
+            "version 2",
+            &short_key,
+            &space,
+            &file_id,
+            vec![bytes(&v2), of("short text", 0)]
+        ),
+        E::Version(2)
+    );
+    assert_eq!(
+        reject("empty body", &short_key, &space, &file_id, vec![]),
+        E::Truncated
+    );
+    assert_eq!(
+        reject(
+            "header only",
+            &short_key,
+            &space,
+            &file_id,
+            vec![bytes(&short_header)]
+        ),
+        E::Truncated
+    );
+    let (empty_key, empty_header, empty_chunks) = find("empty file");
+    assert_eq!(
+        reject(
+            "empty file cut inside its tag",
+            &empty_key,
+            &space,
+            &file_id,
+            vec![bytes(&empty_header), bytes(&empty_chunks[0][..15])]
+        ),
+        E::Truncated
+    );
+    let c = &short_chunks[0];
+    assert_eq!(
+        reject(
+            "last byte cut",
+            &short_key,
+            &space,
+            &file_id,
+            vec![bytes(&short_header), bytes(&c[..c.len() - 1])]
+        ),
+        E::Authentication
+    );
+    let mut flipped = c.clone();
+    flipped[3] ^= 0x01;
+    assert_eq!(
+        reject(
+            "ciphertext bit flipped",
+            &short_key,
+            &space,
+            &file_id,
+            vec![bytes(&short_header), bytes(&flipped)]
+        ),
+        E::Authentication
+    );
+    let mut other_prefix = short_header.clone();
+    other_prefix[8] ^= 0x01;
+    assert_eq!(
+        reject(
+            "nonce prefix changed",
+            &short_key,
+            &space,
+            &file_id,
+            vec![bytes(&other_prefix), of("short text", 0)]
+        ),
+        E::Authentication
+    );
+
+    let big = "two chunks and 5 bytes";
+    let (big_key, big_header, _) = find(big);
+    let body = |order: &[u32]| {
+        let mut parts = vec![bytes(&big_header)];
+        parts.extend(order.iter().map(|&i| of(big, i)));
+        parts
+    };
+    for (name, order) in [
+        ("chunks 0 and 1 swapped", &[1, 0, 2][..]),
+        ("final chunk dropped", &[0, 1]),
+        ("only the first chunk", &[0]),
+        ("middle chunk dropped", &[0, 2]),
+        ("first chunk repeated", &[0, 0, 1, 2]),
+        ("final chunk repeated", &[0, 1, 2, 2]),
+    ] {
+        assert_eq!(
+            reject(name, &big_key, &space, &file_id, body(order)),
+            E::Authentication,
+            "{name}"
+        );
+    }
+    let mut appended = body(&[0, 1, 2]);
+    appended.push(bytes(&[0; 16]));
+    assert_eq!(
+        reject(
+            "16 bytes appended after the final chunk",
+            &big_key,
+            &space,
+            &file_id,
+            appended
+        ),
+        E::Authentication
+    );
+    let one = "exactly one chunk";
+    let (one_key, one_header, _) = find(one);
+    assert_eq!(
+        reject(
+            "5 bytes after a full final chunk",
+            &one_key,
+            &space,
+            &file_id,
+            vec![bytes(&one_header), of(one, 0), bytes(&[0; 5])]
+        ),
+        E::Length
+    );
+    assert_eq!(
+        reject(
+            "empty final chunk after a full one",
+            &one_key,
+            &space,
+            &file_id,
+            vec![bytes(&one_header), of(one, 0), of("empty file", 0)]
+        ),
+        E::Length
+    );
+
+    let c = chunk as u64;
+    let s = file::SEALED_CHUNK_LEN as u64;
+    let mut lengths = Vec::new();
+    for plain_len in [0, 1, c - 1, c, c + 1, 2 * c + 5] {
+        let sealed_len = file::sealed_file_len(plain_len);
+        assert_eq!(file::plain_file_len(sealed_len), Ok(plain_len));
+        lengths.push(FileLengthCase {
+            plain_len: Some(plain_len),
+            sealed_len,
+            error: None,
+        });
+    }
+    for sealed_len in [0, 9, 24, 9 + s + 5, 9 + s + 16] {
+        lengths.push(FileLengthCase {
+            plain_len: None,
+            sealed_len,
+            error: Some(error_name(&file::plain_file_len(sealed_len).unwrap_err())),
+        });
+    }
+    let mut spans = Vec::new();
+    let three = file::sealed_file_len(2 * c + 5);
+    for (sealed_len, plain_start, plain_end) in [
+        (three, 0, u64::MAX),
+        (three, 0, 1),
+        (three, c - 1, c + 1),
+        (three, c, 2 * c),
+        (three, 2 * c + 4, 2 * c + 5),
+        (three, 2 * c + 5, u64::MAX),
+        (three, 10, 10),
+        (file::sealed_file_len(c), c - 1, c + 100),
+        (file::sealed_file_len(c), c, c + 1),
+        (25, 0, 0),
+        (25, 0, 10),
+        (9 + s + 5, 0, 10),
+    ] {
+        let span = file::sealed_span(sealed_len, plain_start, plain_end);
+        spans.push(FileSpanCase {
+            sealed_len,
+            plain_start,
+            plain_end,
+            first_chunk: span.as_ref().ok().map(|s| s.first_chunk),
+            start: span.as_ref().ok().map(|s| s.start),
+            end: span.as_ref().ok().map(|s| s.end),
+            error: span.as_ref().err().map(error_name),
+        });
+    }
+
+    check_or_write(
+        "file.json",
+        &FileVectorFile {
+            description: "File body v1: 0x01 ‖ prefix(8) ‖ chunk 0 ‖ … ‖ chunk n-1. Chunk i = AES-256-GCM(file key, plaintext[i*262144 .. (i+1)*262144], aad) ‖ tag(16), nonce = prefix ‖ i (u32 BE), aad = \"sealbase/v1/file\" ‖ space(16) ‖ file(16) ‖ i (u32 BE) ‖ last (0x01 for the final chunk, else 0x00). Every chunk but the final one holds 262144 bytes; the final one 1 to 262144, or 0 only in an empty file. Large cases give the plaintext as pattern(plain_len) (byte i = (7 i + 3) mod 256) and full chunks only as SHA-256 digests. reject_cases: the body is parts joined (hex, or the sealed chunk of a named case); error is the FileError of open_file. lengths: sealed_file_len / plain_file_len; spans: sealed_span(sealed_len, plain_start, plain_end), a half-open range of the sealed body.".into(),
+            cases,
+            reject_cases,
+            lengths,
+            spans,
+        },
+    );
+}
+
+/// An "RNG" that yields a fixed 8-byte prefix, so `seal_file` can be
+/// compared with the streaming sealer.
+struct FixedPrefix([u8; 8]);
+
+impl rand_core::RngCore for FixedPrefix {
+    fn next_u32(&mut self) -> u32 {
+        u32::from_le_bytes(self.0[..4].try_into().unwrap())
+    }
+    fn next_u64(&mut self) -> u64 {
+        u64::from_le_bytes(self.0)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        dest.copy_from_slice(&self.0[..dest.len()]);
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl rand_core::CryptoRng for FixedPrefix {}

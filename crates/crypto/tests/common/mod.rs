@@ -336,3 +336,165 @@ pub fn arr12(s: &str) -> [u8; 12] {
 pub fn uuid(s: &str) -> uuid::Uuid {
     s.parse().unwrap()
 }
+
+/// `channel.json`: a signed, sealed presence or event payload.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct ChannelCase {
+    pub name: String,
+    pub author_ed25519_seed: String,
+    pub author_x25519_secret: String,
+    pub author_did: String,
+    pub space: String,
+    pub epoch: u32,
+    pub epoch_key: String,
+    /// `HKDF(epoch_key, salt = empty, "sealbase/v1/channel")`.
+    pub channel_key: String,
+    /// `presence` (byte 0x01) or `event` (0x02).
+    pub kind: String,
+    pub data: String,
+    /// `"sealbase/v1/channel" ‖ space ‖ kind ‖ epoch (u32 BE)`.
+    pub aad: String,
+    /// `"sealbase/v1/channel-sig" ‖ space ‖ kind ‖ epoch ‖ data`.
+    pub signed_message: String,
+    pub signature: String,
+    /// `{a: author did:key, d: data, k: kind byte, s: signature}`.
+    pub cbor: String,
+    pub nonce: String,
+    pub blob: String,
+}
+
+/// `channel.json`: blobs `open_channel` must refuse.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct ChannelRejectCase {
+    pub name: String,
+    pub space: String,
+    pub kind: String,
+    pub epoch_key: String,
+    pub blob: String,
+    pub error: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct ChannelFile {
+    pub description: String,
+    pub cases: Vec<ChannelCase>,
+    pub reject_cases: Vec<ChannelRejectCase>,
+}
+
+/// `file.json`: one sealed chunk of a file case.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct FileChunkCase {
+    pub index: u32,
+    pub last: bool,
+    /// `prefix ‖ index (u32 BE)`.
+    pub nonce: String,
+    /// `"sealbase/v1/file" ‖ space ‖ file ‖ index (u32 BE) ‖ last`.
+    pub aad: String,
+    pub sealed_len: usize,
+    pub sealed_sha256: String,
+    /// `ciphertext ‖ tag` in hex, for chunks shorter than a full one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<String>,
+}
+
+/// `file.json`: a sealed file body.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct FileCase {
+    pub name: String,
+    pub key: String,
+    pub space: String,
+    pub file: String,
+    pub prefix: String,
+    pub plain_len: u64,
+    /// The plaintext in hex for short files; absent when it is
+    /// `pattern(plain_len)`, byte i = (7 i + 3) mod 256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plaintext: Option<String>,
+    pub plaintext_sha256: String,
+    /// `0x01 ‖ prefix`.
+    pub header: String,
+    pub chunks: Vec<FileChunkCase>,
+    pub sealed_len: u64,
+    /// SHA-256 of the whole body: header and chunks.
+    pub sealed_sha256: String,
+}
+
+/// `file.json`: part of a refused body, either bytes given in hex or chunk
+/// `chunk` of the file case named `case`.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct FilePart {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hex: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk: Option<u32>,
+}
+
+/// `file.json`: bodies `open_file` must refuse; the body is `parts` joined.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct FileRejectCase {
+    pub name: String,
+    pub key: String,
+    pub space: String,
+    pub file: String,
+    pub parts: Vec<FilePart>,
+    pub error: String,
+}
+
+/// `file.json`: `sealed_file_len` / `plain_file_len` pairs, or a sealed
+/// length `plain_file_len` refuses.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct FileLengthCase {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plain_len: Option<u64>,
+    pub sealed_len: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `file.json`: `sealed_span(sealed_len, plain_start, plain_end)`.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct FileSpanCase {
+    pub sealed_len: u64,
+    pub plain_start: u64,
+    pub plain_end: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_chunk: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct FileVectorFile {
+    pub description: String,
+    pub cases: Vec<FileCase>,
+    pub reject_cases: Vec<FileRejectCase>,
+    pub lengths: Vec<FileLengthCase>,
+    pub spans: Vec<FileSpanCase>,
+}
+
+/// `presence` or `event`, as `channel.json` spells the kinds.
+pub fn channel_kind(s: &str) -> Option<sealbase_crypto::ChannelKind> {
+    match s {
+        "presence" => Some(sealbase_crypto::ChannelKind::Presence),
+        "event" => Some(sealbase_crypto::ChannelKind::Event),
+        _ => None,
+    }
+}
+
+pub fn channel_kind_name(kind: sealbase_crypto::ChannelKind) -> String {
+    match kind {
+        sealbase_crypto::ChannelKind::Presence => "presence".into(),
+        sealbase_crypto::ChannelKind::Event => "event".into(),
+    }
+}
+
+/// `n` bytes of the vectors' repeating pattern: byte i is (7 i + 3) mod 256.
+pub fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 + 3) as u8).collect()
+}

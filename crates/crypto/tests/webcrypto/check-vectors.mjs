@@ -201,5 +201,86 @@ for (const c of load("sealed.json").cases) {
   });
 }
 
+// --- channel.json (HKDF channel key + AES-GCM + Ed25519) ---
+const kindByte = { presence: 1, event: 2 };
+const u32be = (n) => { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, n); return b; };
+// Errors found before or by AES-GCM and the padding; the rest are CBOR,
+// kind, DID and signature checks inside an authentic body.
+const outerErrors = /^(Truncated|Version\(\d+\)|Authentication|Padding\(\w+\))$/;
+async function channelOpen(epochKey, space, kind, blob) {
+  if (blob.length < 33 || blob[0] !== 1) return null;
+  const epoch = new DataView(blob.buffer, blob.byteOffset).getUint32(1);
+  const key = await gcmKey(await hkdf(epochKey, new Uint8Array(), utf8("sealbase/v1/channel")));
+  const aad = concat(utf8("sealbase/v1/channel"), uuidBytes(space), Uint8Array.of(kindByte[kind]), u32be(epoch));
+  const body = await gcmOpen(key, blob.subarray(5, 17), aad, blob.subarray(17));
+  return body && unpad(body);
+}
+const channel = load("channel.json");
+for (const c of channel.cases) {
+  await check(`channel: ${c.name}`, async () => {
+    const key = await hkdf(hex(c.epoch_key), new Uint8Array(), utf8("sealbase/v1/channel"));
+    const binding = concat(uuidBytes(c.space), Uint8Array.of(kindByte[c.kind]), u32be(c.epoch));
+    const aad = concat(utf8("sealbase/v1/channel"), binding);
+    const message = concat(utf8("sealbase/v1/channel-sig"), binding, hex(c.data));
+    const plain = await channelOpen(hex(c.epoch_key), c.space, c.kind, hex(c.blob));
+    if (!plain) return "did not open";
+    const pub = await publicFromPrivate("Ed25519", "70", hex(c.author_ed25519_seed), ["sign"]);
+    const did = `did:key:z${base58(concat(Uint8Array.of(0xed, 0x01), pub))}`;
+    const vk = await subtle.importKey("raw", pub, "Ed25519", false, ["verify"]);
+    const ok = await subtle.verify("Ed25519", vk, hex(c.signature), message);
+    const resealed = concat(Uint8Array.of(1), u32be(c.epoch), hex(c.nonce), new Uint8Array(
+      await subtle.encrypt(gcm(hex(c.nonce), aad), await gcmKey(key), pad(hex(c.cbor)))));
+    return expectEq("channel_key", toHex(key), c.channel_key) ??
+      expectEq("aad", toHex(aad), c.aad) ??
+      expectEq("signed_message", toHex(message), c.signed_message) ??
+      expectEq("cbor", toHex(plain), c.cbor) ??
+      expectEq("did", did, c.author_did) ??
+      expectEq("reseal", toHex(resealed), c.blob) ??
+      (ok ? null : "signature does not verify");
+  });
+}
+for (const c of channel.reject_cases) {
+  await check(`channel reject: ${c.name}`, async () => {
+    const plain = await channelOpen(hex(c.epoch_key), c.space, c.kind, hex(c.blob));
+    // Opened and unpadded here: the refusal must come from an inner check.
+    return (plain !== null) === outerErrors.test(c.error)
+      ? `expected ${c.error}, but AES-GCM and padding ${plain ? "accepted" : "refused"} it`
+      : null;
+  });
+}
+
+// --- file.json (AES-GCM per chunk) ---
+const pattern = (n) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + 3) & 0xff);
+const sha256 = async (b) => toHex(new Uint8Array(await subtle.digest("SHA-256", b)));
+const CHUNK = 262144;
+const files = load("file.json");
+for (const c of files.cases) {
+  await check(`file: ${c.name}`, async () => {
+    const plain = c.plaintext !== undefined ? hex(c.plaintext) : pattern(c.plain_len);
+    const key = await gcmKey(hex(c.key));
+    const parts = [concat(Uint8Array.of(1), hex(c.prefix))];
+    for (const ch of c.chunks) {
+      const nonce = concat(hex(c.prefix), u32be(ch.index));
+      const aad = concat(utf8("sealbase/v1/file"), uuidBytes(c.space), uuidBytes(c.file),
+        u32be(ch.index), Uint8Array.of(ch.last ? 1 : 0));
+      const part = plain.subarray(ch.index * CHUNK, (ch.index + 1) * CHUNK);
+      const sealed = new Uint8Array(await subtle.encrypt(gcm(nonce, aad), key, part));
+      const opened = await gcmOpen(key, nonce, aad, sealed);
+      const e = expectEq(`chunk ${ch.index} nonce`, toHex(nonce), ch.nonce) ??
+        expectEq(`chunk ${ch.index} aad`, toHex(aad), ch.aad) ??
+        expectEq(`chunk ${ch.index} sha256`, await sha256(sealed), ch.sealed_sha256) ??
+        (ch.sealed === undefined ? null : expectEq(`chunk ${ch.index}`, toHex(sealed), ch.sealed)) ??
+        expectEq(`chunk ${ch.index} opens`, opened && toHex(opened), toHex(part));
+      if (e) return e;
+      parts.push(sealed);
+    }
+    const body = concat(...parts);
+    return expectEq("header", toHex(parts[0]), c.header) ??
+      expectEq("plaintext_sha256", await sha256(plain), c.plaintext_sha256) ??
+      expectEq("sealed_len", body.length, c.sealed_len) ??
+      expectEq("sealed_sha256", await sha256(body), c.sealed_sha256);
+  });
+}
+
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);
