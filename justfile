@@ -56,13 +56,15 @@ wasm:
 
 # Criterion benchmarks (figures go to docs/benchmarks.md): crypto, and the
 # sync server's authorization check, the accounts server's per-login and per-token cost,
-# the local store, and the sync engine's cold sync and merge throughput.
+# the local store, the sync engine's cold sync and merge throughput, and
+# shared-space rotation cost and invite-to-first-sync latency.
 bench *args:
     cargo bench -p sealbase-crypto --bench crypto -- {{args}}
     cargo bench -p sealbase-sync --bench capability -- {{args}}
     cargo bench -p sealbase-accounts --bench accounts -- {{args}}
     cargo bench -p sealbase-db --bench store -- {{args}}
     cargo bench -p sealbase-client --bench sync -- {{args}}
+    cargo bench -p sealbase-client --bench spaces
 
 # Sync server load generator against the release binary (args: sqlite, postgres, --quick).
 bench-sync *args:

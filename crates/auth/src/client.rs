@@ -452,24 +452,8 @@ impl AccountsClient {
         let url = format!("{}{}/directory/{handle}", self.base, api::PREFIX);
         let entry: api::DirectoryEntry =
             decode(self.http.get(url).bearer_auth(access_token).send().await?).await?;
-        let did = entry
-            .did
-            .parse::<sealbase_crypto::Did>()
-            .map_err(|_| ClientError::Unexpected("directory did is not a did:key".into()))?;
-        let x: [u8; 32] = entry
-            .x25519
-            .0
-            .as_slice()
-            .try_into()
-            .map_err(|_| ClientError::Unexpected("directory key is not 32 bytes".into()))?;
-        directory::verify(
-            &did,
-            &sealbase_crypto::AgreementPublicKey(x),
-            &entry.handle,
-            client_id,
-            &entry.attestation.0,
-        )
-        .map_err(|_| ClientError::Unexpected("directory attestation does not verify".into()))?;
+        directory::verify_entry(&entry, client_id)
+            .map_err(|e| ClientError::Unexpected(e.to_string()))?;
         Ok(entry)
     }
 }

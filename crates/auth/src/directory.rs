@@ -31,6 +31,12 @@ pub enum AttestationError {
     /// The signature does not verify for this DID and message.
     #[error("directory attestation does not verify")]
     BadSignature,
+    /// The entry's DID is not a `did:key` of an Ed25519 key.
+    #[error("the directory entry's did is not an Ed25519 did:key")]
+    Did,
+    /// The entry's X25519 key is not 32 bytes.
+    #[error("the directory entry's X25519 key is not 32 bytes")]
+    Key,
 }
 
 fn message(
@@ -70,4 +76,32 @@ pub fn verify(
 ) -> Result<(), AttestationError> {
     did.verify(&message(handle, client_id, x25519)?, attestation)
         .map_err(|_| AttestationError::BadSignature)
+}
+
+/// Checks a key directory entry for `client_id`: its DID parses, its
+/// X25519 key has the right length, and the DID attested that key for
+/// this handle and app. Returns the DID and the key.
+pub fn verify_entry(
+    entry: &crate::api::DirectoryEntry,
+    client_id: &str,
+) -> Result<(Did, AgreementPublicKey), AttestationError> {
+    let did = entry
+        .did
+        .parse::<Did>()
+        .map_err(|_| AttestationError::Did)?;
+    let x25519: [u8; 32] = entry
+        .x25519
+        .0
+        .as_slice()
+        .try_into()
+        .map_err(|_| AttestationError::Key)?;
+    let x25519 = AgreementPublicKey(x25519);
+    verify(
+        &did,
+        &x25519,
+        &entry.handle,
+        client_id,
+        &entry.attestation.0,
+    )?;
+    Ok((did, x25519))
 }

@@ -32,10 +32,16 @@ use sealbase_protocol::{
 use sealbase_crypto::Did;
 use sealbase_crypto::capability::Capability;
 
+use sealbase_crypto::EpochKey;
+use sealbase_crypto::channel::ChannelKind;
+use sealbase_protocol::{Bytes, EventSendParams, PresenceClearParams, PresenceSetParams};
+
 use crate::codec;
 use crate::error::SyncError;
+use crate::files::{self, FileAccess};
 use crate::keys::{PERSONAL_EPOCH, SyncKeys};
 use crate::members::{Folded, MemberStatus};
+use crate::presence::{self, Board, Ephemeral, Peer, Speakers};
 use crate::rpc::Conn;
 use crate::spaces::{self, Invitee, Ops, Shared, SpaceInfo, SpaceStatus};
 use crate::status::{Phase, StatusCell, SyncStatus};
@@ -59,6 +65,10 @@ pub struct SyncConfig {
     /// Push rounds that may end in a conflict before the engine gives up
     /// on this connection (and retries after a backoff).
     pub max_conflict_rounds: u32,
+    /// Scheduled rotation: an admin device rotates a shared space's key
+    /// once its current epoch is this old (ms). `None`: only on removal
+    /// and when asked.
+    pub rotate_every_ms: Option<u64>,
 }
 
 impl SyncConfig {
@@ -71,6 +81,7 @@ impl SyncConfig {
             backoff_max_ms: 30_000,
             apply_batch: 512,
             max_conflict_rounds: 8,
+            rotate_every_ms: None,
         }
     }
 }
@@ -87,12 +98,16 @@ enum Control {
     Op(Box<SpaceOp>),
 }
 
+/// Presence is sent again this often: half the server's default TTL.
+pub const PRESENCE_HEARTBEAT_MS: u64 = 30_000;
+
 /// Done operations report this.
 #[derive(Debug)]
 enum OpDone {
     Created(Uuid),
     Done,
     Members(Box<Folded>),
+    Access(Box<FileAccess>),
 }
 
 type Reply = oneshot::Sender<Result<OpDone, SyncError>>;
@@ -105,6 +120,9 @@ enum SpaceOp {
     Remove(Uuid, Did, Reply),
     Rotate(Uuid, Reply),
     Members(Uuid, Reply),
+    Presence(Uuid, Option<Vec<u8>>, Reply),
+    Event(Uuid, Vec<u8>, Reply),
+    Access(Uuid, Reply),
 }
 
 impl SpaceOp {
@@ -115,10 +133,17 @@ impl SpaceOp {
             | Self::Answer(_, _, r)
             | Self::Remove(_, _, r)
             | Self::Rotate(_, r)
-            | Self::Members(_, r) => r,
+            | Self::Members(_, r)
+            | Self::Presence(_, _, r)
+            | Self::Event(_, _, r)
+            | Self::Access(_, r) => r,
         };
         let _ = reply.send(result);
     }
+}
+
+fn ms_i64(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
 }
 
 fn lock<E: Env>(db: &Mutex<Db<E>>) -> MutexGuard<'_, Db<E>> {
@@ -133,6 +158,7 @@ pub struct SyncHandle<E: Env> {
     db: Arc<Mutex<Db<E>>>,
     control: mpsc::UnboundedSender<Control>,
     status: StatusCell,
+    board: Arc<Mutex<Board>>,
 }
 
 impl<E: Env> Clone for SyncHandle<E> {
@@ -141,8 +167,15 @@ impl<E: Env> Clone for SyncHandle<E> {
             db: self.db.clone(),
             control: self.control.clone(),
             status: self.status.clone(),
+            board: self.board.clone(),
         }
     }
+}
+
+fn board(board: &Mutex<Board>) -> MutexGuard<'_, Board> {
+    board
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl<E: Env> SyncHandle<E> {
@@ -242,6 +275,50 @@ impl<E: Env> SyncHandle<E> {
         }
     }
 
+    /// Sets this device's presence in `space` (the personal space or a
+    /// joined shared space where the user may write) to `data`, sealed
+    /// under the space's channel key; the engine sends it again every
+    /// [`PRESENCE_HEARTBEAT_MS`] and after every reconnect until
+    /// [`Self::clear_presence`]. Needs a connection.
+    pub async fn set_presence(&self, space: Uuid, data: Vec<u8>) -> Result<(), SyncError> {
+        self.op(|r| SpaceOp::Presence(space, Some(data), r))
+            .await
+            .map(drop)
+    }
+
+    /// Ends this device's presence in `space`.
+    pub async fn clear_presence(&self, space: Uuid) -> Result<(), SyncError> {
+        self.op(|r| SpaceOp::Presence(space, None, r))
+            .await
+            .map(drop)
+    }
+
+    /// Sends an ephemeral event (never stored) to the other devices
+    /// subscribed to `space` now, sealed under its channel key.
+    pub async fn send_event(&self, space: Uuid, data: Vec<u8>) -> Result<(), SyncError> {
+        self.op(|r| SpaceOp::Event(space, data, r)).await.map(drop)
+    }
+
+    /// The peers present in `space` (other connections, verified).
+    pub fn presence(&self, space: Uuid) -> Vec<Peer> {
+        board(&self.board).present(&space)
+    }
+
+    /// Presence changes and events as they arrive.
+    pub fn ephemeral(&self) -> mpsc::UnboundedReceiver<Ephemeral> {
+        board(&self.board).listen()
+    }
+
+    /// What a file transfer in `space` needs: an access token, the
+    /// capability, and the space's keys. Needs a connection (the keys
+    /// must be current).
+    pub async fn file_access(&self, space: Uuid) -> Result<FileAccess, SyncError> {
+        match self.op(|r| SpaceOp::Access(space, r)).await? {
+            OpDone::Access(access) => Ok(*access),
+            other => Err(SyncError::Protocol(format!("unexpected {other:?}"))),
+        }
+    }
+
     /// The user's spaces (created, joined, invited to, declined, removed
     /// from), as stored in the personal space.
     pub fn spaces(&self) -> Result<Vec<SpaceInfo>, DbError> {
@@ -251,6 +328,99 @@ impl<E: Env> SyncHandle<E> {
     /// Puts a record that was never synced into a joined shared space.
     pub fn assign(&self, id: &str, space: Uuid) -> Result<(), DbError> {
         self.write(|db| db.assign_space(id, &space.to_string()))
+    }
+
+    /// Moves live records of `collection` into `to` (a joined shared
+    /// space where this user may write; `None`: the personal space). Each
+    /// record becomes a new record in `to` with the same fields and history
+    /// (its Automerge document), and the original is deleted where it was;
+    /// records already in `to` stay as they are. Returns the records' ids
+    /// in `to`, in order. All or nothing, in one local transaction; works
+    /// offline (the engine pushes both sides when it can).
+    ///
+    /// A record that seems never to have reached the server moves the same
+    /// way: its first push may be in flight, and the deletion of the
+    /// original is what takes it out of the old space if it lands.
+    pub fn move_records(
+        &self,
+        collection: &str,
+        ids: &[&str],
+        to: Option<Uuid>,
+    ) -> Result<Vec<String>, SyncError> {
+        let mut db = lock(&self.db);
+        let writable = |db: &Db<E>, space: &str| -> Result<(), SyncError> {
+            let Ok(id) = Uuid::parse_str(space) else {
+                return Err(SyncError::Refused(format!("{space:?} is not a space id")));
+            };
+            match spaces::get(db, &id)? {
+                // Not a shared space the user knows: the personal space.
+                None => Ok(()),
+                Some(info)
+                    if info.status == SpaceStatus::Joined && info.role >= Capability::Write =>
+                {
+                    Ok(())
+                }
+                Some(info) => Err(SyncError::Refused(format!(
+                    "space {id} is {} for you ({:?}): records cannot move in or out",
+                    info.role.as_str(),
+                    info.status
+                ))),
+            }
+        };
+        if let Some(to) = to {
+            match spaces::get(&db, &to)? {
+                Some(_) => writable(&db, &to.to_string())?,
+                None => {
+                    return Err(SyncError::Refused(format!(
+                        "{to} is not one of your shared spaces"
+                    )));
+                }
+            }
+        }
+        let target = to.map(|t| t.to_string());
+        let mut checked = Vec::with_capacity(ids.len());
+        for id in ids {
+            if collection == spaces::SPACES {
+                return Err(SyncError::Refused("space records do not move".into()));
+            }
+            let Some(from) = db.record_space(id)? else {
+                return Err(DbError::NotFound {
+                    collection: collection.to_owned(),
+                    id: (*id).to_owned(),
+                }
+                .into());
+            };
+            if let Some(from) = &from {
+                writable(&db, from)?;
+            }
+            checked.push((*id, from));
+        }
+        let moved = db.batch(|db| {
+            let mut moved = Vec::with_capacity(checked.len());
+            for (id, from) in &checked {
+                let here = match (from, &target) {
+                    (None, None) => true,
+                    (Some(from), Some(to)) => from == to,
+                    // A shared space's record moving to the personal space.
+                    _ => false,
+                };
+                if here {
+                    moved.push((*id).to_owned());
+                } else {
+                    let new_id = spaces::random_uuid().to_string();
+                    db.copy_record(collection, id, &new_id)?;
+                    if let Some(to) = &target {
+                        db.assign_space(&new_id, to)?;
+                    }
+                    db.delete(collection, id)?;
+                    moved.push(new_id);
+                }
+            }
+            Ok(moved)
+        })?;
+        drop(db);
+        let _ = self.control.unbounded_send(Control::Changed);
+        Ok(moved)
     }
 }
 
@@ -297,6 +467,16 @@ pub struct SyncEngine<E: Env, C, R, T> {
     personal: Uuid,
     /// Joined shared spaces, while connected.
     shared: BTreeMap<Uuid, Shared>,
+    /// Peers present, and the app's listeners.
+    board: Arc<Mutex<Board>>,
+    /// This device's presence per space, sent again on every heartbeat.
+    own_presence: BTreeMap<Uuid, Vec<u8>>,
+    /// When the next heartbeat and scheduled-rotation check are due
+    /// (local Unix ms).
+    housekeeping_at: i64,
+    /// The engine itself changed a record of the personal space (a
+    /// space's keys or status): push it.
+    personal_changed: bool,
 }
 
 impl<E, C, R, T> SyncEngine<E, C, R, T>
@@ -319,14 +499,16 @@ where
         db.set_author(Some(keys.did().to_string()));
         // A constant declaration: it cannot fail but for a store error,
         // which the first sync reports again.
-        let _ = db.define(spaces::spaces_collection());
+        let _ = db.define_migrated(spaces::spaces_collection(), spaces::spaces_migrations());
         let db = Arc::new(Mutex::new(db));
         let (tx, rx) = mpsc::unbounded();
         let status = StatusCell::default();
+        let board = Arc::new(Mutex::new(Board::default()));
         let handle = SyncHandle {
             db: db.clone(),
             control: tx,
             status: status.clone(),
+            board: board.clone(),
         };
         let engine = Self {
             config,
@@ -341,6 +523,10 @@ where
             skew: 0,
             personal: Uuid::nil(),
             shared: BTreeMap::new(),
+            board,
+            own_presence: BTreeMap::new(),
+            housekeeping_at: 0,
+            personal_changed: false,
         };
         (engine, handle)
     }
@@ -435,6 +621,8 @@ where
         let mut conn = Conn::new(transport);
         let result = self.session(&mut conn, token, established).await;
         conn.close().await;
+        // The server tells everyone present again after the next subscribe.
+        board(&self.board).clear(None);
         match result {
             // An expired token is routine: reconnect with a fresh one.
             Err(e) if e.close_code() == Some(CloseCode::TokenExpired) => Ok(Exit::Reconnect),
@@ -482,27 +670,35 @@ where
         self.push(conn, space, &limits).await?;
         self.open_spaces(conn, &limits).await?;
         self.check_mailbox(conn).await?;
+        // Presence set before a reconnect, and any rotation due.
+        self.housekeeping_at = 0;
+        self.housekeeping(conn, &limits).await?;
+        self.push_personal_changes(conn, &limits).await?;
         self.live();
+        let mut refresh_at = self.runtime.now_ms() + ms_i64(self.refresh_delay(expires_at));
 
         loop {
             while let Some(n) = conn.take_notification() {
                 self.notification(conn, &limits, n).await?;
             }
-            let refresh_in = self.refresh_delay(expires_at);
+            self.push_personal_changes(conn, &limits).await?;
+            let now = self.runtime.now_ms();
+            let wake_at = refresh_at.min(self.housekeeping_at);
+            let wake_in = u64::try_from(wake_at.saturating_sub(now)).unwrap_or(0);
             enum Event {
                 Frame(Result<Option<sealbase_protocol::Frame>, SyncError>),
                 Control(Option<Control>),
-                Refresh,
+                Timer,
             }
             let event = {
                 let recv = conn.recv().fuse();
                 let control = self.control.next().fuse();
-                let timer = self.runtime.sleep(refresh_in).fuse();
+                let timer = self.runtime.sleep(wake_in).fuse();
                 futures::pin_mut!(recv, control, timer);
                 futures::select_biased! {
                     c = control => Event::Control(c),
                     f = recv => Event::Frame(f),
-                    () = timer => Event::Refresh,
+                    () = timer => Event::Timer,
                 }
             };
             match event {
@@ -533,12 +729,18 @@ where
                     self.run_op(conn, &limits, op).await?;
                     self.live();
                 }
-                Event::Refresh => {
-                    let token = self.tokens.access_token().await.map_err(SyncError::Token)?;
-                    let refreshed: TokenRefreshed = conn
-                        .call(ClientRequest::TokenRefresh(TokenRefreshParams { token }))
-                        .await?;
-                    expires_at = refreshed.expires_at;
+                Event::Timer => {
+                    if self.runtime.now_ms() >= refresh_at {
+                        let token = self.tokens.access_token().await.map_err(SyncError::Token)?;
+                        let refreshed: TokenRefreshed = conn
+                            .call(ClientRequest::TokenRefresh(TokenRefreshParams { token }))
+                            .await?;
+                        expires_at = refreshed.expires_at;
+                        refresh_at = self.runtime.now_ms() + ms_i64(self.refresh_delay(expires_at));
+                    }
+                    if self.runtime.now_ms() >= self.housekeeping_at {
+                        self.housekeeping(conn, &limits).await?;
+                    }
                 }
             }
         }
@@ -782,8 +984,29 @@ where
                 self.store_invitation(&n.invitation)?;
                 return Ok(());
             }
-            // Presence, events and files are for later versions.
-            _ => return Ok(()),
+            Notification::Presence(p) => {
+                self.heard(p.space, p.peer, &p.did, &p.data.0, ChannelKind::Presence);
+                return Ok(());
+            }
+            Notification::PresenceLeave(l) => {
+                board(&self.board).leave(l.space, l.peer);
+                return Ok(());
+            }
+            Notification::Event(e) => {
+                self.heard(e.space, e.peer, &e.did, &e.data.0, ChannelKind::Event);
+                return Ok(());
+            }
+            // The file's record says which files exist; the bytes are
+            // fetched when the app asks (`crate::files`).
+            Notification::File(f) => {
+                let local = lock(&self.db).space_cursor(&f.space.to_string())?;
+                if f.prev == local {
+                    lock(&self.db).set_space_cursor(&f.space.to_string(), f.cursor)?;
+                } else if f.cursor > local {
+                    self.pull(conn, f.space).await?;
+                }
+                return Ok(());
+            }
         };
         let space = sync.space;
         if space != self.personal && !self.shared.contains_key(&space) {
@@ -1073,6 +1296,7 @@ where
             conn,
             me: self.keys.identity(),
             now: u64::try_from(now.saturating_add(self.skew)).unwrap_or(0),
+            now_ms: self.runtime.now_ms(),
         }
     }
 
@@ -1146,16 +1370,219 @@ where
         Ok(())
     }
 
+    /// A relayed presence or event: opened and checked, then shown.
+    fn heard(&mut self, space: Uuid, peer: Uuid, did: &str, blob: &[u8], kind: ChannelKind) {
+        let me = self.keys.did();
+        let personal_keys;
+        let (keys, speakers) = if space == self.personal {
+            personal_keys =
+                BTreeMap::from([(PERSONAL_EPOCH, self.keys.personal_epoch_key().clone())]);
+            (&personal_keys, Speakers::Me(&me))
+        } else if let Some(shared) = self.shared.get(&space) {
+            (&shared.keys, Speakers::Members(&shared.folded))
+        } else {
+            return;
+        };
+        match presence::open(keys, speakers, &space, kind, did, blob) {
+            Ok((did, data)) => {
+                let mut board = board(&self.board);
+                match kind {
+                    ChannelKind::Presence => board.set(Peer {
+                        space,
+                        peer,
+                        did,
+                        data,
+                        seen_ms: self.runtime.now_ms(),
+                    }),
+                    ChannelKind::Event => board.event(Ephemeral::Event {
+                        space,
+                        peer,
+                        did,
+                        data,
+                    }),
+                }
+            }
+            Err(why) => self.status.update(|s| {
+                s.last_error = Some(format!(
+                    "{kind:?} from {did} in space {space} dropped: {why}"
+                ));
+            }),
+        }
+    }
+
+    /// The key, epoch and capability this device speaks with in `space`.
+    fn speaking(&self, space: Uuid) -> Result<(u32, EpochKey, Option<String>), SyncError> {
+        if space == self.personal {
+            return Ok((PERSONAL_EPOCH, self.keys.personal_epoch_key().clone(), None));
+        }
+        let shared = self
+            .shared
+            .get(&space)
+            .ok_or_else(|| SyncError::Refused(format!("not a member of space {space}")))?;
+        if shared.role < Capability::Write {
+            return Err(SyncError::Refused(format!(
+                "space {space} is read-only for you"
+            )));
+        }
+        let (epoch, key) = shared
+            .current()
+            .ok_or_else(|| SyncError::Refused(format!("no key for space {space}")))?;
+        Ok((epoch, key.clone(), Some(shared.cap.clone())))
+    }
+
+    /// Seals `data` for `space`'s channel, within the server's `limit`.
+    fn seal_channel(
+        &self,
+        space: Uuid,
+        kind: ChannelKind,
+        data: &[u8],
+        limit: u32,
+    ) -> Result<(Bytes, Option<String>), SyncError> {
+        let (epoch, key, cap) = self.speaking(space)?;
+        let blob = sealbase_crypto::channel::seal_channel(
+            self.keys.identity(),
+            &space,
+            epoch,
+            &key,
+            kind,
+            data,
+            &mut sealbase_crypto::OsRng,
+        )
+        .map_err(|e| SyncError::Refused(e.to_string()))?;
+        if blob.len() > limit as usize {
+            return Err(SyncError::Refused(format!(
+                "{kind:?} of {} bytes is {} bytes sealed, above the server's limit of {limit}",
+                data.len(),
+                blob.len()
+            )));
+        }
+        Ok((Bytes(blob), cap))
+    }
+
+    async fn send_presence<X: Transport>(
+        &mut self,
+        conn: &mut Conn<X>,
+        limits: &sealbase_protocol::SessionLimits,
+        space: Uuid,
+        data: &[u8],
+    ) -> Result<(), SyncError> {
+        let (data, cap) =
+            self.seal_channel(space, ChannelKind::Presence, data, limits.max_presence)?;
+        conn.request(PresenceSetParams { space, cap, data })
+            .await
+            .map(drop)
+    }
+
+    async fn push_personal_changes<X: Transport>(
+        &mut self,
+        conn: &mut Conn<X>,
+        limits: &sealbase_protocol::SessionLimits,
+    ) -> Result<(), SyncError> {
+        if std::mem::take(&mut self.personal_changed) {
+            self.push(conn, self.personal, limits).await?;
+            self.live();
+        }
+        Ok(())
+    }
+
+    /// Due work on a timer: presence heartbeats and scheduled rotations.
+    async fn housekeeping<X: Transport>(
+        &mut self,
+        conn: &mut Conn<X>,
+        limits: &sealbase_protocol::SessionLimits,
+    ) -> Result<(), SyncError> {
+        let presence: Vec<(Uuid, Vec<u8>)> = self
+            .own_presence
+            .iter()
+            .map(|(s, d)| (*s, d.clone()))
+            .collect();
+        for (space, data) in presence {
+            match self.send_presence(conn, limits, space, &data).await {
+                Ok(()) => {}
+                Err(e) if e.is_connection() => return Err(e),
+                Err(e) => {
+                    // Lost access meanwhile, or the key moved on: stop.
+                    self.own_presence.remove(&space);
+                    self.status
+                        .update(|s| s.last_error = Some(format!("presence in {space}: {e}")));
+                }
+            }
+        }
+        self.scheduled_rotations(conn).await?;
+        let now = self.runtime.now_ms();
+        let mut next = i64::MAX;
+        if !self.own_presence.is_empty() {
+            next = now + ms_i64(PRESENCE_HEARTBEAT_MS);
+        }
+        if let Some(every) = self.config.rotate_every_ms {
+            next = next.min(now + ms_i64((every / 4).clamp(250, 60_000)));
+        }
+        self.housekeeping_at = next;
+        Ok(())
+    }
+
+    /// Rotates every space this device administers whose epoch is older
+    /// than [`SyncConfig::rotate_every_ms`].
+    async fn scheduled_rotations<X: Transport>(
+        &mut self,
+        conn: &mut Conn<X>,
+    ) -> Result<(), SyncError> {
+        let Some(every) = self.config.rotate_every_ms else {
+            return Ok(());
+        };
+        let me = self.keys.did();
+        let now = self.runtime.now_ms();
+        let due: Vec<Uuid> = {
+            let db = lock(&self.db);
+            let mut due = Vec::new();
+            for (space, shared) in &self.shared {
+                if shared.folded.joined_role(&me) != Some(Capability::Admin) {
+                    continue;
+                }
+                let Some(info) = spaces::get(&db, space)? else {
+                    continue;
+                };
+                if let Some((epoch, at)) = info.rotated
+                    && epoch >= shared.folded.epoch
+                    && now.saturating_sub(at) >= ms_i64(every)
+                {
+                    due.push(*space);
+                }
+            }
+            due
+        };
+        for space in due {
+            let Some(mut shared) = self.shared.remove(&space) else {
+                continue;
+            };
+            let result = self.ops(conn).rotate(space, &mut shared, None).await;
+            self.shared.insert(space, shared);
+            self.save_keys(space)?;
+            match result {
+                Ok(_) => {}
+                Err(e) if e.is_connection() => return Err(e),
+                // Another admin rotated first, or lost the right: noted.
+                Err(e) => self
+                    .status
+                    .update(|s| s.last_error = Some(format!("scheduled rotation of {space}: {e}"))),
+            }
+        }
+        Ok(())
+    }
+
     /// Access to `space` ended: stop syncing it and tell the app (its
     /// [`spaces::SPACES`] record turns `removed`).
     fn lose_space(&mut self, space: Uuid, why: &str) -> Result<(), SyncError> {
         self.shared.remove(&space);
+        self.own_presence.remove(&space);
+        board(&self.board).clear(Some(space));
         let mut db = lock(&self.db);
         if let Some(mut info) = spaces::get(&db, &space)?
             && info.status != SpaceStatus::Removed
         {
             info.status = SpaceStatus::Removed;
             spaces::save(&mut db, &info)?;
+            self.personal_changed = true;
         }
         drop(db);
         self.status
@@ -1163,19 +1590,28 @@ where
         Ok(())
     }
 
-    /// Stores the keys held for `space` in its record, if any is new.
+    /// Stores the keys held for `space` in its record if any is new, and
+    /// when a newer epoch was first seen.
     fn save_keys(&mut self, space: Uuid) -> Result<(), SyncError> {
         let Some(shared) = self.shared.get(&space) else {
             return Ok(());
         };
         let mut db = lock(&self.db);
-        if let Some(mut info) = spaces::get(&db, &space)?
-            && shared.keys.keys().any(|e| !info.keys.contains_key(e))
-        {
+        let Some(mut info) = spaces::get(&db, &space)? else {
+            return Ok(());
+        };
+        let new_key = shared.keys.keys().any(|e| !info.keys.contains_key(e));
+        let epoch = shared.folded.epoch.max(1);
+        let new_epoch = info.rotated.is_none_or(|(seen, _)| seen < epoch);
+        if new_key || new_epoch {
             for (epoch, key) in &shared.keys {
                 info.keys.insert(*epoch, key.clone());
             }
+            if new_epoch {
+                info.rotated = Some((epoch, self.runtime.now_ms()));
+            }
             spaces::save(&mut db, &info)?;
+            self.personal_changed = true;
         }
         Ok(())
     }
@@ -1226,6 +1662,7 @@ where
         };
         if fresh {
             spaces::save(&mut db, &info)?;
+            self.personal_changed = true;
         }
         Ok(())
     }
@@ -1288,6 +1725,58 @@ where
                     self.open_space(conn, limits, &info).await?;
                 }
                 Ok(OpDone::Done)
+            }
+            SpaceOp::Presence(space, Some(data), _) => {
+                self.send_presence(conn, limits, *space, data).await?;
+                self.own_presence.insert(*space, data.clone());
+                self.housekeeping_at = self
+                    .housekeeping_at
+                    .min(self.runtime.now_ms() + ms_i64(PRESENCE_HEARTBEAT_MS));
+                Ok(OpDone::Done)
+            }
+            SpaceOp::Presence(space, None, _) => {
+                self.own_presence.remove(space);
+                conn.request(PresenceClearParams { space: *space }).await?;
+                Ok(OpDone::Done)
+            }
+            SpaceOp::Event(space, data, _) => {
+                let (data, cap) =
+                    self.seal_channel(*space, ChannelKind::Event, data, limits.max_event)?;
+                conn.request(EventSendParams {
+                    space: *space,
+                    cap,
+                    data,
+                })
+                .await?;
+                Ok(OpDone::Done)
+            }
+            SpaceOp::Access(space, _) => {
+                let token = self.tokens.access_token().await.map_err(SyncError::Token)?;
+                let (keys, cap, epoch) = if *space == self.personal {
+                    (
+                        BTreeMap::from([(PERSONAL_EPOCH, self.keys.personal_epoch_key().clone())]),
+                        None,
+                        PERSONAL_EPOCH,
+                    )
+                } else {
+                    self.fetch_keys(conn, *space).await?;
+                    let shared = self.shared.get(space).ok_or_else(|| missing(space))?;
+                    let epoch = shared.current().map_or(0, |(e, _)| e);
+                    (shared.keys.clone(), Some(shared.cap.clone()), epoch)
+                };
+                Ok(OpDone::Access(Box::new(FileAccess {
+                    url: files::http_base(&self.config.url)?,
+                    space: *space,
+                    token,
+                    cap,
+                    epoch,
+                    keys,
+                    role: if *space == self.personal {
+                        Capability::Admin
+                    } else {
+                        self.shared.get(space).map_or(Capability::Read, |s| s.role)
+                    },
+                })))
             }
             SpaceOp::Invite(space, ..)
             | SpaceOp::Remove(space, ..)

@@ -24,16 +24,18 @@
 pub mod codec;
 mod engine;
 mod error;
+pub mod files;
 mod keys;
 pub mod members;
 #[cfg(feature = "native")]
 pub mod native;
+pub mod presence;
 mod rpc;
 pub mod spaces;
 mod status;
 mod transport;
 
-pub use engine::{SyncConfig, SyncEngine, SyncHandle};
+pub use engine::{PRESENCE_HEARTBEAT_MS, SyncConfig, SyncEngine, SyncHandle};
 pub use error::SyncError;
 pub use keys::{PERSONAL_EPOCH, SyncKeys};
 pub use status::{Phase, StatusCell, SyncStatus};

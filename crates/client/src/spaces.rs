@@ -61,13 +61,24 @@ pub const INVITATION_SECONDS: u64 = 7 * 24 * 3600;
 /// Appends retried after a compare-and-set conflict before giving up.
 const APPEND_ROUNDS: usize = 8;
 
+/// The version of [`SPACES`]' schema. Version 2 added `rotated_epoch`
+/// and `rotated_at` (optional: version 1 records need no change).
+pub const SPACES_VERSION: u32 = 2;
+
+/// The migrations of [`SPACES`] from version 1.
+pub fn spaces_migrations() -> BTreeMap<u32, sealbase_db::store::Migration> {
+    let mut steps: BTreeMap<u32, sealbase_db::store::Migration> = BTreeMap::new();
+    steps.insert(1, Box::new(Ok));
+    steps
+}
+
 /// The declaration of [`SPACES`].
 pub fn spaces_collection() -> Collection {
     // A constant declaration that `Collection::check` accepts (tested).
     #[allow(clippy::expect_used)]
     serde_json::from_value(json!({
         "name": SPACES,
-        "version": 1,
+        "version": SPACES_VERSION,
         "fields": {
             "name": {"type": "string"},
             "status": {"type": "enum", "values": ["invited", "joined", "declined", "removed"]},
@@ -75,6 +86,8 @@ pub fn spaces_collection() -> Collection {
             "cap": {"type": "string", "optional": true},
             "inviter": {"type": "string", "optional": true},
             "invitation": {"type": "string", "optional": true},
+            "rotated_epoch": {"type": "integer", "optional": true},
+            "rotated_at": {"type": "integer", "optional": true},
             "keys": {"type": "array", "items": {"type": "object", "fields": {
                 "epoch": {"type": "integer"},
                 "key": {"type": "bytes"}
@@ -131,6 +144,27 @@ pub struct Invitee {
     pub mailbox: Uuid,
 }
 
+impl Invitee {
+    /// The invitee a key directory entry names (the accounts server's
+    /// `GET /api/v1/directory/{handle}` for this app, `client_id`), once
+    /// its attestation checks: the X25519 key an invitation is sealed to
+    /// must be the one the invitee's DID signed for this handle and app,
+    /// so the accounts server cannot slip in a key of its own.
+    pub fn from_directory(
+        entry: &sealbase_auth::api::DirectoryEntry,
+        client_id: &str,
+    ) -> Result<Self, SyncError> {
+        let (did, x25519) = sealbase_auth::directory::verify_entry(entry, client_id)
+            .map_err(|e| refused(format!("directory entry for {:?}: {e}", entry.handle)))?;
+        Ok(Self {
+            handle: entry.handle.clone(),
+            did,
+            x25519,
+            mailbox: entry.mailbox_id,
+        })
+    }
+}
+
 /// A space as stored in [`SPACES`].
 #[derive(Clone)]
 pub struct SpaceInfo {
@@ -150,6 +184,9 @@ pub struct SpaceInfo {
     pub invitation: Option<Uuid>,
     /// Every epoch key the user holds, by epoch.
     pub keys: BTreeMap<u32, EpochKey>,
+    /// The newest epoch whose start this user's devices saw, and when
+    /// (Unix ms): scheduled rotation counts from there.
+    pub rotated: Option<(u32, i64)>,
 }
 
 impl std::fmt::Debug for SpaceInfo {
@@ -195,6 +232,11 @@ impl SpaceInfo {
             inviter: text("inviter"),
             invitation: text("invitation").and_then(|s| Uuid::parse_str(&s).ok()),
             keys,
+            rotated: value
+                .get("rotated_epoch")
+                .and_then(Value::as_u64)
+                .and_then(|e| u32::try_from(e).ok())
+                .zip(value.get("rotated_at").and_then(Value::as_i64)),
         })
     }
 
@@ -218,6 +260,10 @@ impl SpaceInfo {
             if let (Some(value), Some(map)) = (value, record.as_object_mut()) {
                 map.insert(field.into(), Value::String(value));
             }
+        }
+        if let (Some((epoch, at)), Some(map)) = (self.rotated, record.as_object_mut()) {
+            map.insert("rotated_epoch".into(), json!(epoch));
+            map.insert("rotated_at".into(), json!(at));
         }
         record
     }
@@ -338,6 +384,7 @@ pub(crate) fn open_mailbox(
         inviter: Some(payload.inviter.to_string()),
         invitation: Some(invitation.id),
         keys: payload.keys.into_iter().collect(),
+        rotated: None,
     })
 }
 
@@ -347,6 +394,8 @@ pub(crate) struct Ops<'a, X: crate::transport::Transport> {
     pub(crate) me: &'a sealbase_crypto::Identity,
     /// Server time now, seconds.
     pub(crate) now: u64,
+    /// Local time now, Unix ms.
+    pub(crate) now_ms: i64,
 }
 
 impl<X: crate::transport::Transport> Ops<'_, X> {
@@ -470,6 +519,7 @@ impl<X: crate::transport::Transport> Ops<'_, X> {
             inviter: None,
             invitation: None,
             keys: BTreeMap::from([(1, key)]),
+            rotated: Some((1, self.now_ms)),
         };
         let mut shared = Shared::from_info(&info).ok_or_else(|| refused("no capability"))?;
         let genesis = MembershipEntry {

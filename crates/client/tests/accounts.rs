@@ -22,7 +22,9 @@ use common::TempDir;
 use harness::{Backend, Harness, PASSWORD, TASKS, TASKS_REDIRECT};
 use sealbase_auth::client::AccountsClient;
 use sealbase_client::native::{SystemEnv, WsConnector, spawn};
+use sealbase_client::spaces::{Invitee, SpaceStatus};
 use sealbase_client::{Phase, SyncConfig, SyncEngine, SyncKeys, TokenSource};
+use sealbase_crypto::capability::Capability;
 use sealbase_sync::auth::{KeySource, TokenVerifier, VerifierConfig};
 use serde_json::json;
 
@@ -49,6 +51,34 @@ impl TokenSource for OAuthTokens {
     }
 }
 
+/// A sync server that trusts the accounts server's published keys.
+async fn start_sync(issuer: &str) -> (sealbase_sync::RunningServer, TempDir, String) {
+    let mut config = VerifierConfig::new(
+        issuer.to_owned(),
+        KeySource::Remote {
+            url: format!("{issuer}/.well-known/jwks.json"),
+        },
+    );
+    config.audience = Some("sealbase-sync".into());
+    let sync_dir = TempDir::new("accounts-sync");
+    let store =
+        sealbase_sync::store::Store::connect(&format!("sqlite://{}/sync.db", sync_dir.0.display()))
+            .await
+            .unwrap();
+    store.migrate().await.unwrap();
+    let sync = sealbase_sync::start(sealbase_sync::Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        store,
+        verifier: TokenVerifier::new(config).unwrap(),
+        files: sealbase_sync::files::FileStorage::local(&sync_dir.0.join("files")).unwrap(),
+        limits: sealbase_sync::Limits::default(),
+    })
+    .await
+    .unwrap();
+    let url = format!("ws://{}{}", sync.local_addr(), sealbase_protocol::WS_PATH);
+    (sync, sync_dir, url)
+}
+
 #[test]
 fn devices_authorized_at_the_accounts_server_sync() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -63,32 +93,7 @@ fn devices_authorized_at_the_accounts_server_sync() {
         // Sign up (the code comes through the dev mailer).
         accounts.sign_up("ada").await;
 
-        // The sync server trusts the accounts server's published keys.
-        let mut config = VerifierConfig::new(
-            issuer.clone(),
-            KeySource::Remote {
-                url: format!("{issuer}/.well-known/jwks.json"),
-            },
-        );
-        config.audience = Some("sealbase-sync".into());
-        let sync_dir = TempDir::new("accounts-sync");
-        let store = sealbase_sync::store::Store::connect(&format!(
-            "sqlite://{}/sync.db",
-            sync_dir.0.display()
-        ))
-        .await
-        .unwrap();
-        store.migrate().await.unwrap();
-        let sync = sealbase_sync::start(sealbase_sync::Settings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            store,
-            verifier: TokenVerifier::new(config).unwrap(),
-            files: sealbase_sync::files::FileStorage::local(&sync_dir.0.join("files")).unwrap(),
-            limits: sealbase_sync::Limits::default(),
-        })
-        .await
-        .unwrap();
-        let url = format!("ws://{}{}", sync.local_addr(), sealbase_protocol::WS_PATH);
+        let (_sync, _sync_dir, url) = start_sync(&issuer).await;
 
         let http = accounts.http.clone();
         let mut handles = Vec::new();
@@ -158,6 +163,114 @@ fn devices_authorized_at_the_accounts_server_sync() {
             assert_eq!(status.phase, Phase::Live, "{status:?}");
             assert_eq!(status.quarantined, 0);
         }
+
+        for handle in &handles {
+            handle.stop();
+        }
+        for thread in threads {
+            thread.join().unwrap();
+        }
+    });
+}
+
+/// Invitation by handle with nothing stood in: ada finds bob in the
+/// accounts server's key directory (attestation checked), invites him,
+/// and bob's engine, authorized at the same accounts server, joins and
+/// syncs the space.
+#[test]
+fn invite_by_handle_through_the_key_directory() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let dir = TempDir::new("directory");
+        let accounts = Harness::start(Backend::Sqlite, "client-directory").await;
+        let issuer = accounts.issuer.clone();
+        let (_sync, _sync_dir, url) = start_sync(&issuer).await;
+        let mut handles = Vec::new();
+        let mut threads = Vec::new();
+        let mut access = Vec::new();
+        for name in ["ada", "bob"] {
+            let (user, signed_in, _) = accounts.sign_up(name).await;
+            let (_, session) = accounts
+                .authorize(&user, &signed_in, TASKS, TASKS_REDIRECT, "sync directory")
+                .await;
+            access.push(session.tokens.access_token.clone());
+            let tokens = OAuthTokens {
+                http: accounts.http.clone(),
+                issuer: issuer.clone(),
+                refresh: Mutex::new(session.tokens.refresh_token.clone()),
+                first: Mutex::new(Some(session.tokens.access_token.clone())),
+            };
+            let mut db = sealbase_db::Db::open(
+                dir.0.join(format!("{name}.db")).to_str().unwrap(),
+                SystemEnv,
+            )
+            .unwrap();
+            common::define(&mut db);
+            let (engine, handle) = SyncEngine::new(
+                SyncConfig::new(url.clone()),
+                SyncKeys::from_app_key(&session.app_key),
+                db,
+                WsConnector,
+                SystemEnv,
+                tokens,
+            );
+            threads.push(spawn(name, move || Box::pin(engine.run())).unwrap());
+            handles.push(handle);
+        }
+        let (ada, bo) = (&handles[0], &handles[1]);
+        let wait = |what: &'static str, done: &dyn Fn() -> bool| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while !done() {
+                assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        wait("both live", &|| {
+            ada.status().phase == Phase::Live && bo.status().phase == Phase::Live
+        });
+
+        let lookup = AccountsClient::new(&issuer);
+        let entry = lookup.directory(&access[0], TASKS, "bob").await.unwrap();
+        let invitee = Invitee::from_directory(&entry, TASKS).unwrap();
+        // An entry whose key was swapped (a lying directory) is refused.
+        let mut forged = entry.clone();
+        forged.x25519.0[0] ^= 1;
+        assert!(Invitee::from_directory(&forged, TASKS).is_err());
+        // So is the entry checked for another app.
+        assert!(Invitee::from_directory(&entry, "notes").is_err());
+
+        let space = ada.create_space("Groceries").await.unwrap();
+        ada.invite(space, invitee, Capability::Write).await.unwrap();
+        wait("bo's invitation", &|| {
+            bo.spaces()
+                .unwrap()
+                .iter()
+                .any(|s| s.id == space && s.status == SpaceStatus::Invited)
+        });
+        bo.accept(space).await.unwrap();
+        let id = ada
+            .write(|db| {
+                let v = db.insert("notes", json!({"title": "milk"}))?;
+                let id = v["id"].as_str().unwrap_or_default().to_owned();
+                db.assign_space(&id, &space.to_string())?;
+                Ok(id)
+            })
+            .unwrap();
+        wait("ada's note at bo's", &|| {
+            bo.read(|db| db.get("notes", &id)).unwrap().is_some()
+        });
+        let members = bo.members(space).await.unwrap();
+        let invited: Vec<_> = members
+            .members
+            .values()
+            .filter(|m| !m.handle.is_empty())
+            .map(|m| (m.handle.as_str(), m.status.as_str()))
+            .collect();
+        assert!(invited.contains(&("bob", "joined")), "{invited:?}");
 
         for handle in &handles {
             handle.stop();

@@ -460,6 +460,47 @@ impl<E: Env> Db<E> {
         }
     }
 
+    /// The space a record belongs to: `None` if there is no such record,
+    /// `Some(None)` if it was never assigned (the personal space).
+    pub fn record_space(&self, id: &str) -> Result<Option<Option<String>>, DbError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT space FROM sealbase_sync WHERE id = ?1",
+                [id],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    /// A new record `new_id` holding a copy of live record `id`'s document
+    /// (its fields and whole history), pending in no space yet; the
+    /// original is left as it is. Moving a record between spaces is this,
+    /// [`Self::assign_space`] of the copy and a deletion of the original.
+    pub fn copy_record(
+        &mut self,
+        collection: &str,
+        id: &str,
+        new_id: &str,
+    ) -> Result<serde_json::Value, DbError> {
+        let version = self.collection(collection)?.version;
+        let not_found = || DbError::NotFound {
+            collection: collection.to_owned(),
+            id: id.to_owned(),
+        };
+        if self.get(collection, id)?.is_none() {
+            return Err(not_found());
+        }
+        if self.document(collection, new_id)?.is_some() {
+            return Err(DbError::Unique {
+                collection: collection.to_owned(),
+                index: "id".into(),
+            });
+        }
+        let doc = self.document(collection, id)?.ok_or_else(not_found)?;
+        self.merge(collection, new_id, &doc, version)
+    }
+
     /// The record's server cursor (0 if unknown or never pushed).
     pub fn record_cursor(&self, id: &str) -> Result<u64, DbError> {
         let cursor: Option<i64> = self

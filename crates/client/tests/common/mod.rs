@@ -13,8 +13,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sealbase_client::native::{SystemEnv, WsConnector, spawn};
-use sealbase_client::{SyncConfig, SyncEngine, SyncHandle, SyncKeys, SyncStatus, TokenSource};
+use sealbase_client::native::{SystemEnv, WsConnector, WsTransport, spawn};
+use sealbase_client::{
+    Connector, Received, SyncConfig, SyncEngine, SyncHandle, SyncKeys, SyncStatus, TokenSource,
+    Transport, TransportError,
+};
 use sealbase_crypto::{AppKey, Identity};
 use sealbase_db::Db;
 use sealbase_protocol::Uuid;
@@ -209,6 +212,19 @@ impl Device {
         lifetime: u64,
         tune: impl FnOnce(&mut SyncConfig),
     ) -> Self {
+        Self::start_through(url, issuer, user, path, lifetime, tune, WsConnector)
+    }
+
+    /// [`Self::start_with`] over another connector (e.g. [`Cut`]).
+    pub fn start_through<C: Connector + Send + 'static>(
+        url: &str,
+        issuer: &TestIssuer,
+        user: &User,
+        path: &std::path::Path,
+        lifetime: u64,
+        tune: impl FnOnce(&mut SyncConfig),
+        connector: C,
+    ) -> Self {
         let mut db = Db::open(path.to_str().unwrap(), SystemEnv).unwrap();
         define(&mut db);
         let tokens = Tokens {
@@ -225,7 +241,7 @@ impl Device {
             config,
             user.keys(),
             db,
-            WsConnector,
+            connector,
             SystemEnv,
             tokens.clone(),
         );
@@ -310,5 +326,107 @@ impl Drop for Device {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// A connector whose sockets fail instead of sending any request for
+/// `method`, as a device that crashes at that point would: the request
+/// never reaches the server.
+#[derive(Clone)]
+pub struct Cut {
+    pub method: &'static str,
+    pub cuts: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Cut {
+    pub fn new(method: &'static str) -> Self {
+        Self {
+            method,
+            cuts: Arc::default(),
+        }
+    }
+}
+
+pub struct CutTransport {
+    inner: WsTransport,
+    cut: Cut,
+}
+
+impl Connector for Cut {
+    type Transport = CutTransport;
+    async fn connect(&self, url: &str) -> Result<CutTransport, TransportError> {
+        Ok(CutTransport {
+            inner: WsConnector.connect(url).await?,
+            cut: self.clone(),
+        })
+    }
+}
+
+impl Transport for CutTransport {
+    async fn send(&mut self, frame: Vec<u8>) -> Result<(), TransportError> {
+        if let Ok(sealbase_protocol::Frame::Request(r)) = sealbase_protocol::decode(&frame)
+            && r.method == self.cut.method
+        {
+            self.cut
+                .cuts
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.inner.close().await;
+            return Err(TransportError(format!("cut before {}", r.method)));
+        }
+        self.inner.send(frame).await
+    }
+
+    async fn recv(&mut self) -> Result<Received, TransportError> {
+        self.inner.recv().await
+    }
+
+    async fn close(&mut self) {
+        self.inner.close().await;
+    }
+}
+
+/// A connector that counts the bytes of every frame its sockets send and
+/// receive.
+#[derive(Clone, Default)]
+pub struct Counting {
+    pub sent: Arc<std::sync::atomic::AtomicU64>,
+    pub received: Arc<std::sync::atomic::AtomicU64>,
+}
+
+pub struct CountingTransport {
+    inner: WsTransport,
+    counts: Counting,
+}
+
+impl Connector for Counting {
+    type Transport = CountingTransport;
+    async fn connect(&self, url: &str) -> Result<CountingTransport, TransportError> {
+        Ok(CountingTransport {
+            inner: WsConnector.connect(url).await?,
+            counts: self.clone(),
+        })
+    }
+}
+
+impl Transport for CountingTransport {
+    async fn send(&mut self, frame: Vec<u8>) -> Result<(), TransportError> {
+        self.counts
+            .sent
+            .fetch_add(frame.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.inner.send(frame).await
+    }
+
+    async fn recv(&mut self) -> Result<Received, TransportError> {
+        let received = self.inner.recv().await?;
+        if let Received::Frame(frame) = &received {
+            self.counts
+                .received
+                .fetch_add(frame.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(received)
+    }
+
+    async fn close(&mut self) {
+        self.inner.close().await;
     }
 }
