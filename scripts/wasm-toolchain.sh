@@ -9,7 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-debian_packages=(rustc-web cargo-web rust-web-src clang-19 lld-19 llvm-19)
+# clang and llvm-ar compile SQLite's C for wasm32 (sqlite-wasm-rs) on
+# either toolchain; Debian's rustc also needs its std sources and wasm-ld.
+c_packages=(clang-19 llvm-19)
+debian_packages=(rustc-web cargo-web rust-web-src lld-19 "${c_packages[@]}")
 mode=${SEALBASE_WASM_TOOLCHAIN:-auto}
 
 have_rustup_target() {
@@ -17,9 +20,11 @@ have_rustup_target() {
 }
 
 if [ "$mode" != debian ]; then
-  if have_rustup_target; then exit 0; fi
-  log "trying: rustup target add wasm32-unknown-unknown"
-  if timeout 180 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 && have_rustup_target; then
+  if have_rustup_target || {
+    log "trying: rustup target add wasm32-unknown-unknown"
+    timeout 180 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 && have_rustup_target
+  }; then
+    apt_ensure "${c_packages[@]}"
     exit 0
   fi
   [ "$mode" = rustup ] && die "rustup cannot add wasm32-unknown-unknown on this machine"
