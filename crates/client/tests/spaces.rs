@@ -675,3 +675,76 @@ async fn scheduled_rotation() {
     let later = note_in(&a, space, "later");
     b.wait("the later note", |d| d.get(&later).is_some()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_collaborate_and_removal_from_one_space_leaves_the_other() {
+    let server = Server::start().await;
+    let dir = TempDir::new("three");
+    let (ada, bo, cy) = (User::new(1), User::new(2), User::new(3));
+    let a = Device::start(&server.url(), &server.issuer, &ada, &dir.0.join("a.db"));
+    let b = Device::start(&server.url(), &server.issuer, &bo, &dir.0.join("b.db"));
+    let c = Device::start(&server.url(), &server.issuer, &cy, &dir.0.join("c.db"));
+    for d in [&a, &b, &c] {
+        d.settled().await;
+    }
+    let team = space_with_bo(&a, &b, &bo).await;
+    a.handle
+        .invite(team, invitee(&cy, "cy"), Capability::Write)
+        .await
+        .unwrap();
+    wait_status(&c, team, SpaceStatus::Invited).await;
+    c.handle.accept(team).await.unwrap();
+    let side = space_with_bo(&a, &b, &bo).await;
+
+    // Three members write; each sees the others' notes.
+    let notes = [
+        note_in(&a, team, "ada's"),
+        note_in(&b, team, "bo's"),
+        note_in(&c, team, "cy's"),
+    ];
+    for d in [&a, &b, &c] {
+        for id in &notes {
+            d.wait("every member's note", |d| d.get(id).is_some()).await;
+        }
+    }
+    // A concurrent edit by two members merges.
+    b.patch(&notes[2], json!({"done": true}));
+    c.patch(&notes[2], json!({"body": "cy's text"}));
+    a.wait("both edits merged", |d| {
+        d.get(&notes[2])
+            .is_some_and(|n| n["done"] == true && n["body"] == "cy's text")
+    })
+    .await;
+
+    // Bo leaves the side space only.
+    a.handle
+        .remove_member(side, bo.identity().did())
+        .await
+        .unwrap();
+    wait_status(&b, side, SpaceStatus::Removed).await;
+    let status = |s: Uuid| {
+        b.handle
+            .spaces()
+            .unwrap()
+            .into_iter()
+            .find(|i| i.id == s)
+            .unwrap()
+            .status
+    };
+    assert_eq!(status(team), SpaceStatus::Joined);
+    let after = note_in(&a, team, "after the side removal");
+    b.wait("team notes still reach bo", |d| d.get(&after).is_some())
+        .await;
+    let from_bo = note_in(&b, team, "bo still writes");
+    c.wait("bo's later note", |d| d.get(&from_bo).is_some())
+        .await;
+    assert_eq!(
+        a.handle.members(team).await.unwrap().epoch,
+        1,
+        "no rotation there"
+    );
+    let gone = note_in(&a, side, "side after bo");
+    a.settled().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(b.get(&gone).is_none());
+}
