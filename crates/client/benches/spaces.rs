@@ -26,34 +26,12 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{Counting, Device, Server, TempDir, User};
+use common::{Counting, Device, Server, TempDir, User, invitee, wait_status};
 use sealbase_client::native::FileClient;
-use sealbase_client::spaces::{Invitee, SpaceStatus};
+use sealbase_client::spaces::SpaceStatus;
 use sealbase_crypto::capability::Capability;
 use sealbase_protocol::Uuid;
 use serde_json::json;
-
-fn invitee(user: &User, handle: &str) -> Invitee {
-    let identity = user.identity();
-    Invitee {
-        handle: handle.into(),
-        did: identity.did(),
-        x25519: identity.agreement_public(),
-        mailbox: user.personal_space,
-    }
-}
-
-async fn joined(device: &Device, space: Uuid, status: SpaceStatus) {
-    device
-        .wait("space status", |d| {
-            d.handle
-                .spaces()
-                .unwrap()
-                .iter()
-                .any(|s| s.id == space && s.status == status)
-        })
-        .await;
-}
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -87,7 +65,7 @@ fn main() {
             .invite(space, invitee(&bo, "bo"), Capability::Write)
             .await
             .unwrap();
-        joined(&b, space, SpaceStatus::Invited).await;
+        wait_status(&b, space, SpaceStatus::Invited).await;
         b.handle.accept(space).await.unwrap();
         let target = space.to_string();
         let ids: Vec<String> = a
@@ -163,7 +141,7 @@ fn main() {
                 .invite(space, invitee(&cy, "cy"), Capability::Write)
                 .await
                 .unwrap();
-            joined(&c, space, SpaceStatus::Invited).await;
+            wait_status(&c, space, SpaceStatus::Invited).await;
             c.handle.accept(space).await.unwrap();
             c.wait("the space's newest record", |d| d.get(&last).is_some())
                 .await;

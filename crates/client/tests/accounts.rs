@@ -23,7 +23,7 @@ use harness::{Backend, Harness, PASSWORD, TASKS, TASKS_REDIRECT};
 use sealbase_auth::client::AccountsClient;
 use sealbase_client::native::{SystemEnv, WsConnector, spawn};
 use sealbase_client::spaces::{Invitee, SpaceStatus};
-use sealbase_client::{Phase, SyncConfig, SyncEngine, SyncKeys, TokenSource};
+use sealbase_client::{Phase, SyncConfig, SyncEngine, SyncHandle, SyncKeys, TokenSource};
 use sealbase_crypto::capability::Capability;
 use sealbase_sync::auth::{KeySource, TokenVerifier, VerifierConfig};
 use serde_json::json;
@@ -79,6 +79,29 @@ async fn start_sync(issuer: &str) -> (sealbase_sync::RunningServer, TempDir, Str
     (sync, sync_dir, url)
 }
 
+/// An engine on a store file named after `name` in `dir`, on its own thread.
+fn start_engine(
+    dir: &TempDir,
+    name: &str,
+    url: &str,
+    keys: SyncKeys,
+    tokens: OAuthTokens,
+) -> (SyncHandle<SystemEnv>, std::thread::JoinHandle<()>) {
+    let path = dir.0.join(format!("{name}.db"));
+    let mut db = sealbase_db::Db::open(path.to_str().unwrap(), SystemEnv).unwrap();
+    common::define(&mut db);
+    let (engine, handle) = SyncEngine::new(
+        SyncConfig::new(url),
+        keys,
+        db,
+        WsConnector,
+        SystemEnv,
+        tokens,
+    );
+    let thread = spawn(name, move || Box::pin(engine.run())).unwrap();
+    (handle, thread)
+}
+
 #[test]
 fn devices_authorized_at_the_accounts_server_sync() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -120,21 +143,8 @@ fn devices_authorized_at_the_accounts_server_sync() {
                     (device == "laptop").then(|| session.tokens.access_token.clone()),
                 ),
             };
-            let mut db = sealbase_db::Db::open(
-                dir.0.join(format!("{device}.db")).to_str().unwrap(),
-                SystemEnv,
-            )
-            .unwrap();
-            common::define(&mut db);
-            let (engine, handle) = SyncEngine::new(
-                SyncConfig::new(url.clone()),
-                keys,
-                db,
-                WsConnector,
-                SystemEnv,
-                tokens,
-            );
-            threads.push(spawn(device, move || Box::pin(engine.run())).unwrap());
+            let (handle, thread) = start_engine(&dir, device, &url, keys, tokens);
+            threads.push(thread);
             handles.push(handle);
         }
         assert_eq!(spaces[0], spaces[1], "one personal space per user and app");
@@ -204,21 +214,9 @@ fn invite_by_handle_through_the_key_directory() {
                 refresh: Mutex::new(session.tokens.refresh_token.clone()),
                 first: Mutex::new(Some(session.tokens.access_token.clone())),
             };
-            let mut db = sealbase_db::Db::open(
-                dir.0.join(format!("{name}.db")).to_str().unwrap(),
-                SystemEnv,
-            )
-            .unwrap();
-            common::define(&mut db);
-            let (engine, handle) = SyncEngine::new(
-                SyncConfig::new(url.clone()),
-                SyncKeys::from_app_key(&session.app_key),
-                db,
-                WsConnector,
-                SystemEnv,
-                tokens,
-            );
-            threads.push(spawn(name, move || Box::pin(engine.run())).unwrap());
+            let keys = SyncKeys::from_app_key(&session.app_key);
+            let (handle, thread) = start_engine(&dir, name, &url, keys, tokens);
+            threads.push(thread);
             handles.push(handle);
         }
         let (ada, bo) = (&handles[0], &handles[1]);

@@ -11,61 +11,20 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Device, Server, TempDir, User};
+use common::{Device, Server, TempDir, User, invitee, note_in, wait_status};
 use sealbase_client::presence::Ephemeral;
-use sealbase_client::spaces::{Invitee, SpaceStatus};
+use sealbase_client::spaces::SpaceStatus;
 use sealbase_crypto::capability::Capability;
 use sealbase_crypto::{EpochKey, WrappedKey, open_record, unwrap_dek};
 use sealbase_protocol::Uuid;
 use serde_json::json;
-
-fn invitee(user: &User, handle: &str) -> Invitee {
-    let identity = user.identity();
-    Invitee {
-        handle: handle.into(),
-        did: identity.did(),
-        x25519: identity.agreement_public(),
-        mailbox: user.personal_space,
-    }
-}
-
-async fn wait_status(device: &Device, space: Uuid, status: SpaceStatus) {
-    device
-        .wait(&format!("space {space} {status:?}"), |d| {
-            d.handle
-                .spaces()
-                .unwrap()
-                .iter()
-                .any(|s| s.id == space && s.status == status)
-        })
-        .await;
-}
-
-/// Inserts a note into `space` and returns its id.
-fn note_in(device: &Device, space: Uuid, title: &str) -> String {
-    // One write: the engine never sees the record outside the space.
-    device
-        .handle
-        .write(|db| {
-            let v = db.insert("notes", json!({ "title": title }))?;
-            let id = v["id"].as_str().unwrap_or_default().to_owned();
-            db.assign_space(&id, &space.to_string())?;
-            Ok(id)
-        })
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invite_collaborate_remove_and_lock_out() {
     let server = Server::start().await;
     let dir = TempDir::new("spaces");
     let (ada, bo, cy) = (User::new(1), User::new(2), User::new(3));
-    let a = Device::start(&server.url(), &server.issuer, &ada, &dir.0.join("a.db"));
-    let b = Device::start(&server.url(), &server.issuer, &bo, &dir.0.join("b.db"));
-    let c = Device::start(&server.url(), &server.issuer, &cy, &dir.0.join("c.db"));
-    for d in [&a, &b, &c] {
-        d.settled().await;
-    }
+    let [a, b, c] = server.devices(&dir, [&ada, &bo, &cy]).await;
 
     let space = a.handle.create_space("Trip").await.unwrap();
     a.handle
@@ -263,12 +222,7 @@ async fn presence_and_events_under_the_channel_key() {
     let server = Server::start().await;
     let dir = TempDir::new("presence");
     let (ada, bo, cy) = (User::new(1), User::new(2), User::new(3));
-    let a = Device::start(&server.url(), &server.issuer, &ada, &dir.0.join("a.db"));
-    let b = Device::start(&server.url(), &server.issuer, &bo, &dir.0.join("b.db"));
-    let c = Device::start(&server.url(), &server.issuer, &cy, &dir.0.join("c.db"));
-    for d in [&a, &b, &c] {
-        d.settled().await;
-    }
+    let [a, b, c] = server.devices(&dir, [&ada, &bo, &cy]).await;
     let space = space_with_bo(&a, &b, &bo).await;
     // Cy has a space of her own with ada: nothing of the first reaches it.
     let other = a.handle.create_space("Other").await.unwrap();
@@ -366,10 +320,7 @@ async fn files_in_a_shared_space_and_lock_out() {
     let server = Server::start().await;
     let dir = TempDir::new("files");
     let (ada, bo) = (User::new(1), User::new(2));
-    let a = Device::start(&server.url(), &server.issuer, &ada, &dir.0.join("a.db"));
-    let b = Device::start(&server.url(), &server.issuer, &bo, &dir.0.join("b.db"));
-    a.settled().await;
-    b.settled().await;
+    let [a, b] = server.devices(&dir, [&ada, &bo]).await;
     let space = space_with_bo(&a, &b, &bo).await;
     let files = FileClient::new();
 
@@ -410,10 +361,7 @@ async fn files_in_a_shared_space_and_lock_out() {
         .unwrap();
     assert_eq!(files.download_bytes(&access, streamed).await.unwrap(), body);
     // The stored body is ciphertext.
-    let stored = std::fs::read_dir(server.dir.0.join("files"))
-        .unwrap()
-        .flat_map(|e| walk(&e.unwrap().path()))
-        .collect::<Vec<_>>();
+    let stored = common::files_under(&server.dir.0.join("files"));
     assert!(!stored.is_empty());
     for path in &stored {
         let bytes = std::fs::read(path).unwrap();
@@ -477,26 +425,12 @@ async fn files_in_a_shared_space_and_lock_out() {
     );
 }
 
-fn walk(path: &std::path::Path) -> Vec<std::path::PathBuf> {
-    if path.is_dir() {
-        std::fs::read_dir(path)
-            .unwrap()
-            .flat_map(|e| walk(&e.unwrap().path()))
-            .collect()
-    } else {
-        vec![path.to_owned()]
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn move_records_between_spaces() {
     let server = Server::start().await;
     let dir = TempDir::new("move");
     let (ada, bo) = (User::new(1), User::new(2));
-    let a = Device::start(&server.url(), &server.issuer, &ada, &dir.0.join("a.db"));
-    let b = Device::start(&server.url(), &server.issuer, &bo, &dir.0.join("b.db"));
-    a.settled().await;
-    b.settled().await;
+    let [a, b] = server.devices(&dir, [&ada, &bo]).await;
     let space = space_with_bo(&a, &b, &bo).await;
 
     // A synced personal note with some history moves into the space.
@@ -681,12 +615,7 @@ async fn three_collaborate_and_removal_from_one_space_leaves_the_other() {
     let server = Server::start().await;
     let dir = TempDir::new("three");
     let (ada, bo, cy) = (User::new(1), User::new(2), User::new(3));
-    let a = Device::start(&server.url(), &server.issuer, &ada, &dir.0.join("a.db"));
-    let b = Device::start(&server.url(), &server.issuer, &bo, &dir.0.join("b.db"));
-    let c = Device::start(&server.url(), &server.issuer, &cy, &dir.0.join("c.db"));
-    for d in [&a, &b, &c] {
-        d.settled().await;
-    }
+    let [a, b, c] = server.devices(&dir, [&ada, &bo, &cy]).await;
     let team = space_with_bo(&a, &b, &bo).await;
     a.handle
         .invite(team, invitee(&cy, "cy"), Capability::Write)

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sealbase_client::native::{SystemEnv, WsConnector, WsTransport, spawn};
+use sealbase_client::spaces::{Invitee, SpaceStatus};
 use sealbase_client::{
     Connector, Received, SyncConfig, SyncEngine, SyncHandle, SyncKeys, SyncStatus, TokenSource,
     Transport, TransportError,
@@ -44,6 +45,18 @@ fn unique() -> String {
             .unwrap()
             .as_nanos()
     )
+}
+
+/// Every file below `path`.
+pub fn files_under(path: &std::path::Path) -> Vec<PathBuf> {
+    if path.is_dir() {
+        std::fs::read_dir(path)
+            .unwrap()
+            .flat_map(|e| files_under(&e.unwrap().path()))
+            .collect()
+    } else {
+        vec![path.to_owned()]
+    }
 }
 
 /// A directory removed at drop.
@@ -114,10 +127,60 @@ impl Server {
         )
     }
 
+    /// One device per user (store files `0.db`, `1.db`, … in `dir`), each
+    /// live with nothing pending.
+    pub async fn devices<const N: usize>(&self, dir: &TempDir, users: [&User; N]) -> [Device; N] {
+        let devices = users.map(|u| {
+            let n = u.personal_space.as_u128() >> 64;
+            Device::start(&self.url(), &self.issuer, u, &dir.0.join(format!("{n}.db")))
+        });
+        for d in &devices {
+            d.settled().await;
+        }
+        devices
+    }
+
     /// The server's SQLite database (to tamper with, as a breached server would).
     pub fn db_path(&self) -> PathBuf {
         self.dir.0.join("sync.db")
     }
+}
+
+/// Someone to invite: the key directory's entry for `user`.
+pub fn invitee(user: &User, handle: &str) -> Invitee {
+    let identity = user.identity();
+    Invitee {
+        handle: handle.into(),
+        did: identity.did(),
+        x25519: identity.agreement_public(),
+        mailbox: user.personal_space,
+    }
+}
+
+pub async fn wait_status(device: &Device, space: Uuid, status: SpaceStatus) {
+    device
+        .wait(&format!("space {space} {status:?}"), |d| {
+            d.handle
+                .spaces()
+                .unwrap()
+                .iter()
+                .any(|s| s.id == space && s.status == status)
+        })
+        .await;
+}
+
+/// Inserts a note into `space` and returns its id.
+pub fn note_in(device: &Device, space: Uuid, title: &str) -> String {
+    // One write: the engine never sees the record outside the space.
+    device
+        .handle
+        .write(|db| {
+            let v = db.insert("notes", json!({ "title": title }))?;
+            let id = v["id"].as_str().unwrap_or_default().to_owned();
+            db.assign_space(&id, &space.to_string())?;
+            Ok(id)
+        })
+        .unwrap()
 }
 
 /// A user of the app: ids as the accounts server assigns them and the app
