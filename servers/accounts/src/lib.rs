@@ -12,7 +12,8 @@
 //! [`store`] (all SQL, SQLite and Postgres), [`server`] (state, routes,
 //! middleware), [`account`] (signup, login, password, recovery), [`oauth`]
 //! (authorize, consent, token, revoke, userinfo, directory), [`discovery`],
-//! [`mail`], [`secret`] (bearer secrets and codes), [`web`].
+//! [`mail`], [`secret`] (bearer secrets and codes), [`web`], [`service`]
+//! (start-up and serving, client registration).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -24,6 +25,7 @@ pub mod mail;
 pub mod oauth;
 pub mod secret;
 pub mod server;
+pub mod service;
 pub mod store;
 pub mod web;
 

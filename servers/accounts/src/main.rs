@@ -3,20 +3,11 @@
 use clap::Parser;
 use rand_core::OsRng;
 use sealbase_accounts::config::{
-    Cli, ClientCommand, Command, Config, DEFAULT_SCOPES, KNOWN_SCOPES, LogFormat,
-    SigningKeyCommand, valid_client_id, valid_redirect_uri,
+    Cli, ClientCommand, Command, Config, LogFormat, SigningKeyCommand,
 };
 use sealbase_accounts::keys::KeyFile;
-use sealbase_accounts::mail::Mailer;
-use sealbase_accounts::store::{ClientRow, Store};
-use sealbase_accounts::{AppState, Limits, Settings, router, serve};
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+use sealbase_accounts::service::{now, register_client, run};
+use sealbase_accounts::store::Store;
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -34,7 +25,7 @@ async fn main() -> anyhow::Result<()> {
     let config = cli.config;
     init_logging(config.log_format);
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => run(config).await,
+        Command::Serve => run(config, shutdown_signal()).await,
         Command::Migrate => {
             let store = Store::connect(&config.database_url, 2).await?;
             store.migrate().await?;
@@ -50,35 +41,6 @@ async fn main() -> anyhow::Result<()> {
         Command::SigningKey(cmd) => signing_key(&config, cmd),
         Command::Client(cmd) => client(&config, cmd).await,
     }
-}
-
-async fn run(config: Config) -> anyhow::Result<()> {
-    config.validate()?;
-    let keys = KeyFile::load_or_create(&config.keys_file, config.dev, now())?;
-    let secrets = keys.secrets()?;
-    let store = Store::connect(&config.database_url, 16).await?;
-    store.migrate().await?;
-    let mailer = Mailer::from_config(&config)?;
-    let settings = Settings::from_config(&config);
-    let issuer = settings.issuer.clone();
-    let state = AppState::new(store.clone(), secrets, mailer, settings, Limits::default())?;
-    let sweeper = {
-        let state = state.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
-            loop {
-                tick.tick().await;
-                if let Err(e) = state.store.purge_expired(state.now()).await {
-                    tracing::warn!(error = %e, "expiry sweep failed");
-                }
-            }
-        })
-    };
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    tracing::info!(listen = %listener.local_addr()?, %issuer, "accounts server ready");
-    serve(listener, router(state), shutdown_signal()).await?;
-    sweeper.abort();
-    Ok(())
 }
 
 async fn shutdown_signal() {
@@ -128,7 +90,6 @@ fn signing_key(config: &Config, cmd: SigningKeyCommand) -> anyhow::Result<()> {
 async fn client(config: &Config, cmd: ClientCommand) -> anyhow::Result<()> {
     let store = Store::connect(&config.database_url, 2).await?;
     store.migrate().await?;
-    let now = i64::try_from(now()).unwrap_or(i64::MAX);
     match cmd {
         ClientCommand::Add {
             id,
@@ -136,37 +97,7 @@ async fn client(config: &Config, cmd: ClientCommand) -> anyhow::Result<()> {
             redirect_uris,
             scopes,
         } => {
-            anyhow::ensure!(
-                valid_client_id(&id),
-                "client id must be 1–64 of a-z 0-9 - _ ."
-            );
-            anyhow::ensure!(!name.trim().is_empty(), "the client needs a name");
-            for uri in &redirect_uris {
-                valid_redirect_uri(uri).map_err(anyhow::Error::msg)?;
-            }
-            let scopes = if scopes.is_empty() {
-                DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect()
-            } else {
-                scopes
-            };
-            for s in &scopes {
-                anyhow::ensure!(
-                    KNOWN_SCOPES.contains(&s.as_str()),
-                    "unknown scope {s} (known: {})",
-                    KNOWN_SCOPES.join(", ")
-                );
-            }
-            store
-                .upsert_client(
-                    &ClientRow {
-                        id: id.clone(),
-                        name,
-                        redirect_uris,
-                        scopes,
-                    },
-                    now,
-                )
-                .await?;
+            register_client(&store, &id, &name, redirect_uris, scopes).await?;
             println!("registered client {id}");
         }
         ClientCommand::List => {

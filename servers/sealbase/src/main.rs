@@ -1,0 +1,211 @@
+//! `sealbase`: the accounts server and the sync server in one process, on
+//! SQLite under one data directory, in development mode (keys made on
+//! first start, emailed codes in the log and at `/dev/mail`). Each server
+//! listens on its own address, as in production, and the sync server
+//! trusts the accounts server's published keys (JWKS) like any other
+//! verifier. See docs/operations.md.
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+
+/// Sealbase for development: accounts + sync on SQLite under one directory.
+#[derive(Debug, Parser)]
+#[command(name = "sealbase", version)]
+struct Cli {
+    /// Where the databases, keys and files live (created if missing).
+    #[arg(long, env = "SEALBASE_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// The accounts server's address (its `http://` URL is the issuer).
+    #[arg(
+        long,
+        env = "SEALBASE_ACCOUNTS_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
+    accounts_listen: SocketAddr,
+    /// The sync server's address.
+    #[arg(long, env = "SEALBASE_SYNC_LISTEN", default_value = "127.0.0.1:8081")]
+    sync_listen: SocketAddr,
+    /// The accounts web UI (a directory with index.html and the built
+    /// wasm, `just web`); without it only the API is served.
+    #[arg(long, env = "SEALBASE_ACCOUNTS_WEB_DIR")]
+    web_dir: Option<PathBuf>,
+    /// An app to register as an OAuth client on start, `ID=REDIRECT_URI`
+    /// (repeatable; registering again updates it).
+    #[arg(long = "app", value_name = "ID=REDIRECT_URI", value_parser = parse_app)]
+    apps: Vec<(String, String)>,
+}
+
+fn parse_app(s: &str) -> Result<(String, String), String> {
+    let (id, uri) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not ID=REDIRECT_URI"))?;
+    Ok((id.to_owned(), uri.to_owned()))
+}
+
+/// Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = ctrl_c.await;
+}
+
+/// Waits until something accepts connections at `addr`.
+async fn listening(addr: SocketAddr, what: &str) -> anyhow::Result<()> {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("the {what} did not start listening on {addr}")
+}
+
+fn text(path: &std::path::Path) -> anyhow::Result<String> {
+    path.to_str()
+        .map(str::to_owned)
+        .with_context(|| format!("{path:?} is not UTF-8"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+
+    std::fs::create_dir_all(&cli.data_dir)
+        .with_context(|| format!("creating {}", cli.data_dir.display()))?;
+    let data = text(&cli.data_dir)?;
+    let sync_url = format!("ws://{}{}", cli.sync_listen, sealbase_protocol::WS_PATH);
+
+    // The accounts server, configured as `sealbase-accounts serve --dev`
+    // would be (the same parser, so the same defaults and checks).
+    let mut args = vec![
+        "sealbase-accounts".to_owned(),
+        "--dev".into(),
+        "--listen".into(),
+        cli.accounts_listen.to_string(),
+        "--database-url".into(),
+        format!("sqlite://{data}/accounts.db"),
+        "--keys-file".into(),
+        format!("{data}/accounts-keys.json"),
+        "--sync-url".into(),
+        sync_url.clone(),
+    ];
+    if let Some(web) = &cli.web_dir {
+        args.extend(["--web-dir".into(), text(web)?]);
+    }
+    let accounts = sealbase_accounts::config::Cli::try_parse_from(&args)?.config;
+    accounts.validate()?;
+    let issuer = accounts.issuer();
+    if !cli.apps.is_empty() {
+        let store = sealbase_accounts::store::Store::connect(&accounts.database_url, 2).await?;
+        store.migrate().await?;
+        for (id, redirect) in &cli.apps {
+            sealbase_accounts::service::register_client(
+                &store,
+                id,
+                id,
+                vec![redirect.clone()],
+                Vec::new(),
+            )
+            .await
+            .with_context(|| format!("registering app {id}"))?;
+        }
+    }
+    let (stop_accounts, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut accounts_task = tokio::spawn(sealbase_accounts::service::run(accounts, async {
+        let _ = stopped.await;
+    }));
+    tokio::select! {
+        ready = listening(cli.accounts_listen, "accounts server") => ready?,
+        ended = &mut accounts_task => {
+            ended??;
+            anyhow::bail!("the accounts server stopped at start");
+        }
+    }
+
+    // The sync server, as `sealbase-sync serve` trusting that issuer.
+    let sync_args = [
+        "sealbase-sync".to_owned(),
+        "--listen".into(),
+        cli.sync_listen.to_string(),
+        "--issuer".into(),
+        issuer.clone(),
+        "--jwks-url".into(),
+        format!("{issuer}/.well-known/jwks.json"),
+        "--audience".into(),
+        "sealbase-sync".into(),
+        "--database-url".into(),
+        format!("sqlite://{data}/sync.db"),
+        "--files-dir".into(),
+        format!("{data}/files"),
+    ];
+    let sync = sealbase_sync::config::Cli::try_parse_from(sync_args)?.config;
+    let sync = sealbase_sync::start(sync.settings().await?).await?;
+    let stop_sync = sync.shutdown_handle();
+
+    println!();
+    println!("Sealbase (development) is running, data in {data}:");
+    println!(
+        "  accounts  {issuer}   (sign up at {issuer}/signup; discovery: {issuer}/.well-known/sealbase)"
+    );
+    println!("  sync      {sync_url}");
+    for (id, redirect) in &cli.apps {
+        println!("  app       {id} -> {redirect}");
+    }
+    println!("  emailed codes: {issuer}/dev/mail?to=ADDRESS");
+    println!("Ctrl-C stops both servers.");
+    println!();
+
+    let mut sync_done = tokio::spawn(sync.wait());
+    let (outcome, accounts_ended, sync_ended) = tokio::select! {
+        () = stop_signal() => (Ok(()), false, false),
+        ended = &mut accounts_task => (
+            match ended {
+                Ok(Ok(())) => Err(anyhow::anyhow!("the accounts server stopped")),
+                Ok(Err(e)) => Err(e.context("the accounts server failed")),
+                Err(e) => Err(e.into()),
+            },
+            true,
+            false,
+        ),
+        ended = &mut sync_done => (
+            match ended {
+                Ok(Ok(())) => Err(anyhow::anyhow!("the sync server stopped")),
+                Ok(Err(e)) => Err(anyhow::Error::from(e).context("the sync server failed")),
+                Err(e) => Err(e.into()),
+            },
+            false,
+            true,
+        ),
+    };
+    tracing::info!("shutting down");
+    // Sockets are closed with a code and requests drained, then the
+    // accounts server stops accepting and finishes its requests.
+    let _ = stop_sync.send(true);
+    if !sync_ended {
+        let _ = sync_done.await;
+    }
+    let _ = stop_accounts.send(());
+    if !accounts_ended {
+        let _ = accounts_task.await;
+    }
+    outcome
+}
