@@ -72,6 +72,7 @@ async fn start_sync(issuer: &str) -> (sealbase_sync::RunningServer, TempDir, Str
         verifier: TokenVerifier::new(config).unwrap(),
         files: sealbase_sync::files::FileStorage::local(&sync_dir.0.join("files")).unwrap(),
         limits: sealbase_sync::Limits::default(),
+        cors_origins: Vec::new(),
     })
     .await
     .unwrap();

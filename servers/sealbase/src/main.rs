@@ -35,7 +35,8 @@ struct Cli {
     #[arg(long, env = "SEALBASE_ACCOUNTS_WEB_DIR")]
     web_dir: Option<PathBuf>,
     /// An app to register as an OAuth client on start, `ID=REDIRECT_URI`
-    /// (repeatable; registering again updates it).
+    /// (repeatable; registering again updates it). The sync server answers
+    /// CORS for the redirect URI's origin.
     #[arg(long = "app", value_name = "ID=REDIRECT_URI", value_parser = parse_app)]
     apps: Vec<(String, String)>,
 }
@@ -74,6 +75,17 @@ async fn listening(addr: SocketAddr, what: &str) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     anyhow::bail!("the {what} did not start listening on {addr}")
+}
+
+/// The origin of an http(s) redirect URI (a web app's pages call the
+/// sync server's file routes from there); none for app schemes.
+fn web_origin(uri: &str) -> Option<String> {
+    let (scheme, rest) = uri.split_once("://")?;
+    if !matches!(scheme, "http" | "https") {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    Some(format!("{scheme}://{authority}"))
 }
 
 fn text(path: &std::path::Path) -> anyhow::Result<String> {
@@ -157,6 +169,10 @@ async fn main() -> anyhow::Result<()> {
         "--files-dir".into(),
         format!("{data}/files"),
     ];
+    let mut sync_args = sync_args.to_vec();
+    for origin in cli.apps.iter().filter_map(|(_, uri)| web_origin(uri)) {
+        sync_args.extend(["--cors-origin".into(), origin]);
+    }
     let sync = sealbase_sync::config::Cli::try_parse_from(sync_args)?.config;
     let sync = sealbase_sync::start(sync.settings().await?).await?;
     let stop_sync = sync.shutdown_handle();

@@ -2,8 +2,9 @@
 //! one data directory, an app registered with `--app` can be authorized
 //! at the accounts server (signup with the emailed code, OPAQUE login,
 //! consent with key delivery) and then syncs with the sync server, which
-//! trusts the accounts server's keys; SIGTERM stops both cleanly, and a
-//! restart keeps the keys and the data.
+//! trusts the accounts server's keys and answers CORS for the app's
+//! origin; SIGTERM stops both cleanly, and a restart keeps the keys and
+//! the data.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -138,6 +139,27 @@ async fn both_servers_in_one_binary_authorize_and_sync() {
     let sync_url = format!("ws://{}/api/v1/ws", server.sync);
     assert_eq!(discovery["sync_url"], sync_url.as_str());
     assert_eq!(discovery["issuer"], issuer.as_str());
+    // The registered app's origin may call the sync server's file routes.
+    let preflight = |origin: &'static str| {
+        http.request(
+            reqwest::Method::OPTIONS,
+            format!(
+                "http://{}/api/v1/spaces/00000000-0000-0000-0000-000000000001/files/00000000-0000-0000-0000-000000000002",
+                server.sync
+            ),
+        )
+        .header("origin", origin)
+        .header("access-control-request-method", "PUT")
+        .send()
+    };
+    assert_eq!(
+        preflight("http://localhost:5173").await.unwrap().status(),
+        204
+    );
+    assert_eq!(
+        preflight("http://localhost:9999").await.unwrap().status(),
+        403
+    );
     let jwks = http
         .get(format!("{issuer}/.well-known/jwks.json"))
         .send()

@@ -204,6 +204,16 @@ pub struct Config {
         default_value = "./data/files"
     )]
     pub files_dir: PathBuf,
+    /// Origins whose pages may call the file routes (CORS), e.g.
+    /// `http://localhost:5173`; comma-separated in the environment; `*`
+    /// for any. None by default (same-origin pages need none).
+    #[arg(
+        long = "cors-origin",
+        global = true,
+        env = "SEALBASE_SYNC_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
     /// S3-compatible storage for file bytes instead of --files-dir:
     /// `s3://BUCKET` or `s3://BUCKET/PREFIX`; credentials, region and
     /// endpoint from the standard AWS_* variables.
@@ -274,6 +284,15 @@ impl Config {
             None => bail!("set the token issuer with --issuer or SEALBASE_ISSUER"),
             Some(i) if i.trim().is_empty() => bail!("--issuer / SEALBASE_ISSUER is empty"),
             Some(_) => {}
+        }
+        if let Some(bad) = self
+            .cors_origins
+            .iter()
+            .find(|o| !crate::cors::valid_origin(o))
+        {
+            bail!(
+                "--cors-origin / SEALBASE_SYNC_CORS_ORIGINS {bad:?} is not an origin (scheme://host[:port], no path) or *"
+            );
         }
         if self.jwks_url.is_none() && self.jwks_file.is_none() {
             bail!(
@@ -422,6 +441,7 @@ impl Config {
                     .then(|| Duration::from_secs(self.files_sweep_hours.saturating_mul(3600))),
                 ..Limits::default()
             },
+            cors_origins: self.cors_origins.clone(),
         })
     }
 }

@@ -23,6 +23,7 @@ pub mod access;
 /// Access token verification (the shared `sealbase-token` crate).
 pub use sealbase_token as auth;
 pub mod config;
+pub mod cors;
 pub mod fanout;
 pub mod files;
 pub mod hub;

@@ -177,6 +177,8 @@ pub struct Settings {
     pub files: FileStorage,
     /// Limits.
     pub limits: Limits,
+    /// Origins whose pages may call the file routes (CORS; `*` for any).
+    pub cors_origins: Vec<String>,
 }
 
 /// State shared by every route and connection.
@@ -194,6 +196,8 @@ pub(crate) struct AppState {
     /// Presence and events to the other instances (Postgres).
     pub(crate) relay: EphemeralRelay,
     pub(crate) limiters: Limiters,
+    /// See [`Settings::cors_origins`].
+    pub(crate) cors_origins: Vec<String>,
     sockets: Mutex<HashMap<Uuid, usize>>,
 }
 
@@ -296,6 +300,7 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
         limits: settings.limits,
         metrics: Metrics::default(),
         shutdown: shutdown_rx.clone(),
+        cors_origins: settings.cors_origins,
         sockets: Mutex::new(HashMap::new()),
     });
     if let Store::Postgres(pg) = store {
@@ -371,6 +376,7 @@ async fn compactor(app: Arc<AppState>) {
 }
 
 fn router(state: Arc<AppState>) -> Router {
+    let cors = axum::middleware::from_fn_with_state(state.clone(), crate::cors::cors);
     Router::new()
         .route(sealbase_protocol::WS_PATH, get(crate::session::upgrade))
         .route(
@@ -381,6 +387,7 @@ fn router(state: Arc<AppState>) -> Router {
         )
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .layer(cors)
         .with_state(state)
 }
 

@@ -1482,7 +1482,8 @@ async fn s3_storage() {
     files.check().await.unwrap();
     let (store, _dir) = common::store(Backend::Sqlite, "files_s3").await;
     let issuer = sealbase_sync::testing::TestIssuer::generate("test-key-1").unwrap();
-    let server = TestServer::start_with_files(store, issuer, Limits::default(), files).await;
+    let server =
+        TestServer::start_with_files(store, issuer, Limits::default(), files, Vec::new()).await;
     let alice = server.user(1);
     let space = alice.personal_space;
     let (mut ws, _) = server.client(&alice).await;
@@ -1529,7 +1530,8 @@ async fn s3_storage() {
     let files =
         FileStorage::s3_with(&format!("s3://{bucket}/{prefix}-limit"), moto.builder()).unwrap();
     let small_server =
-        TestServer::start_with_files(store, server.issuer.clone(), limited, files).await;
+        TestServer::start_with_files(store, server.issuer.clone(), limited, files, Vec::new())
+            .await;
     let chunks = futures_util::stream::iter(
         (0..8).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![7u8; 1 << 20]))),
     );
@@ -1559,4 +1561,109 @@ async fn s3_storage() {
         "not_found",
     )
     .await;
+}
+
+/// Browser apps on another origin: listed origins get the preflight and
+/// the headers they need to read; others get nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_for_listed_origins_only() {
+    const APP: &str = "http://localhost:5173";
+    let (store, _dir) = common::store(Backend::Sqlite, "files_cors").await;
+    let dir = std::env::temp_dir().join(format!(
+        "sealbase-sync-cors-{}-{}",
+        std::process::id(),
+        now()
+    ));
+    let files = sealbase_sync::files::FileStorage::local(&dir).unwrap();
+    let issuer = sealbase_sync::testing::TestIssuer::generate("test-key-1").unwrap();
+    let server =
+        TestServer::start_with_files(store, issuer, Limits::default(), files, vec![APP.into()])
+            .await;
+    let alice = server.user(1);
+    let space = alice.personal_space;
+    let path = format!("/api/v1/spaces/{space}/files/{}", id(0xc0));
+    let preflight = |origin: &'static str| {
+        reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, server.http(&path))
+            .header("origin", origin)
+            .header("access-control-request-method", "PUT")
+            .header(
+                "access-control-request-headers",
+                "authorization, sealbase-file-key, sealbase-record",
+            )
+            .send()
+    };
+    let ok = preflight(APP).await.unwrap();
+    assert_eq!(ok.status(), StatusCode::NO_CONTENT);
+    assert_eq!(header(&ok, "access-control-allow-origin"), APP);
+    assert!(header(&ok, "access-control-allow-methods").contains("PUT"));
+    let allowed = header(&ok, "access-control-allow-headers");
+    for h in [
+        "authorization",
+        "sealbase-file-key",
+        "sealbase-record",
+        "sealbase-capability",
+        "range",
+    ] {
+        assert!(allowed.contains(h), "{h} in {allowed}");
+    }
+    assert!(
+        ok.headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
+    let refused = preflight("http://evil.example").await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+
+    // The real requests carry the origin and expose the file headers.
+    let r = Req::new(&server, &alice)
+        .record(id(1))
+        .header("origin", APP)
+        .put(space, id(0xc0), b"body".to_vec())
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(header(&r, "access-control-allow-origin"), APP);
+    let r = Req::new(&server, &alice)
+        .header("origin", APP)
+        .get(space, id(0xc0))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(header(&r, "access-control-allow-origin"), APP);
+    let exposed = header(&r, "access-control-expose-headers");
+    for h in [
+        "sealbase-file-key",
+        "sealbase-record",
+        "sealbase-cursor",
+        "etag",
+        "content-range",
+    ] {
+        assert!(exposed.contains(h), "{h} in {exposed}");
+    }
+    // Another origin, no origin, and the operator routes: no CORS headers.
+    let other = Req::new(&server, &alice)
+        .header("origin", "http://evil.example")
+        .get(space, id(0xc0))
+        .await;
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    let plain = Req::new(&server, &alice).get(space, id(0xc0)).await;
+    assert!(plain.headers().get("access-control-allow-origin").is_none());
+    let health = reqwest::Client::new()
+        .get(server.http("/health"))
+        .header("origin", APP)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        health
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -109,6 +109,7 @@ impl Server {
             verifier: issuer.verifier().unwrap(),
             files,
             limits: Limits::default(),
+            cors_origins: Vec::new(),
         })
         .await
         .unwrap();

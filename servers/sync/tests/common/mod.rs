@@ -107,18 +107,20 @@ impl TestServer {
             Uuid::from_u128(rand_u128()).simple()
         ));
         let files = sealbase_sync::files::FileStorage::local(&files_dir).unwrap();
-        let mut server = Self::start_with_files(store, issuer, limits, files).await;
+        let mut server = Self::start_with_files(store, issuer, limits, files, Vec::new()).await;
         server._files = Some(TempDir(files_dir.clone()));
         server.files_dir = files_dir;
         server
     }
 
-    /// A server keeping file bytes in `files` (`files_dir` stays empty).
+    /// A server keeping file bytes in `files` (`files_dir` stays empty),
+    /// answering CORS for `cors_origins`.
     pub(crate) async fn start_with_files(
         store: Store,
         issuer: TestIssuer,
         limits: Limits,
         files: sealbase_sync::files::FileStorage,
+        cors_origins: Vec<String>,
     ) -> Self {
         let verifier = issuer.verifier().unwrap();
         let server = sealbase_sync::start(Settings {
@@ -127,6 +129,7 @@ impl TestServer {
             verifier,
             files,
             limits,
+            cors_origins,
         })
         .await
         .unwrap();
