@@ -115,6 +115,35 @@ impl TokenSource for Token {
     }
 }
 
+/// The app: a store with one collection at `path`, its engine on a thread.
+fn app(
+    path: &std::path::Path,
+    sync_url: &str,
+    session: &sealbase_auth::client::AppSession,
+) -> (
+    sealbase_client::SyncHandle<SystemEnv>,
+    std::thread::JoinHandle<()>,
+) {
+    let mut db = sealbase_db::Db::open(path.to_str().unwrap(), SystemEnv).unwrap();
+    db.define(
+        serde_json::from_value(serde_json::json!({
+            "name": "todos", "version": 1, "fields": {"title": {"type": "string"}}
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let (engine, handle) = SyncEngine::new(
+        SyncConfig::new(sync_url),
+        SyncKeys::from_app_key(&session.app_key),
+        db,
+        WsConnector,
+        SystemEnv,
+        Token(session.tokens.access_token.clone()),
+    );
+    let thread = spawn("app", move || Box::pin(engine.run())).unwrap();
+    (handle, thread)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_servers_in_one_binary_authorize_and_sync() {
     let data = std::env::temp_dir().join(format!("sealbase-binary-{}", std::process::id()));
@@ -204,24 +233,7 @@ async fn both_servers_in_one_binary_authorize_and_sync() {
     let session = auth.exchange(&http, &issuer, &code).await.unwrap();
 
     // The app syncs with the sync server of the same binary.
-    let db_path = data.join("app.db");
-    let mut db = sealbase_db::Db::open(db_path.to_str().unwrap(), SystemEnv).unwrap();
-    db.define(
-        serde_json::from_value(serde_json::json!({
-            "name": "todos", "version": 1, "fields": {"title": {"type": "string"}}
-        }))
-        .unwrap(),
-    )
-    .unwrap();
-    let (engine, handle) = SyncEngine::new(
-        SyncConfig::new(sync_url.clone()),
-        SyncKeys::from_app_key(&session.app_key),
-        db,
-        WsConnector,
-        SystemEnv,
-        Token(session.tokens.access_token.clone()),
-    );
-    let thread = spawn("app", move || Box::pin(engine.run())).unwrap();
+    let (handle, thread) = app(&data.join("app.db"), &sync_url, &session);
     handle
         .write(|db| db.insert("todos", serde_json::json!({"title": "try sealbase"})))
         .unwrap();
@@ -250,23 +262,7 @@ async fn both_servers_in_one_binary_authorize_and_sync() {
         .await
         .unwrap();
     assert_eq!(again, jwks, "the signing keys survive a restart");
-    let mut db = sealbase_db::Db::open(data.join("app2.db").to_str().unwrap(), SystemEnv).unwrap();
-    db.define(
-        serde_json::from_value(serde_json::json!({
-            "name": "todos", "version": 1, "fields": {"title": {"type": "string"}}
-        }))
-        .unwrap(),
-    )
-    .unwrap();
-    let (engine, handle) = SyncEngine::new(
-        SyncConfig::new(sync_url),
-        SyncKeys::from_app_key(&session.app_key),
-        db,
-        WsConnector,
-        SystemEnv,
-        Token(session.tokens.access_token.clone()),
-    );
-    let thread = spawn("app2", move || Box::pin(engine.run())).unwrap();
+    let (handle, thread) = app(&data.join("app2.db"), &sync_url, &session);
     let deadline = Instant::now() + Duration::from_secs(30);
     while handle
         .read(|db| db.count("todos", &serde_json::json!({})))
