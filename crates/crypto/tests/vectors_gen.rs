@@ -1030,9 +1030,18 @@ fn app_key_type_is_what_kdf_json_says() {
     );
 }
 
-/// `0x01 ‖ epoch ‖ nonce ‖ AES-256-GCM(key, padded, aad)` with raw AES-GCM,
-/// for entries `seal_entry_with_nonce` would refuse to make.
-fn raw_entry(key: &[u8; 32], epoch: u32, nonce: &[u8; 12], aad: &[u8], padded: &[u8]) -> Vec<u8> {
+/// `version ‖ epoch ‖ nonce ‖ AES-256-GCM(key, padded, aad)` with raw
+/// AES-GCM (the layout of membership entries and channel payloads), for
+/// ciphertexts `seal_entry_with_nonce` / `seal_channel_with_nonce` would
+/// refuse to make.
+fn raw_sealed(
+    version: u8,
+    key: &[u8; 32],
+    epoch: u32,
+    nonce: &[u8; 12],
+    aad: &[u8],
+    padded: &[u8],
+) -> Vec<u8> {
     let cipher = aes_gcm::Aes256Gcm::new_from_slice(key).unwrap();
     let mut buf = padded.to_vec();
     let tag = cipher
@@ -1042,7 +1051,7 @@ fn raw_entry(key: &[u8; 32], epoch: u32, nonce: &[u8; 12], aad: &[u8], padded: &
             buf.as_mut_slice().into(),
         )
         .unwrap();
-    let mut out = vec![membership::ENTRY_VERSION];
+    let mut out = vec![version];
     out.extend_from_slice(&epoch.to_be_bytes());
     out.extend_from_slice(nonce);
     out.extend_from_slice(&buf);
@@ -1178,7 +1187,17 @@ fn membership_vectors() {
             membership::seal_entry_with_nonce(ek, epoch, &space, prev.as_ref(), &signed, &nonce)
                 .unwrap();
         let padded = envelope::pad(&signed_cbor).unwrap();
-        assert_eq!(raw_entry(&key, epoch, &nonce, &aad, &padded), ct);
+        assert_eq!(
+            raw_sealed(
+                membership::ENTRY_VERSION,
+                &key,
+                epoch,
+                &nonce,
+                &aad,
+                &padded
+            ),
+            ct
+        );
         let hash = membership::entry_hash(&ct);
         assert_eq!(hash, <[u8; 32]>::from(Sha256::digest(&ct)));
         cases.push(MembershipEntryCase {
@@ -1358,7 +1377,16 @@ fn membership_vectors() {
     let key2 = *kdf::membership_key(e2);
     let aad3 = membership::entry_aad(&space, Some(&h3), 2);
     let nonce = det12("membership/nonce/raw");
-    let raw = |plain: &[u8]| raw_entry(&key2, 2, &nonce, &aad3, &envelope::pad(plain).unwrap());
+    let raw = |plain: &[u8]| {
+        raw_sealed(
+            membership::ENTRY_VERSION,
+            &key2,
+            2,
+            &nonce,
+            &aad3,
+            &envelope::pad(plain).unwrap(),
+        )
+    };
     // Signed at h2's position, sealed at h3's.
     let elsewhere = SignedEntry::sign(&bob.0, &space, Some(&h2), 2, EntryBody::Accept).unwrap();
     assert_eq!(
@@ -1413,7 +1441,14 @@ fn membership_vectors() {
             e2,
             &space,
             Some(h3),
-            &raw_entry(&key2, 2, &nonce, &aad3, &bad_padding)
+            &raw_sealed(
+                membership::ENTRY_VERSION,
+                &key2,
+                2,
+                &nonce,
+                &aad3,
+                &bad_padding
+            )
         ),
         E::Padding(_)
     ));
@@ -1553,26 +1588,6 @@ fn membership_vectors() {
     );
 }
 
-/// `0x01 ‖ epoch ‖ nonce ‖ AES-256-GCM(channel key, pad(cbor), aad)` with raw
-/// AES-GCM, for payloads `seal_channel_with_nonce` would not make.
-fn raw_channel(key: &[u8; 32], epoch: u32, nonce: &[u8; 12], aad: &[u8], padded: &[u8]) -> Vec<u8> {
-    let cipher = aes_gcm::Aes256Gcm::new_from_slice(key).unwrap();
-    let mut buf = padded.to_vec();
-    let tag = cipher
-        .encrypt_inout_detached(
-            &aes_gcm::Nonce::from(*nonce),
-            aad,
-            buf.as_mut_slice().into(),
-        )
-        .unwrap();
-    let mut out = vec![channel::CHANNEL_VERSION];
-    out.extend_from_slice(&epoch.to_be_bytes());
-    out.extend_from_slice(nonce);
-    out.extend_from_slice(&buf);
-    out.extend_from_slice(&tag);
-    out
-}
-
 /// The channel payload's inner map, built from its parts.
 fn channel_map(author: &Did, data: &[u8], kind: u8, signature: &[u8]) -> ciborium::Value {
     use ciborium::Value;
@@ -1632,7 +1647,10 @@ fn channel_vectors() {
         let blob =
             channel::seal_channel_with_nonce(id, &space, epoch, &ek, kind, data, nonce).unwrap();
         let padded = envelope::pad(&inner).unwrap();
-        assert_eq!(raw_channel(&key, epoch, &nonce, &aad, &padded), blob);
+        assert_eq!(
+            raw_sealed(channel::CHANNEL_VERSION, &key, epoch, &nonce, &aad, &padded),
+            blob
+        );
         let opened = channel::open_channel(&ek, &space, kind, &blob).unwrap();
         assert_eq!(opened.author, id.did());
         assert_eq!(opened.data, data);
@@ -1760,7 +1778,8 @@ fn channel_vectors() {
     let key1 = hkdf_raw(e1.as_bytes(), &[], info::CHANNEL.as_bytes());
     let aad = channel::channel_aad(&space, p, 1);
     let nonce = det12("channel/nonce/raw");
-    let raw_padded = |padded: &[u8]| raw_channel(&key1, 1, &nonce, &aad, padded);
+    let raw_padded =
+        |padded: &[u8]| raw_sealed(channel::CHANNEL_VERSION, &key1, 1, &nonce, &aad, padded);
     let raw = |plain: &[u8]| raw_padded(&envelope::pad(plain).unwrap());
     let data = b"here".as_slice();
     let signed = |id: &Identity, space: &Uuid, kind: ChannelKind, epoch: u32, data: &[u8]| {
