@@ -103,14 +103,20 @@ fn start_engine(
     (handle, thread)
 }
 
-#[test]
-fn devices_authorized_at_the_accounts_server_sync() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+/// Runs `test` on a two-worker runtime (the servers' tasks run on the
+/// workers while the test body waits on this thread).
+fn on_runtime<F: std::future::Future>(test: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap();
-    runtime.block_on(async {
+        .unwrap()
+        .block_on(test)
+}
+
+#[test]
+fn devices_authorized_at_the_accounts_server_sync() {
+    on_runtime(async {
         let dir = TempDir::new("accounts");
         let accounts = Harness::start(Backend::Sqlite, "client-e2e").await;
         let issuer = accounts.issuer.clone();
@@ -190,12 +196,7 @@ fn devices_authorized_at_the_accounts_server_sync() {
 /// syncs the space.
 #[test]
 fn invite_by_handle_through_the_key_directory() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    on_runtime(async {
         let dir = TempDir::new("directory");
         let accounts = Harness::start(Backend::Sqlite, "client-directory").await;
         let issuer = accounts.issuer.clone();

@@ -107,6 +107,14 @@ impl Drop for Sealbase {
     }
 }
 
+async fn get_json(http: &reqwest::Client, url: String) -> serde_json::Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+async fn get_text(http: &reqwest::Client, url: String) -> String {
+    http.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 struct Token(String);
 
 impl TokenSource for Token {
@@ -157,14 +165,8 @@ async fn both_servers_in_one_binary_authorize_and_sync() {
     server.ready(&http).await;
     let issuer = server.accounts.clone();
 
-    let discovery: serde_json::Value = http
-        .get(format!("{issuer}/.well-known/sealbase"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery: serde_json::Value =
+        get_json(&http, format!("{issuer}/.well-known/sealbase")).await;
     let sync_url = format!("ws://{}/api/v1/ws", server.sync);
     assert_eq!(discovery["sync_url"], sync_url.as_str());
     assert_eq!(discovery["issuer"], issuer.as_str());
@@ -189,26 +191,13 @@ async fn both_servers_in_one_binary_authorize_and_sync() {
         preflight("http://localhost:9999").await.unwrap().status(),
         403
     );
-    let jwks = http
-        .get(format!("{issuer}/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let jwks = get_text(&http, format!("{issuer}/.well-known/jwks.json")).await;
 
     // Sign up with the code from the dev mailer, then authorize the app.
     let mut user = AccountsClient::new(&issuer);
     let started = user.signup_start("ada", "ada@example.com").await.unwrap();
-    let mails: serde_json::Value = http
-        .get(format!("{issuer}/dev/mail?to=ada@example.com"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mails: serde_json::Value =
+        get_json(&http, format!("{issuer}/dev/mail?to=ada@example.com")).await;
     let body = mails.as_array().unwrap().last().unwrap()["body"]
         .as_str()
         .unwrap()
@@ -253,14 +242,7 @@ async fn both_servers_in_one_binary_authorize_and_sync() {
     assert!(server.terminate().success());
     let server = Sealbase::start(&data, accounts_port, sync_port);
     server.ready(&http).await;
-    let again = http
-        .get(format!("{issuer}/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let again = get_text(&http, format!("{issuer}/.well-known/jwks.json")).await;
     assert_eq!(again, jwks, "the signing keys survive a restart");
     let (handle, thread) = app(&data.join("app2.db"), &sync_url, &session);
     let deadline = Instant::now() + Duration::from_secs(30);
