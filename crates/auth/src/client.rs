@@ -10,10 +10,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::{self, B64, ErrorBody};
+use crate::app::RedirectError;
 use crate::directory;
-use crate::flow::{self, AppSecrets, FlowError};
+use crate::flow::{self, FlowError};
 use crate::opaque::{self, OpaqueError};
-use crate::pkce;
 
 /// Why a client call failed.
 #[derive(Debug, thiserror::Error)]
@@ -458,19 +458,6 @@ impl AccountsClient {
     }
 }
 
-/// An app's authorization in progress: where it goes, and its secrets.
-#[derive(Debug)]
-pub struct AppAuthorization {
-    /// The app's `client_id`.
-    pub client_id: String,
-    /// Its redirect URI.
-    pub redirect_uri: String,
-    /// Scopes asked for.
-    pub scope: String,
-    /// PKCE verifier, `state` and key delivery key.
-    pub secrets: AppSecrets,
-}
-
 /// What the app holds after the code exchange.
 pub struct AppSession {
     /// The token response.
@@ -487,65 +474,30 @@ impl std::fmt::Debug for AppSession {
     }
 }
 
+pub use crate::app::AppAuthorization;
+
 impl AppAuthorization {
     /// A new authorization with fresh secrets.
     pub fn new(client_id: &str, redirect_uri: &str, scope: &str) -> Self {
-        Self {
-            client_id: client_id.into(),
-            redirect_uri: redirect_uri.into(),
-            scope: scope.into(),
-            secrets: AppSecrets::generate(&mut OsRng),
-        }
-    }
-
-    /// The URL to send the browser to.
-    pub fn authorize_url(&self, issuer: &str) -> String {
-        let challenge = self.secrets.challenge();
-        let query: String = url_encode(&[
-            ("response_type", "code"),
-            ("client_id", &self.client_id),
-            ("redirect_uri", &self.redirect_uri),
-            ("scope", &self.scope),
-            ("state", &self.secrets.state),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", pkce::METHOD),
-            ("key_x25519", &self.secrets.delivery.public),
-        ]);
-        format!("{}/oauth/authorize?{query}", issuer.trim_end_matches('/'))
+        Self::generate(client_id, redirect_uri, scope, &mut OsRng)
     }
 
     /// The code from the redirect back to the app, after checking `state`
     /// and `iss` (RFC 9207). An `error` answer becomes [`ClientError::Api`].
     pub fn code_from_redirect(&self, issuer: &str, redirect_to: &str) -> Result<String> {
-        let query = redirect_to
-            .split_once('?')
-            .map(|(_, q)| q)
-            .unwrap_or_default();
-        let params: std::collections::HashMap<String, String> =
-            form_urlencoded_parse(query).into_iter().collect();
-        if params.get("state") != Some(&self.secrets.state) {
-            return Err(ClientError::Unexpected("state does not match".into()));
-        }
-        if params.get("iss").map(String::as_str) != Some(issuer.trim_end_matches('/')) {
-            return Err(ClientError::Unexpected(
-                "iss does not match the issuer".into(),
-            ));
-        }
-        if let Some(error) = params.get("error") {
-            return Err(ClientError::Api {
-                status: 302,
-                body: ErrorBody {
-                    error: error.clone(),
-                    error_description: params.get("error_description").cloned(),
+        self.redirect_code(issuer, redirect_to)
+            .map_err(|e| match e {
+                RedirectError::Denied { error, description } => ClientError::Api {
+                    status: 302,
+                    body: ErrorBody {
+                        error,
+                        error_description: description,
+                        retry_after: None,
+                    },
                     retry_after: None,
                 },
-                retry_after: None,
-            });
-        }
-        params
-            .get("code")
-            .cloned()
-            .ok_or_else(|| ClientError::Unexpected("no code in the redirect".into()))
+                other => ClientError::Unexpected(other.to_string()),
+            })
     }
 
     /// Redeems `code` at the token endpoint and opens the delivered key.
@@ -555,37 +507,16 @@ impl AppAuthorization {
         issuer: &str,
         code: &str,
     ) -> Result<AppSession> {
-        let tokens = token_request(
-            http,
-            issuer,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", &self.redirect_uri),
-                ("client_id", &self.client_id),
-                ("code_verifier", &self.secrets.verifier),
-            ],
-        )
-        .await?;
+        let form = self.token_form(code);
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let tokens = token_request(http, issuer, &form).await?;
         let jwe = tokens
             .key_jwe
             .as_deref()
             .ok_or_else(|| ClientError::Unexpected("no key_jwe in the token response".into()))?;
-        let app_key = self.secrets.delivery.open(jwe, &tokens.did)?;
+        let app_key = self.open_app_key(jwe, &tokens.did)?;
         Ok(AppSession { tokens, app_key })
     }
-}
-
-fn url_encode(pairs: &[(&str, &str)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish()
-}
-
-fn form_urlencoded_parse(query: &str) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(query.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
 }
 
 /// `POST /oauth/token` with form `params`.
@@ -605,16 +536,9 @@ pub async fn refresh(
     client_id: &str,
     refresh_token: &str,
 ) -> Result<api::TokenResponse> {
-    token_request(
-        http,
-        issuer,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-            ("client_id", client_id),
-        ],
-    )
-    .await
+    let form = crate::app::refresh_form(client_id, refresh_token);
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    token_request(http, issuer, &form).await
 }
 
 /// Revokes a refresh token (and its family).

@@ -229,6 +229,21 @@ impl DeliveryKey {
         }
     }
 
+    /// The key from its secret half (a saved authorization).
+    pub fn from_secret_bytes(secret: [u8; 32]) -> Self {
+        let secret = StaticSecret::from(secret);
+        let public = x25519_dalek::PublicKey::from(&secret);
+        Self {
+            public: URL_SAFE_NO_PAD.encode(public.as_bytes()),
+            secret,
+        }
+    }
+
+    /// The secret half (to save the authorization across a redirect).
+    pub fn secret_bytes(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.secret.to_bytes())
+    }
+
     /// Opens the delivered JWE and checks that the app key it holds derives
     /// the identity `expected_did` (the token response's `did`), so a relay
     /// cannot hand the app someone else's key.

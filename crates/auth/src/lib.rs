@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod app;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod directory;
