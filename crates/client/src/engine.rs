@@ -92,6 +92,9 @@ enum Control {
     Changed,
     /// Try to connect now (the network is back).
     Reconnect,
+    /// The platform says the network is gone: drop the socket now rather
+    /// than when it times out, and wait for `Reconnect` or the backoff.
+    Offline,
     /// End the loop.
     Stop,
     /// A shared-space operation to run on the connection.
@@ -140,6 +143,12 @@ impl SpaceOp {
         };
         let _ = reply.send(result);
     }
+}
+
+fn went_offline() -> SyncError {
+    SyncError::Transport(crate::transport::TransportError(
+        "the device went offline".into(),
+    ))
 }
 
 fn ms_i64(ms: u64) -> i64 {
@@ -204,6 +213,14 @@ impl<E: Env> SyncHandle<E> {
     /// Connects now if offline (skips the backoff delay).
     pub fn reconnect(&self) {
         let _ = self.control.unbounded_send(Control::Reconnect);
+    }
+
+    /// The device lost its network (the browser's `offline` event): the
+    /// engine closes its socket at once and reports `Offline`, instead of
+    /// waiting for the dead connection to fail, then retries with backoff
+    /// (or at once on [`Self::reconnect`]). Writes stay pending meanwhile.
+    pub fn offline(&self) {
+        let _ = self.control.unbounded_send(Control::Offline);
     }
 
     /// Ends the engine's loop (it closes its socket and returns).
@@ -595,6 +612,7 @@ where
                 c = control => match c {
                     None | Some(Control::Stop) => return true,
                     Some(Control::Reconnect) => return false,
+                    Some(Control::Offline) => {}
                     // Stays pending in the store; pushed once connected.
                     Some(Control::Changed) => self.refresh_pending(),
                     Some(Control::Op(op)) => op.reply(Err(SyncError::Refused(
@@ -709,12 +727,14 @@ where
                 }
                 Event::Control(None | Some(Control::Stop)) => return Ok(Exit::Stop),
                 Event::Control(Some(Control::Reconnect)) => {}
+                Event::Control(Some(Control::Offline)) => return Err(went_offline()),
                 Event::Control(Some(Control::Changed)) => {
                     // Coalesce a burst of writes into one push.
                     let mut ops = Vec::new();
                     while let Ok(c) = self.control.try_recv() {
                         match c {
                             Control::Stop => return Ok(Exit::Stop),
+                            Control::Offline => return Err(went_offline()),
                             Control::Op(op) => ops.push(op),
                             Control::Changed | Control::Reconnect => {}
                         }
@@ -1044,6 +1064,11 @@ where
         }
         // A pulled change may have merged into a record with local edits.
         self.push(conn, space, limits).await?;
+        if space == self.personal {
+            // Another device of this user created or joined a space: its
+            // record (keys, capability) just arrived; sync it from now on.
+            self.open_spaces(conn, limits).await?;
+        }
         self.live();
         Ok(())
     }

@@ -111,7 +111,8 @@ pub enum SpaceStatus {
 }
 
 impl SpaceStatus {
-    fn as_str(self) -> &'static str {
+    /// `invited`, `joined`, `declined` or `removed`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Invited => "invited",
             Self::Joined => "joined",
@@ -201,7 +202,8 @@ impl std::fmt::Debug for SpaceInfo {
     }
 }
 
-fn role_from(s: &str) -> Option<Capability> {
+/// The role named `read`, `write` or `admin`.
+pub fn role_from(s: &str) -> Option<Capability> {
     Some(match s {
         "read" => Capability::Read,
         "write" => Capability::Write,
