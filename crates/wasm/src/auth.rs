@@ -3,7 +3,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand_core::OsRng;
-use sealbase_auth::flow::{self, AppSecrets};
+use sealbase_auth::flow;
 use sealbase_auth::opaque::{self, ClientLoginState, ClientRegistrationState, ExportKey};
 use sealbase_crypto::AccountRootKey;
 use wasm_bindgen::prelude::*;
@@ -295,57 +295,6 @@ impl LoginResult {
         let wrapped = unb64(wrapped_ark, "wrapped_ark")?;
         flow::open_ark(export_key, &wrapped)
             .map(AccountKey)
-            .map_err(js)
-    }
-}
-
-/// The app's side of key delivery: PKCE verifier and state, and the
-/// ephemeral key the app key is sealed to.
-#[wasm_bindgen]
-pub struct AppAuthorization(AppSecrets);
-
-impl Default for AppAuthorization {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-#[wasm_bindgen]
-impl AppAuthorization {
-    /// Fresh secrets.
-    #[wasm_bindgen(constructor)]
-    pub fn new() -> AppAuthorization {
-        Self(AppSecrets::generate(&mut OsRng))
-    }
-
-    /// `code_verifier`, for the token request.
-    #[wasm_bindgen(getter)]
-    pub fn verifier(&self) -> String {
-        self.0.verifier.clone()
-    }
-    /// `state`.
-    #[wasm_bindgen(getter)]
-    pub fn state(&self) -> String {
-        self.0.state.clone()
-    }
-    /// `key_x25519`.
-    #[wasm_bindgen(getter, js_name = keyX25519)]
-    pub fn key_x25519(&self) -> String {
-        self.0.delivery.public.clone()
-    }
-    /// `code_challenge`, bound to `key_x25519`.
-    #[wasm_bindgen(getter)]
-    pub fn challenge(&self) -> String {
-        self.0.challenge()
-    }
-    /// Opens the delivered `key_jwe` and checks it derives `did`; returns
-    /// the app key's bytes (for the app's own key storage).
-    #[wasm_bindgen(js_name = openAppKey)]
-    pub fn open_app_key(&self, key_jwe: &str, did: &str) -> Result<Vec<u8>, JsError> {
-        self.0
-            .delivery
-            .open(key_jwe, did)
-            .map(|ak| ak.as_bytes().to_vec())
             .map_err(js)
     }
 }

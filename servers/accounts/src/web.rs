@@ -51,7 +51,7 @@ pub const PAGES: &[&str] = &[
 
 /// Adds the UI: the pages, and `/assets/` from the web directory (the
 /// page's script, style, and the wasm module built by
-/// `scripts/build-accounts-web.sh`). Without a web directory the pages
+/// `scripts/build-wasm.sh ui`). Without a web directory the pages
 /// answer 503 with a note for the operator.
 pub fn routes(mut app: Router<AppState>, state: &AppState) -> Router<AppState> {
     let index = state.settings.web_dir.as_ref().and_then(|dir| {
@@ -59,7 +59,7 @@ pub fn routes(mut app: Router<AppState>, state: &AppState) -> Router<AppState> {
         match std::fs::read_to_string(&path) {
             Ok(html) if dir.join("pkg").join("sealbase_wasm_bg.wasm").is_file() => Some(html),
             Ok(_) => {
-                tracing::warn!(dir = %dir.display(), "the web UI's wasm module is missing: run scripts/build-accounts-web.sh");
+                tracing::warn!(dir = %dir.display(), "the web UI's wasm module is missing: run scripts/build-wasm.sh ui");
                 None
             }
             Err(e) => {
@@ -77,7 +77,7 @@ pub fn routes(mut app: Router<AppState>, state: &AppState) -> Router<AppState> {
                     Some(html) => Html(html).into_response(),
                     None => error_page(
                         StatusCode::SERVICE_UNAVAILABLE,
-                        "The account pages are not installed on this server (its operator: build them with scripts/build-accounts-web.sh and set --web-dir).",
+                        "The account pages are not installed on this server (its operator: build them with scripts/build-wasm.sh ui and set --web-dir).",
                     ),
                 }
             }),

@@ -330,7 +330,7 @@ async fn pages_without_ui(backend: Backend, name: &str) {
             .await
             .unwrap();
         assert_eq!(r.status(), 503, "{page}");
-        assert!(r.text().await.unwrap().contains("build-accounts-web.sh"));
+        assert!(r.text().await.unwrap().contains("build-wasm.sh ui"));
     }
     let r = h
         .http
