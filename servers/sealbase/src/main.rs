@@ -6,6 +6,8 @@
 //! verifier. See docs/operations.md.
 #![forbid(unsafe_code)]
 
+mod apps;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -39,6 +41,14 @@ struct Cli {
     /// CORS for the redirect URI's origin.
     #[arg(long = "app", value_name = "ID=REDIRECT_URI", value_parser = parse_app)]
     apps: Vec<(String, String)>,
+    /// A built web app to serve, `ID=DIR` (repeatable): each on its own
+    /// origin, registered as OAuth client ID with that origin as its
+    /// redirect URI (see docs/operations.md).
+    #[arg(long = "web-app", value_name = "ID=DIR", value_parser = apps::parse)]
+    web_apps: Vec<apps::WebApp>,
+    /// The first web app's address; the next ones take the next ports.
+    #[arg(long, env = "SEALBASE_APPS_LISTEN", default_value = "127.0.0.1:8090")]
+    apps_listen: SocketAddr,
 }
 
 fn parse_app(s: &str) -> Result<(String, String), String> {
@@ -126,14 +136,26 @@ async fn main() -> anyhow::Result<()> {
     let accounts = sealbase_accounts::config::Cli::try_parse_from(&args)?.config;
     accounts.validate()?;
     let issuer = accounts.issuer();
-    if !cli.apps.is_empty() {
+    let web_apps = apps::place(&cli.web_apps, cli.apps_listen)?;
+    // (client id, redirect URI, name shown on the consent page)
+    let mut clients: Vec<(String, String, String)> = cli
+        .apps
+        .iter()
+        .map(|(id, uri)| (id.clone(), uri.clone(), id.clone()))
+        .collect();
+    clients.extend(
+        web_apps
+            .iter()
+            .map(|p| (p.app.id.clone(), p.url(), p.name.clone())),
+    );
+    if !clients.is_empty() {
         let store = sealbase_accounts::store::Store::connect(&accounts.database_url, 2).await?;
         store.migrate().await?;
-        for (id, redirect) in &cli.apps {
+        for (id, redirect, name) in &clients {
             sealbase_accounts::service::register_client(
                 &store,
                 id,
-                id,
+                name,
                 vec![redirect.clone()],
                 Vec::new(),
             )
@@ -170,12 +192,20 @@ async fn main() -> anyhow::Result<()> {
         format!("{data}/files"),
     ];
     let mut sync_args = sync_args.to_vec();
-    for origin in cli.apps.iter().filter_map(|(_, uri)| web_origin(uri)) {
+    for origin in clients.iter().filter_map(|(_, uri, _)| web_origin(uri)) {
         sync_args.extend(["--cors-origin".into(), origin]);
     }
     let sync = sealbase_sync::config::Cli::try_parse_from(sync_args)?.config;
     let sync = sealbase_sync::start(sync.settings().await?).await?;
     let stop_sync = sync.shutdown_handle();
+    let (stop_apps, apps_stopped) = tokio::sync::watch::channel(false);
+    let app_tasks = apps::serve(
+        web_apps.clone(),
+        issuer.clone(),
+        sync_url.clone(),
+        apps_stopped,
+    )
+    .await?;
 
     println!();
     println!("Sealbase (development) is running, data in {data}:");
@@ -185,6 +215,9 @@ async fn main() -> anyhow::Result<()> {
     println!("  sync      {sync_url}");
     for (id, redirect) in &cli.apps {
         println!("  app       {id} -> {redirect}");
+    }
+    for placed in &web_apps {
+        println!("  {:<9} {}", placed.app.id, placed.url());
     }
     println!("  emailed codes: {issuer}/dev/mail?to=ADDRESS");
     println!("Ctrl-C stops both servers.");
@@ -213,6 +246,10 @@ async fn main() -> anyhow::Result<()> {
         ),
     };
     tracing::info!("shutting down");
+    let _ = stop_apps.send(true);
+    for task in app_tasks {
+        let _ = task.await;
+    }
     // Sockets are closed with a code and requests drained, then the
     // accounts server stops accepting and finishes its requests.
     let _ = stop_sync.send(true);
