@@ -20,8 +20,8 @@ setup:
 dev:
     scripts/dev.sh
 
-# Every check CI runs: formatting, clippy, native tests (incl. PostgreSQL), wasm32 tests in Node, WebCrypto vectors, browser tests.
-test: lint test-native test-wasm test-webcrypto test-e2e
+# Every check CI runs: formatting, clippy, native tests (incl. PostgreSQL), wasm32 tests in Node, WebCrypto vectors, the SDK's TypeScript tests, browser tests.
+test: lint test-native test-wasm test-webcrypto test-js test-e2e
 
 # rustfmt and clippy with warnings as errors.
 lint:
@@ -41,14 +41,33 @@ test-wasm:
 test-webcrypto:
     node crates/crypto/tests/webcrypto/check-vectors.mjs
 
-# Browser tests (Playwright driving Debian's Chromium) of the accounts web UI.
-test-e2e: web
-    cargo build -p sealbase-accounts
-    cd e2e && npm test
+# The SDK's TypeScript: type-checked build and vitest (with the real wasm module, in Node).
+test-js: sdk
+    npm test -w js
+
+# Browser tests (Playwright driving Debian's Chromium): the accounts web UI, and the example apps on the `sealbase` binary.
+test-e2e: web apps
+    cargo build -p sealbase-accounts -p sealbase
+    npm test -w e2e
+
+# Build the browser SDK: its wasm module (wasm-opt -Oz) into js/wasm and the package into js/dist.
+sdk:
+    scripts/build-wasm.sh sdk
+    npm run build -w js
+
+# Build the SDK and the example apps (examples/*/dist).
+apps:
+    scripts/build-apps.sh
+
+# SDK figures in Chromium (cold sync, queries, put latency, bundle size; docs/benchmarks.md).
+bench-browser:
+    cargo build --release -p sealbase
+    scripts/build-apps.sh
+    node e2e/bench/sdk.mjs
 
 # Build the accounts web UI's wasm module into servers/accounts/web/pkg.
 web:
-    scripts/build-accounts-web.sh
+    scripts/build-wasm.sh ui
 
 # Release build of the wasm32 crates.
 wasm:

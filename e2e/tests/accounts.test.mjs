@@ -39,11 +39,10 @@ after(async () => {
  * authorization request's parameters (challenge bound to the key). */
 async function authorization(scope) {
   const { AppAuthorization } = await wasm();
-  const app = new AppAuthorization();
-  const params = new URLSearchParams({
-    response_type: 'code', client_id: APP.id, redirect_uri: APP.redirect, scope,
-    state: app.state, code_challenge: app.challenge, code_challenge_method: 'S256', key_x25519: app.keyX25519,
-  });
+  const app = new AppAuthorization(APP.id, APP.redirect, scope);
+  const params = new URL(app.authorizeUrl(server.issuer)).searchParams;
+  assert.equal(params.get('code_challenge'), app.challenge);
+  assert.equal(params.get('key_x25519'), app.keyX25519);
   return { app, params };
 }
 
@@ -104,8 +103,8 @@ test('consent delivers the app key to the app, sealed in the page', async () => 
 
   const response = await fetch(`${server.issuer}/oauth/token`, {
     method: 'POST',
-    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: APP.redirect,
-      client_id: APP.id, code_verifier: app.verifier }),
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: app.tokenRequest(code),
   });
   const tokens = await response.json();
   assert.equal(response.status, 200, JSON.stringify(tokens));

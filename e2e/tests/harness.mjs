@@ -13,6 +13,7 @@ import { chromium } from 'playwright-core';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const targetDir = process.env.CARGO_TARGET_DIR || join(homedir(), '.cache/sealbase/target');
 export const accountsBin = process.env.SEALBASE_ACCOUNTS_BIN || join(targetDir, 'debug/sealbase-accounts');
+export const sealbaseBin = process.env.SEALBASE_BIN || join(targetDir, 'debug/sealbase');
 export const webDir = join(root, 'servers/accounts/web');
 export const artifacts = join(root, 'e2e/artifacts');
 
@@ -65,6 +66,85 @@ export async function startAccounts() {
       return last.body.match(/\b\d{6}\b/)[0];
     },
   };
+}
+
+/** A free port `p` with `p + 1 … p + count - 1` free as well. */
+async function freePorts(count) {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = await freePort();
+    if (base + count > 65535) continue;
+    let ok = true;
+    for (let i = 1; i < count && ok; i++) {
+      ok = await new Promise((done) => {
+        const s = createServer();
+        s.once('error', () => done(false));
+        s.listen(base + i, '127.0.0.1', () => s.close(() => done(true)));
+      });
+    }
+    if (ok) return base;
+  }
+  throw new Error(`no ${count} consecutive free ports`);
+}
+
+/**
+ * The `sealbase` binary (accounts + sync on SQLite in a throwaway
+ * directory) serving the built example apps, each on its own origin, as
+ * `just dev` runs it. Resolves once every server answers.
+ */
+export async function startSealbase(apps = ['launchpad', 'tasks']) {
+  const dir = mkdtempSync(join(tmpdir(), 'sealbase-e2e-'));
+  const [accountsPort, syncPort, appsPort] = [await freePort(), await freePort(), await freePorts(apps.length)];
+  const args = ['--data-dir', dir, '--accounts-listen', `127.0.0.1:${accountsPort}`,
+    '--sync-listen', `127.0.0.1:${syncPort}`, '--web-dir', webDir, '--apps-listen', `127.0.0.1:${appsPort}`];
+  for (const app of apps) args.push('--web-app', `${app}=${join(root, 'examples', app, 'dist')}`);
+  const child = spawn(sealbaseBin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } });
+  let log = '';
+  child.stdout.on('data', (d) => { log += d; });
+  child.stderr.on('data', (d) => { log += d; });
+  const issuer = `http://127.0.0.1:${accountsPort}`;
+  const urls = Object.fromEntries(apps.map((app, i) => [app, `http://127.0.0.1:${appsPort + i}/`]));
+  const up = async (url) => { try { return (await fetch(url)).ok; } catch { return false; } };
+  for (let i = 0; ; i++) {
+    if (await up(`${issuer}/health`) && await up(`http://127.0.0.1:${syncPort}/health`)
+      && (await Promise.all(Object.values(urls).map((u) => up(`${u}config.json`)))).every(Boolean)) break;
+    if (child.exitCode !== null) throw new Error(`sealbase exited:\n${log}`);
+    if (i > 400) throw new Error(`sealbase did not start:\n${log}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    issuer,
+    urls,
+    log: () => log,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      rmSync(dir, { recursive: true, force: true });
+    },
+    /** The last 6-digit code mailed to `to` (dev mailer). */
+    async code(to) {
+      const mails = await (await fetch(`${issuer}/dev/mail?to=${encodeURIComponent(to)}`)).json();
+      const last = mails.at(-1);
+      if (!last) throw new Error(`no mail to ${to}`);
+      return last.body.match(/\b\d{6}\b/)[0];
+    },
+  };
+}
+
+/** Signs `user` ({name, email, password}) up through the accounts UI in `page`. */
+export async function signUp(page, server, user) {
+  await page.goto(`${server.issuer}/signup`);
+  await page.getByLabel('Username', { exact: true }).fill(user.name);
+  await page.getByLabel('Email', { exact: true }).fill(user.email);
+  await page.getByRole('button', { name: 'Send code' }).click();
+  await page.getByRole('heading', { name: 'Check your email' }).waitFor();
+  await page.getByLabel('Code', { exact: true }).fill(await server.code(user.email));
+  await page.getByLabel('Password', { exact: true }).fill(user.password);
+  await page.getByLabel('Repeat the password', { exact: true }).fill(user.password);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByRole('heading', { name: 'Save your recovery key' }).waitFor();
+  await page.getByLabel('I have stored my recovery key somewhere safe', { exact: true }).check();
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByRole('heading', { name: `Hello, ${user.name}` }).waitFor();
 }
 
 export async function launchBrowser() {
