@@ -3,7 +3,7 @@
 // change and recovery. Everything cryptographic runs in the page's wasm.
 import { test as nodeTest, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { APP, launchBrowser, screenshotOnFailure, startAccounts, wasm } from './harness.mjs';
+import { APP, launchBrowser, screenshotOnFailure, signUpToRecoveryKey, startAccounts, wasm } from './harness.mjs';
 
 let server;
 let browser;
@@ -61,17 +61,7 @@ async function signOut() {
 }
 
 test('signup with the emailed code shows the recovery key once', async () => {
-  await page.goto(`${server.issuer}/signup`);
-  await page.getByLabel('Username', { exact: true }).fill(user.name);
-  await page.getByLabel('Email', { exact: true }).fill(user.email);
-  await page.getByRole('button', { name: 'Send code' }).click();
-  await page.getByRole('heading', { name: 'Check your email' }).waitFor();
-  await page.getByLabel('Code', { exact: true }).fill(await server.code(user.email));
-  await page.getByLabel('Password', { exact: true }).fill(user.password);
-  await page.getByLabel('Repeat the password', { exact: true }).fill(user.password);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await page.getByRole('heading', { name: 'Save your recovery key' }).waitFor();
-  recoveryKey = (await page.locator('#recovery-key').textContent()).trim();
+  recoveryKey = await signUpToRecoveryKey(page, server, user);
   assert.ok(recoveryKey.length > 40, recoveryKey);
   const next = page.getByRole('button', { name: 'Continue' });
   assert.equal(await next.isDisabled(), true, 'continuing needs the confirmation');

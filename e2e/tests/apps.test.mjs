@@ -6,7 +6,7 @@
 // Each browser context is one device: its own OPFS, storage and sessions.
 import { test as nodeTest, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, screenshotOnFailure, signUp, startSealbase } from './harness.mjs';
+import { launchBrowser, screenshotOnFailure, signInAt, signUp, startSealbase } from './harness.mjs';
 
 let server;
 let browser;
@@ -67,27 +67,9 @@ async function open(context, url) {
   return page;
 }
 
-/** Signs `user` into `app` from its sign-in screen, through the accounts
- * server's login (or password confirmation) and consent pages. */
-async function signInToApp(page, app, user) {
-  await page.goto(server.urls[app]);
-  await page.getByTestId('sign-in').click();
-  const consent = page.getByRole('heading', { name: /wants to use your account/ });
-  const login = page.getByRole('button', { name: 'Sign in' });
-  const confirm = page.getByRole('heading', { name: 'Confirm your password' });
-  await consent.or(login).or(confirm).first().waitFor();
-  if (await login.isVisible()) {
-    await page.getByLabel('Username', { exact: true }).fill(user.name);
-    await page.getByLabel('Password', { exact: true }).fill(user.password);
-    await login.click();
-  } else if (await confirm.isVisible()) {
-    await page.getByLabel('Password', { exact: true }).fill(user.password);
-    await page.getByRole('button', { name: 'Continue' }).click();
-  }
-  await consent.waitFor();
-  await page.getByRole('button', { name: 'Allow' }).click();
-  await page.waitForURL(`${server.urls[app]}**`);
-  await page.getByTestId('user-name').filter({ hasText: user.name }).waitFor();
+/** Signs `user` into `app` (launchpad, tasks) from its sign-in screen. */
+function signInToApp(page, app, user) {
+  return signInAt(page, server.urls[app], user);
 }
 
 async function phase(page, wanted) {

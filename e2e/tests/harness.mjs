@@ -19,6 +19,14 @@ export const artifacts = join(root, 'e2e/artifacts');
 
 export const APP = { id: 'e2e-app', name: 'E2E App', redirect: 'http://localhost:5999/callback' };
 
+/** The last 6-digit code the dev mailer of `issuer` sent to `to`. */
+async function mailedCode(issuer, to) {
+  const mails = await (await fetch(`${issuer}/dev/mail?to=${encodeURIComponent(to)}`)).json();
+  const last = mails.at(-1);
+  if (!last) throw new Error(`no mail to ${to}`);
+  return last.body.match(/\b\d{6}\b/)[0];
+}
+
 async function freePort() {
   return new Promise((ok, fail) => {
     const s = createServer();
@@ -58,13 +66,7 @@ export async function startAccounts() {
       await new Promise((r) => child.once('exit', r));
       rmSync(dir, { recursive: true, force: true });
     },
-    /** The last 6-digit code mailed to `to` (dev mailer). */
-    async code(to) {
-      const mails = await (await fetch(`${issuer}/dev/mail?to=${encodeURIComponent(to)}`)).json();
-      const last = mails.at(-1);
-      if (!last) throw new Error(`no mail to ${to}`);
-      return last.body.match(/\b\d{6}\b/)[0];
-    },
+    code: (to) => mailedCode(issuer, to),
   };
 }
 
@@ -120,18 +122,15 @@ export async function startSealbase(apps = ['launchpad', 'tasks']) {
       await new Promise((r) => child.once('exit', r));
       rmSync(dir, { recursive: true, force: true });
     },
-    /** The last 6-digit code mailed to `to` (dev mailer). */
-    async code(to) {
-      const mails = await (await fetch(`${issuer}/dev/mail?to=${encodeURIComponent(to)}`)).json();
-      const last = mails.at(-1);
-      if (!last) throw new Error(`no mail to ${to}`);
-      return last.body.match(/\b\d{6}\b/)[0];
-    },
+    code: (to) => mailedCode(issuer, to),
   };
 }
 
-/** Signs `user` ({name, email, password}) up through the accounts UI in `page`. */
-export async function signUp(page, server, user) {
+/**
+ * Fills the accounts UI's signup for `user` ({name, email, password}) in
+ * `page` up to the recovery key screen, and returns the recovery key.
+ */
+export async function signUpToRecoveryKey(page, server, user) {
   await page.goto(`${server.issuer}/signup`);
   await page.getByLabel('Username', { exact: true }).fill(user.name);
   await page.getByLabel('Email', { exact: true }).fill(user.email);
@@ -142,9 +141,40 @@ export async function signUp(page, server, user) {
   await page.getByLabel('Repeat the password', { exact: true }).fill(user.password);
   await page.getByRole('button', { name: 'Create account' }).click();
   await page.getByRole('heading', { name: 'Save your recovery key' }).waitFor();
+  return (await page.locator('#recovery-key').textContent()).trim();
+}
+
+/** Signs `user` up through the accounts UI in `page`, past the recovery key. */
+export async function signUp(page, server, user) {
+  await signUpToRecoveryKey(page, server, user);
   await page.getByLabel('I have stored my recovery key somewhere safe', { exact: true }).check();
   await page.getByRole('button', { name: 'Continue' }).click();
   await page.getByRole('heading', { name: `Hello, ${user.name}` }).waitFor();
+}
+
+/**
+ * Signs `user` into the app at `url` from its sign-in screen, through the
+ * accounts server's login (or password confirmation) and consent pages.
+ */
+export async function signInAt(page, url, user) {
+  await page.goto(url);
+  await page.getByTestId('sign-in').click();
+  const consent = page.getByRole('heading', { name: /wants to use your account/ });
+  const login = page.getByRole('button', { name: 'Sign in' });
+  const confirm = page.getByRole('heading', { name: 'Confirm your password' });
+  await consent.or(login).or(confirm).first().waitFor();
+  if (await login.isVisible()) {
+    await page.getByLabel('Username', { exact: true }).fill(user.name);
+    await page.getByLabel('Password', { exact: true }).fill(user.password);
+    await login.click();
+  } else if (await confirm.isVisible()) {
+    await page.getByLabel('Password', { exact: true }).fill(user.password);
+    await page.getByRole('button', { name: 'Continue' }).click();
+  }
+  await consent.waitFor();
+  await page.getByRole('button', { name: 'Allow' }).click();
+  await page.waitForURL(`${url}**`);
+  await page.getByTestId('user-name').filter({ hasText: user.name }).waitFor();
 }
 
 export async function launchBrowser() {

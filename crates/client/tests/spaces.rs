@@ -677,3 +677,33 @@ async fn three_collaborate_and_removal_from_one_space_leaves_the_other() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(b.get(&gone).is_none());
 }
+
+/// A device that stays connected learns of a space the user's other
+/// device creates from its record in the personal space, and syncs it at
+/// once, without waiting for its next connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connected_device_syncs_a_space_its_twin_creates() {
+    let server = Server::start().await;
+    let dir = TempDir::new("twin");
+    let ada = User::new(1);
+    let [a] = server.devices(&dir, [&ada]).await;
+    let a2 = Device::start(&server.url(), &server.issuer, &ada, &dir.0.join("a2.db"));
+    a.settled().await;
+    a2.settled().await;
+    let connections = a2.status().connections;
+
+    let space = a.handle.create_space("trip").await.unwrap();
+    let note = note_in(&a, space, "tickets");
+    a2.wait("the note in the new space", |d| d.get(&note).is_some())
+        .await;
+    wait_status(&a2, space, SpaceStatus::Joined).await;
+    assert_eq!(
+        a2.status().connections,
+        connections,
+        "learnt on the open connection"
+    );
+    // And it writes there too.
+    let reply = note_in(&a2, space, "hotel");
+    a.wait("the second device's note", |d| d.get(&reply).is_some())
+        .await;
+}

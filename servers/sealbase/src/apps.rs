@@ -83,8 +83,16 @@ pub(crate) fn place(apps: &[WebApp], base: SocketAddr) -> anyhow::Result<Vec<Pla
         placed.push(Placed {
             app: app.clone(),
             addr: SocketAddr::new(base.ip(), port),
-            name: meta["name"].as_str().unwrap_or(&app.id).to_owned(),
-            description: meta["description"].as_str().unwrap_or_default().to_owned(),
+            name: meta
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or(&app.id)
+                .to_owned(),
+            description: meta
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
         });
     }
     Ok(placed)
