@@ -20,14 +20,14 @@ export const artifacts = join(root, 'e2e/artifacts');
 export const APP = { id: 'e2e-app', name: 'E2E App', redirect: 'http://localhost:5999/callback' };
 
 /** The last 6-digit code the dev mailer of `issuer` sent to `to`. */
-async function mailedCode(issuer, to) {
+export async function mailedCode(issuer, to) {
   const mails = await (await fetch(`${issuer}/dev/mail?to=${encodeURIComponent(to)}`)).json();
   const last = mails.at(-1);
   if (!last) throw new Error(`no mail to ${to}`);
   return last.body.match(/\b\d{6}\b/)[0];
 }
 
-async function freePort() {
+export async function freePort() {
   return new Promise((ok, fail) => {
     const s = createServer();
     s.listen(0, '127.0.0.1', () => {
@@ -90,40 +90,53 @@ async function freePorts(count) {
 
 /**
  * The `sealbase` binary (accounts + sync on SQLite in a throwaway
- * directory) serving the built example apps, each on its own origin, as
- * `just dev` runs it. Resolves once every server answers.
+ * directory) serving built web apps, each on its own origin, as `just dev`
+ * runs it. `apps`: names of example apps (examples/NAME/dist) or
+ * `{id, dir}`. Resolves once every server answers.
  */
-export async function startSealbase(apps = ['launchpad', 'tasks']) {
+export async function startSealbase(apps = ['launchpad', 'tasks'], { binary = sealbaseBin } = {}) {
+  const served = apps.map((app) => (typeof app === 'string' ? { id: app, dir: join(root, 'examples', app, 'dist') } : app));
   const dir = mkdtempSync(join(tmpdir(), 'sealbase-e2e-'));
-  const [accountsPort, syncPort, appsPort] = [await freePort(), await freePort(), await freePorts(apps.length)];
+  const [accountsPort, syncPort, appsPort] = [await freePort(), await freePort(), await freePorts(served.length)];
   const args = ['--data-dir', dir, '--accounts-listen', `127.0.0.1:${accountsPort}`,
     '--sync-listen', `127.0.0.1:${syncPort}`, '--web-dir', webDir, '--apps-listen', `127.0.0.1:${appsPort}`];
-  for (const app of apps) args.push('--web-app', `${app}=${join(root, 'examples', app, 'dist')}`);
-  const child = spawn(sealbaseBin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } });
+  for (const app of served) args.push('--web-app', `${app.id}=${app.dir}`);
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } });
   let log = '';
-  child.stdout.on('data', (d) => { log += d; });
-  child.stderr.on('data', (d) => { log += d; });
+  // The tail only: enough to explain a failure.
+  const keep = (d) => { log = (log + d).slice(-64_000); };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const exited = new Promise((r) => child.once('exit', r));
   const issuer = `http://127.0.0.1:${accountsPort}`;
-  const urls = Object.fromEntries(apps.map((app, i) => [app, `http://127.0.0.1:${appsPort + i}/`]));
-  const up = async (url) => { try { return (await fetch(url)).ok; } catch { return false; } };
-  for (let i = 0; ; i++) {
-    if (await up(`${issuer}/health`) && await up(`http://127.0.0.1:${syncPort}/health`)
-      && (await Promise.all(Object.values(urls).map((u) => up(`${u}config.json`)))).every(Boolean)) break;
-    if (child.exitCode !== null) throw new Error(`sealbase exited:\n${log}`);
-    if (i > 400) throw new Error(`sealbase did not start:\n${log}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
+  const urls = Object.fromEntries(served.map((app, i) => [app.id, `http://127.0.0.1:${appsPort + i}/`]));
+  const server = {
     issuer,
     urls,
+    pid: child.pid,
     log: () => log,
     async stop() {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
       rmSync(dir, { recursive: true, force: true });
     },
     code: (to) => mailedCode(issuer, to),
   };
+  const up = async (url) => { try { return (await fetch(url)).ok; } catch { return false; } };
+  for (let i = 0; ; i++) {
+    if (await up(`${issuer}/health`) && await up(`http://127.0.0.1:${syncPort}/health`)
+      && (await Promise.all(Object.values(urls).map((u) => up(`${u}config.json`)))).every(Boolean)) break;
+    if (child.exitCode !== null || i > 600) {
+      await server.stop();
+      throw new Error(`sealbase ${child.exitCode !== null ? 'exited' : 'did not start in 30 s'}:\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return server;
 }
 
 /**
@@ -155,26 +168,44 @@ export async function signUp(page, server, user) {
 /**
  * Signs `user` into the app at `url` from its sign-in screen, through the
  * accounts server's login (or password confirmation) and consent pages.
+ * `hooks.beforeSignIn` runs just before the click on the app's sign-in
+ * button, `hooks.beforeAllow` just before the click on "Allow". Resolves
+ * once the app shows the user, with the wall-clock time of that click.
  */
-export async function signInAt(page, url, user) {
+export async function signInAt(page, url, user, hooks = {}) {
   await page.goto(url);
-  await page.getByTestId('sign-in').click();
+  const button = page.getByTestId('sign-in');
+  await button.waitFor();
+  await hooks.beforeSignIn?.();
+  await button.click();
+  // Off the app's origin: its own "Sign in with Sealbase" must not be
+  // taken for the accounts server's "Sign in".
+  await page.waitForURL((at) => !at.href.startsWith(url));
   const consent = page.getByRole('heading', { name: /wants to use your account/ });
-  const login = page.getByRole('button', { name: 'Sign in' });
+  const login = page.getByRole('button', { name: 'Sign in', exact: true });
   const confirm = page.getByRole('heading', { name: 'Confirm your password' });
-  await consent.or(login).or(confirm).first().waitFor();
-  if (await login.isVisible()) {
-    await page.getByLabel('Username', { exact: true }).fill(user.name);
-    await page.getByLabel('Password', { exact: true }).fill(user.password);
-    await login.click();
-  } else if (await confirm.isVisible()) {
-    await page.getByLabel('Password', { exact: true }).fill(user.password);
-    await page.getByRole('button', { name: 'Continue' }).click();
+  // The accounts UI may pass through a screen while it restores its own
+  // session: look again until the consent page is there (bounded).
+  for (let step = 0; !(await consent.isVisible()); step++) {
+    if (step > 5) throw new Error(`no consent page (at ${page.url()})`);
+    await consent.or(login).or(confirm).first().waitFor();
+    if (await login.isVisible()) {
+      await page.getByLabel('Username', { exact: true }).fill(user.name);
+      await page.getByLabel('Password', { exact: true }).fill(user.password);
+      await login.click();
+      await login.waitFor({ state: 'hidden' });
+    } else if (await confirm.isVisible()) {
+      await page.getByLabel('Password', { exact: true }).fill(user.password);
+      await page.getByRole('button', { name: 'Continue' }).click();
+      await confirm.waitFor({ state: 'hidden' });
+    }
   }
-  await consent.waitFor();
+  await hooks.beforeAllow?.();
+  const allowedAt = Date.now();
   await page.getByRole('button', { name: 'Allow' }).click();
   await page.waitForURL(`${url}**`);
   await page.getByTestId('user-name').filter({ hasText: user.name }).waitFor();
+  return allowedAt;
 }
 
 export async function launchBrowser() {
