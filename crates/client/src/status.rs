@@ -19,6 +19,21 @@ pub enum Phase {
     Offline,
 }
 
+impl Phase {
+    /// `stopped`, `connecting`, `pulling`, `pushing`, `live` or `offline`
+    /// (the name bindings and status bars show).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stopped => "stopped",
+            Self::Connecting => "connecting",
+            Self::Pulling => "pulling",
+            Self::Pushing => "pushing",
+            Self::Live => "live",
+            Self::Offline => "offline",
+        }
+    }
+}
+
 /// A snapshot of the engine's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncStatus {

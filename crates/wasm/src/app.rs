@@ -3,7 +3,7 @@
 //! the token request's form, and opening the delivered app key.
 
 use rand_core::OsRng;
-use sealbase_auth::app::{self, AppAuthorization as Authorization};
+use sealbase_auth::app::AppAuthorization as Authorization;
 use sealbase_crypto::{AppKey, Identity};
 use wasm_bindgen::prelude::*;
 
@@ -89,13 +89,6 @@ impl AppAuthorization {
             .map(|ak| ak.as_bytes().to_vec())
             .map_err(js)
     }
-}
-
-/// The body of a refresh at `POST /oauth/token`
-/// (`application/x-www-form-urlencoded`).
-#[wasm_bindgen(js_name = refreshRequest)]
-pub fn refresh_request(client_id: &str, refresh_token: &str) -> String {
-    form_body(app::refresh_form(client_id, refresh_token))
 }
 
 /// The `did:key` of a 32-byte app key (to check a stored session).

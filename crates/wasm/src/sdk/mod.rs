@@ -48,7 +48,7 @@ fn space_id(text: &str) -> Result<Uuid, JsValue> {
 
 fn status_json(s: &SyncStatus) -> Value {
     json!({
-        "phase": format!("{:?}", s.phase).to_lowercase(),
+        "phase": s.phase.as_str(),
         "pending": s.pending,
         "quarantined": s.quarantined,
         "rejected": s.rejected,
