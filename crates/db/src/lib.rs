@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod cached;
 pub mod doc;
 pub mod query;
 mod regexp;

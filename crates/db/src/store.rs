@@ -22,6 +22,7 @@ use automerge::{ActorId, AutoCommit};
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde_json::{Map, Value};
 
+use crate::cached::{Cached, STATEMENT_CACHE};
 use crate::doc;
 use crate::query::{self, Query, QueryError};
 use crate::schema::{Collection, SchemaError};
@@ -216,6 +217,7 @@ impl<E: Env> Db<E> {
         // only lose the last commits, which sync brings back.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         crate::regexp::register(&conn)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS sealbase_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -268,7 +270,7 @@ impl<E: Env> Db<E> {
                 exprs.join(", ")
             ))?;
         }
-        tx.execute(
+        tx.exec(
             "INSERT INTO sealbase_collections (name, version, schema) VALUES (?1, ?2, ?3)
              ON CONFLICT (name) DO UPDATE SET version = ?2, schema = ?3",
             params![
@@ -389,7 +391,7 @@ impl<E: Env> Db<E> {
         let Value::Object(fields) = record else {
             return Err(SchemaError::NotAnObject.into());
         };
-        let taken: bool = self.conn.query_row(
+        let taken: bool = self.conn.row(
             &format!(
                 "SELECT EXISTS (SELECT 1 FROM {} WHERE id = ?1)",
                 table(collection)
@@ -424,7 +426,7 @@ impl<E: Env> Db<E> {
         self.collection(collection)?;
         let json: Option<String> = self
             .conn
-            .query_row(
+            .row(
                 &format!(
                     "SELECT json(json) FROM {} WHERE id = ?1 AND deleted = 0",
                     table(collection)
@@ -621,7 +623,7 @@ impl<E: Env> Db<E> {
         self.collection(collection)?;
         let tx = self.conn.savepoint()?;
         let seq = next_seq(&tx)?;
-        let n = tx.execute(
+        let n = tx.exec(
             &format!(
                 "UPDATE {} SET deleted = 1, updated_at = ?2, seq = ?3 WHERE id = ?1 AND deleted = 0",
                 table(collection)
@@ -686,7 +688,7 @@ impl<E: Env> Db<E> {
         let tx = self.conn.savepoint()?;
         let seq = next_seq(&tx)?;
         let result = if new {
-            tx.execute(
+            tx.exec(
                 &format!(
                     "INSERT INTO {t} (id, json, created_at, updated_at, deleted, seq, schema_version)
                      VALUES (?1, jsonb(?2), ?3, ?4, 0, ?5, ?6)"
@@ -694,7 +696,7 @@ impl<E: Env> Db<E> {
                 params![id, text, created, updated, seq, schema.version],
             )
         } else {
-            tx.execute(
+            tx.exec(
                 &format!(
                     "UPDATE {t} SET json = jsonb(?2), updated_at = ?3, seq = ?4, \
                      schema_version = ?5 WHERE id = ?1"
@@ -703,7 +705,7 @@ impl<E: Env> Db<E> {
             )
         }
         .and_then(|_| {
-            tx.execute(
+            tx.exec(
                 &format!(
                     "INSERT INTO {} (id, doc) VALUES (?1, ?2) \
                      ON CONFLICT (id) DO UPDATE SET doc = ?2",
@@ -756,7 +758,7 @@ impl<E: Env> Db<E> {
         );
         let n: i64 = self
             .conn
-            .query_row(&sql, params_from_iter(c.params), |row| row.get(0))?;
+            .row(&sql, params_from_iter(c.params), |row| row.get(0))?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -869,7 +871,7 @@ impl<E: Env> Db<E> {
         params.extend(c.params);
         Ok(self
             .conn
-            .query_row(&sql, params_from_iter(params), |_| Ok(()))
+            .row(&sql, params_from_iter(params), |_| Ok(()))
             .optional()?
             .is_some())
     }
@@ -949,7 +951,7 @@ impl<E: Env> Db<E> {
     pub fn cursor(&self) -> Result<i64, DbError> {
         Ok(self
             .conn
-            .query_row("SELECT seq FROM sealbase_seq WHERE id = 1", [], |row| {
+            .row("SELECT seq FROM sealbase_seq WHERE id = 1", [], |row| {
                 row.get(0)
             })?)
     }
@@ -997,7 +999,7 @@ impl<E: Env> Db<E> {
         let live = if live_only { " AND r.deleted = 0" } else { "" };
         let row: Option<(Vec<u8>, i64)> = self
             .conn
-            .query_row(
+            .row(
                 &format!(
                     "SELECT d.doc, r.created_at FROM {} AS r JOIN {} AS d ON d.id = r.id \
                      WHERE r.id = ?1{live}",
@@ -1019,7 +1021,7 @@ impl<E: Env> Db<E> {
     pub(crate) fn load_row(&self, collection: &str, id: &str) -> Result<Option<Row>, DbError> {
         let row: Option<(Vec<u8>, i64, i64, bool)> = self
             .conn
-            .query_row(
+            .row(
                 &format!(
                     "SELECT d.doc, r.created_at, r.updated_at, r.deleted FROM {} AS r \
                      JOIN {} AS d ON d.id = r.id WHERE r.id = ?1",
@@ -1082,7 +1084,7 @@ impl<E: Env> Db<E> {
         self.collection(collection)?;
         Ok(self
             .conn
-            .query_row(
+            .row(
                 &format!("SELECT doc FROM {} WHERE id = ?1", docs_table(collection)),
                 [id],
                 |row| row.get(0),
@@ -1121,7 +1123,7 @@ fn migrate_document(
 }
 
 pub(crate) fn next_seq(tx: &Connection) -> Result<i64, rusqlite::Error> {
-    tx.query_row(
+    tx.row(
         "UPDATE sealbase_seq SET seq = seq + 1 WHERE id = 1 RETURNING seq",
         [],
         |row| row.get(0),

@@ -20,6 +20,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::cached::Cached;
 use crate::store::{Db, DbError, Env, Merged, SyncMark, docs_table, next_seq, table};
 
 /// Creates the sync tables; a store of format 1 (before sync) gets a row
@@ -51,7 +52,7 @@ pub(crate) fn create_tables(conn: &Connection, format: i64) -> Result<(), DbErro
             rows.collect::<Result<_, _>>()?
         };
         for name in names {
-            conn.execute(
+            conn.exec(
                 &format!(
                     "INSERT OR IGNORE INTO sealbase_sync (id, collection, space, cursor, seq, dirty, heads)
                      SELECT id, ?1, NULL, 0, seq, 1, x'' FROM {}",
@@ -82,7 +83,7 @@ pub(crate) fn mark_written(
     mark: &SyncMark,
 ) -> Result<usize, rusqlite::Error> {
     match mark {
-        SyncMark::Local => conn.execute(
+        SyncMark::Local => conn.exec(
             "INSERT INTO sealbase_sync (id, collection, space, cursor, seq, dirty, heads)
              VALUES (?1, ?2, NULL, 0, ?3, 1, ?4)
              ON CONFLICT (id) DO UPDATE SET seq = ?3, dirty = 1, heads = ?4",
@@ -92,7 +93,7 @@ pub(crate) fn mark_written(
             space,
             cursor,
             dirty,
-        } => conn.execute(
+        } => conn.exec(
             "INSERT INTO sealbase_sync (id, collection, space, cursor, seq, dirty, heads)
              VALUES (?1, ?2, ?5, ?6, ?3, ?7, ?4)
              ON CONFLICT (id) DO UPDATE SET seq = ?3, dirty = ?7, heads = ?4, space = ?5, cursor = ?6",
@@ -109,11 +110,11 @@ pub(crate) fn mark_deleted(
     mark: &SyncMark,
 ) -> Result<usize, rusqlite::Error> {
     match mark {
-        SyncMark::Local => conn.execute(
+        SyncMark::Local => conn.exec(
             "UPDATE sealbase_sync SET seq = ?2, dirty = 1 WHERE id = ?1",
             params![id, seq],
         ),
-        SyncMark::Remote { space, cursor, .. } => conn.execute(
+        SyncMark::Remote { space, cursor, .. } => conn.exec(
             "UPDATE sealbase_sync SET seq = ?2, dirty = 0, space = ?3, cursor = ?4 WHERE id = ?1",
             params![id, seq, space, cursor_to_db(*cursor)],
         ),
@@ -129,7 +130,7 @@ pub(crate) fn mark_unchanged(
 ) -> Result<usize, rusqlite::Error> {
     match mark {
         SyncMark::Local => Ok(0),
-        SyncMark::Remote { space, cursor, .. } => conn.execute(
+        SyncMark::Remote { space, cursor, .. } => conn.exec(
             "UPDATE sealbase_sync SET space = ?2, cursor = ?3, dirty = ?4 WHERE id = ?1",
             params![id, space, cursor_to_db(*cursor), dirty],
         ),
@@ -259,7 +260,7 @@ impl<E: Env> Db<E> {
             Some(remote.heads),
             &mark,
         )?;
-        self.conn.execute(
+        self.conn.exec(
             "DELETE FROM sealbase_quarantine WHERE space = ?1 AND id = ?2",
             params![remote.space, remote.id],
         )?;
@@ -275,7 +276,7 @@ impl<E: Env> Db<E> {
         id: &str,
         cursor: u64,
     ) -> Result<bool, DbError> {
-        self.conn.execute(
+        self.conn.exec(
             "DELETE FROM sealbase_quarantine WHERE space = ?1 AND id = ?2",
             params![space, id],
         )?;
@@ -289,7 +290,7 @@ impl<E: Env> Db<E> {
         };
         let tx = self.conn.savepoint()?;
         let seq = next_seq(&tx)?;
-        let n = tx.execute(
+        let n = tx.exec(
             &format!(
                 "UPDATE {} SET deleted = 1, updated_at = ?2, seq = ?3 WHERE id = ?1 AND deleted = 0",
                 table(&collection)
@@ -307,7 +308,7 @@ impl<E: Env> Db<E> {
     fn sync_collection(&self, id: &str) -> Result<Option<String>, DbError> {
         Ok(self
             .conn
-            .query_row(
+            .row(
                 "SELECT collection FROM sealbase_sync WHERE id = ?1",
                 [id],
                 |row| row.get(0),
@@ -402,7 +403,7 @@ impl<E: Env> Db<E> {
 
     /// How many records are pending.
     pub fn pending_count(&self) -> Result<u64, DbError> {
-        let n: i64 = self.conn.query_row(
+        let n: i64 = self.conn.row(
             "SELECT COUNT(*) FROM sealbase_sync WHERE dirty = 1",
             [],
             |row| row.get(0),
@@ -420,7 +421,7 @@ impl<E: Env> Db<E> {
         space: &str,
         cursor: u64,
     ) -> Result<(), DbError> {
-        self.conn.execute(
+        self.conn.exec(
             "UPDATE sealbase_sync SET space = ?3, cursor = ?4, dirty = (seq <> ?2) WHERE id = ?1",
             params![id, seq, space, cursor_to_db(cursor)],
         )?;
@@ -434,7 +435,7 @@ impl<E: Env> Db<E> {
     pub fn assign_space(&mut self, id: &str, space: &str) -> Result<(), DbError> {
         let row: Option<(String, Option<String>, i64)> = self
             .conn
-            .query_row(
+            .row(
                 "SELECT collection, space, cursor FROM sealbase_sync WHERE id = ?1",
                 [id],
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
@@ -451,7 +452,7 @@ impl<E: Env> Db<E> {
                 space: current.unwrap_or_default(),
             }),
             Some(_) => {
-                self.conn.execute(
+                self.conn.exec(
                     "UPDATE sealbase_sync SET space = ?2 WHERE id = ?1",
                     params![id, space],
                 )?;
@@ -465,7 +466,7 @@ impl<E: Env> Db<E> {
     pub fn record_space(&self, id: &str) -> Result<Option<Option<String>>, DbError> {
         Ok(self
             .conn
-            .query_row(
+            .row(
                 "SELECT space FROM sealbase_sync WHERE id = ?1",
                 [id],
                 |row| row.get(0),
@@ -505,7 +506,7 @@ impl<E: Env> Db<E> {
     pub fn record_cursor(&self, id: &str) -> Result<u64, DbError> {
         let cursor: Option<i64> = self
             .conn
-            .query_row(
+            .row(
                 "SELECT cursor FROM sealbase_sync WHERE id = ?1",
                 [id],
                 |row| row.get(0),
@@ -518,7 +519,7 @@ impl<E: Env> Db<E> {
     pub fn space_cursor(&self, space: &str) -> Result<u64, DbError> {
         let cursor: Option<i64> = self
             .conn
-            .query_row(
+            .row(
                 "SELECT cursor FROM sealbase_spaces WHERE space = ?1",
                 [space],
                 |row| row.get(0),
@@ -529,7 +530,7 @@ impl<E: Env> Db<E> {
 
     /// Moves the space's pull cursor.
     pub fn set_space_cursor(&mut self, space: &str, cursor: u64) -> Result<(), DbError> {
-        self.conn.execute(
+        self.conn.exec(
             "INSERT INTO sealbase_spaces (space, cursor) VALUES (?1, ?2)
              ON CONFLICT (space) DO UPDATE SET cursor = ?2",
             params![space, cursor_to_db(cursor)],
@@ -564,7 +565,7 @@ impl<E: Env> Db<E> {
             }
             if dirty {
                 self.conn
-                    .execute("UPDATE sealbase_sync SET cursor = 0 WHERE id = ?1", [&id])?;
+                    .exec("UPDATE sealbase_sync SET cursor = 0 WHERE id = ?1", [&id])?;
             } else if self.apply_remote_delete(space, &id, 0)? {
                 deleted += 1;
             }
@@ -591,12 +592,12 @@ impl<E: Env> Db<E> {
                 rows.collect::<Result<_, _>>()?
             };
             for id in &ids {
-                tx.execute(&format!("DELETE FROM {} WHERE id = ?1", table(&name)), [id])?;
-                tx.execute(
+                tx.exec(&format!("DELETE FROM {} WHERE id = ?1", table(&name)), [id])?;
+                tx.exec(
                     &format!("DELETE FROM {} WHERE id = ?1", docs_table(&name)),
                     [id],
                 )?;
-                tx.execute("DELETE FROM sealbase_sync WHERE id = ?1", [id])?;
+                tx.exec("DELETE FROM sealbase_sync WHERE id = ?1", [id])?;
             }
             removed += ids.len();
         }
@@ -613,7 +614,7 @@ impl<E: Env> Db<E> {
         cursor: u64,
         error: &str,
     ) -> Result<(), DbError> {
-        self.conn.execute(
+        self.conn.exec(
             "INSERT INTO sealbase_quarantine (space, id, cursor, error, at) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (space, id) DO UPDATE SET cursor = ?3, error = ?4, at = ?5",
             params![space, id, cursor_to_db(cursor), error, self.env.now_ms()],
