@@ -63,9 +63,7 @@ const TARGET = Number(process.env.BENCH_TARGET) || 100_000; // records on B for 
 // Records per driver call while filling B: small enough that the budget
 // is checked often, large enough that the driver's calls cost nothing.
 const BULK_CHUNK = 2_000;
-// Inserts kept outstanding by `bench.bulk`: enough to keep the worker busy
-// while answers travel back (more only lengthens the queue).
-const IN_FLIGHT = 64;
+const BATCH = 500; // records per db.insertMany call in the bulk fills
 const QUERY_RUNS = 300;
 const PROFILED_WRITES = 200; // BENCH_PROFILE: puts traced on B
 const QUERY_WARMUP = 30;
@@ -431,7 +429,7 @@ try {
   const bulkA = SYNCED - INSERT_RUNS;
   const fillCpuBefore = cpu();
   const fillStart = Date.now();
-  const bulkAms = await inPage(a.page, 'A: bulk', ([s, n, f]) => window.bench.bulk(s, n, f), [INSERT_RUNS, bulkA, IN_FLIGHT]);
+  const bulkAms = await inPage(a.page, 'A: bulk', ([s, n, f]) => window.bench.bulk(s, n, f), [INSERT_RUNS, bulkA, BATCH]);
   const drainStart = Date.now();
   await waitUntil(a.page, 'A: everything pushed',
     () => { const s = window.bench.status(); return s.pending === 0 && s.phase === 'live'; }, undefined, SYNC_TIMEOUT_MS);
@@ -527,7 +525,7 @@ try {
   while (have < TARGET) {
     if (performance.now() > BUDGET_MS - RESERVE_MS) { fill.stoppedEarly = true; break; }
     const n = Math.min(BULK_CHUNK, TARGET - have);
-    const t = await inPage(b.page, 'B: bulk', ([s, k, f]) => window.bench.bulk(s, k, f), [have, n, IN_FLIGHT]);
+    const t = await inPage(b.page, 'B: bulk', ([s, k, f]) => window.bench.bulk(s, k, f), [have, n, BATCH]);
     fill.chunks.push({ from: have, records: n, ms: t });
     fill.ms += t;
     have += n;
@@ -606,7 +604,7 @@ function report(r) {
     lat('insert, offline (B)', r.insertOffline),
     lat('put (replace), offline (B)', r.putOffline),
     '',
-    `Bulk inserts (no batch call in the SDK: ${IN_FLIGHT} inserts outstanding at once, one store transaction each):`,
+    `Bulk inserts (db.insertMany, ${BATCH} records a call, one store transaction each):`,
     `- A, online: ${r.fillA.records.toLocaleString('en-US')} in ${secs(r.fillA.ms)} (${rate(r.fillA.records, r.fillA.ms)}); then ${secs(r.fillA.pushDrainMs)} more until the server had every record (pending 0); A holds ${r.fillA.count}`,
     `- B, offline: ${r.fillB.records.toLocaleString('en-US')} in ${secs(r.fillB.ms)} (${rate(r.fillB.records, r.fillB.ms)}); B holds ${r.fillB.count.toLocaleString('en-US')}` +
       (r.fillB.stoppedEarly ? ` — STOPPED EARLY, not ${r.fillB.target.toLocaleString('en-US')}: the run's budget (BENCH_BUDGET_S=${BUDGET_MS / 1000}) ran out; at this rate ${secs(r.fillB.estimateToTargetMs)} more` : ''),

@@ -113,6 +113,8 @@ export async function startSealbase(apps = ['launchpad', 'tasks'], { binary = se
   const server = {
     issuer,
     urls,
+    /** Everything the servers store (SQLite databases, file bodies). */
+    dataDir: dir,
     pid: child.pid,
     log: () => log,
     async stop() {

@@ -4,12 +4,13 @@
  * election of its database (tabs.ts); the leader runs the worker
  * (worker.ts), everyone else relays. Switching user or signing out tears
  * the tab's link down and builds the next one; the APIs (db, sync, spaces,
- * presence) stay the same objects throughout.
+ * presence, files) stay the same objects throughout.
  */
 import { Auth, type AuthState, type User } from './auth.js';
 import { Cell } from './cell.js';
 import { Database } from './db.js';
 import { ClosedError, SignedOutError, errorData } from './errors.js';
+import { Files } from './files.js';
 import type { Link } from './link.js';
 import type { FromWorker, HostEvent, Method, Methods, ToWorker } from './messages.js';
 import { SessionStore } from './session.js';
@@ -83,6 +84,7 @@ export class SealbaseClient implements Link {
   readonly sync: Sync;
   readonly spaces: Spaces;
   readonly presence: Presence;
+  readonly files: Files;
   readonly tabs = new TabsState();
 
   readonly #options: ClientOptions;
@@ -115,6 +117,7 @@ export class SealbaseClient implements Link {
     this.sync = new Sync(this);
     this.spaces = new Spaces(this, options.appId, (handle) => this.#directory(handle));
     this.presence = new Presence(this);
+    this.files = new Files(this, this.sync);
     this.auth.subscribe(() => {
       // The first connection's failure rejects `ready`; a later one (a
       // sign-in in another tab) has no caller to tell but the console.

@@ -49,6 +49,16 @@ export class Database {
     return this.#link.call('insert', [collection, record, crypto.randomUUID()]) as Promise<Rec<T>>;
   }
 
+  /**
+   * Inserts many records in one transaction: all are stored or, if one is
+   * refused, none. Far faster than one `insert` per record (one call to
+   * the worker, one commit). Safe to send again, like `insert`.
+   */
+  insertMany<T extends object>(collection: string, records: T[]): Promise<Array<Rec<T>>> {
+    const ids = records.map(() => crypto.randomUUID());
+    return this.#link.call('insertMany', [collection, records, ids]) as Promise<Array<Rec<T>>>;
+  }
+
   /** Replaces a record's fields (creating it under `id` if absent). */
   put<T extends object>(collection: string, id: string, record: T): Promise<Rec<T>> {
     return this.#link.call('put', [collection, id, record]) as Promise<Rec<T>>;

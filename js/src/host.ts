@@ -134,6 +134,10 @@ export class StoreHost {
         // the old leader applied it before closing (the store decides).
         return store.insert(collection, record, id, call.resend === true);
       }
+      case 'insertMany': {
+        const [collection, records, ids] = call.args as Args<'insertMany'>;
+        return store.insertMany(collection, records, ids, call.resend === true);
+      }
       case 'put': {
         const [collection, id, record] = call.args as Args<'put'>;
         return store.put(collection, id, record);
@@ -238,6 +242,14 @@ export class StoreHost {
       case 'sendEvent': {
         const [space, data] = call.args as Args<'sendEvent'>;
         return done(store.sendEvent(space, data));
+      }
+      case 'uploadFile': {
+        const [record, body] = call.args as Args<'uploadFile'>;
+        return store.uploadFile(record, body) as Promise<string>;
+      }
+      case 'downloadFile': {
+        const [record, file, type] = call.args as Args<'downloadFile'>;
+        return store.downloadFile(record, file, type) as Promise<Blob>;
       }
       default: {
         const unknown: never = call.method;

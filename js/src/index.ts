@@ -17,6 +17,7 @@ export { createClient, SealbaseClient, TabsState, workerHost, type ClientOptions
 export { Auth, type AuthOptions, type AuthState, type User } from './auth.js';
 export { Database, LiveQuery, type QueryState } from './db.js';
 export { Sync, Spaces, Presence, MembersQuery, STOPPED, type Loadable } from './sync.js';
+export { Files, FileQuery, type FileData, type FileOptions } from './files.js';
 export { StoreHost } from './host.js';
 export { Tabs, type Channel, type HostLink, type HostSink, type LockRequester, type StartHost, type TabsOptions } from './tabs.js';
 export { SessionStore, type Session } from './session.js';

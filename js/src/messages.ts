@@ -22,6 +22,8 @@ import type {
 /** Every method the worker answers: its arguments and its result. */
 export interface Methods {
   insert: { args: [collection: string, record: object, id: string]; result: JsonObject };
+  /** One transaction: every record or none. */
+  insertMany: { args: [collection: string, records: object[], ids: string[]]; result: JsonObject[] };
   put: { args: [collection: string, id: string, record: object]; result: JsonObject };
   patch: { args: [collection: string, id: string, patch: object]; result: JsonObject };
   delete: { args: [collection: string, id: string]; result: boolean };
@@ -54,6 +56,11 @@ export interface Methods {
   clearPresence: { args: [space: string]; result: null };
   presence: { args: [space: string]; result: PeerData[] };
   sendEvent: { args: [space: string, data: Uint8Array]; result: null };
+
+  /** Resolves to the new file's id. */
+  uploadFile: { args: [record: string, body: Blob]; result: string };
+  /** `type`: the MIME type of the `Blob` it resolves to. */
+  downloadFile: { args: [record: string, file: string, type: string]; result: Blob };
 }
 
 export type Method = keyof Methods;
@@ -62,10 +69,12 @@ export type Method = keyof Methods;
  * Calls that give the same outcome when carried out twice, so a follower
  * may send them again to a new leader when the old one closed without
  * answering. Inserts qualify because they carry an id drawn by the caller
- * (see `resend` below); space operations and events do not.
+ * (see `resend` below); space operations, events and uploads (a second
+ * upload is a second file) do not.
  */
 export const REPLAYABLE: ReadonlySet<Method> = new Set<Method>([
   'insert',
+  'insertMany',
   'put',
   'patch',
   'delete',
@@ -84,6 +93,7 @@ export const REPLAYABLE: ReadonlySet<Method> = new Set<Method>([
   'setPresence',
   'clearPresence',
   'presence',
+  'downloadFile',
 ]);
 
 /** A call. `id` is unique within the calling tab. */

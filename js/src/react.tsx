@@ -16,6 +16,7 @@ import {
 import type { AuthState } from './auth.js';
 import type { SealbaseClient } from './client.js';
 import { stableJson, type Database, type QueryState } from './db.js';
+import type { FileData, FileOptions } from './files.js';
 import type { Loadable } from './sync.js';
 import type { JsonObject, Member, Peer, PeerEvent, Query, Rec, SpaceInfo, SyncStatus } from './types.js';
 
@@ -113,6 +114,28 @@ export function useEvent(space: string, handler: (event: PeerEvent) => void): vo
       }),
     [presence, space],
   );
+}
+
+/**
+ * A file of a record, downloaded, checked and opened: `data.url` suits
+ * `<img src>` and download links. `file` undefined or null (the record has
+ * none yet) stays loading-free and empty. After a failure (offline, say)
+ * it tries again when sync is live.
+ */
+export function useFile(record: string, file: string | null | undefined, options: FileOptions = {}): Loadable<FileData> {
+  const { files } = useSealbase();
+  const type = options.type ?? '';
+  const query = useMemo(
+    () => (file ? files.query(record, file, { type }) : undefined),
+    [files, record, file, type],
+  );
+  const subscribe = useCallback((listener: () => void) => (query ? query.subscribe(listener) : () => {}), [query]);
+  return useSyncExternalStore(subscribe, query ? query.getSnapshot : noFile);
+}
+
+const NO_FILE: Loadable<FileData> = Object.freeze({ data: undefined, error: undefined, loading: false });
+function noFile(): Loadable<FileData> {
+  return NO_FILE;
 }
 
 /** Whether this tab runs the database (the others relay to it). */

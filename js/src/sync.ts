@@ -18,6 +18,7 @@ import type {
   SyncStatus,
 } from './types.js';
 
+export { Files, FileQuery, type FileData, type FileOptions } from './files.js';
 export type {
   DirectoryEntry,
   Ephemeral,

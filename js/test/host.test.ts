@@ -86,6 +86,26 @@ describe('the worker call handler over the real wasm store', () => {
     expect(value(await ask(host, { method: 'count', args: ['tasks', {}] }))).toBe(1);
   });
 
+  it('inserts many records in one transaction: all or none, and a resent batch answers as stored', async () => {
+    const { host } = open();
+    const ids = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
+    const records = [{ title: 'a', done: false }, { title: 'b', done: true }, { title: 'c', done: false }];
+    const stored = value(await ask(host, { method: 'insertMany', args: ['tasks', records, ids] })) as Array<Record<string, unknown>>;
+    expect(stored.map((r) => [r.id, r.title])).toEqual([[ids[0], 'a'], [ids[1], 'b'], [ids[2], 'c']]);
+    const resent = value(await ask(host, { method: 'insertMany', args: ['tasks', records, ids], resend: true }));
+    expect(resent).toEqual(stored);
+
+    // One invalid record refuses the batch: nothing of it is stored.
+    const bad = await ask(host, {
+      method: 'insertMany',
+      args: ['tasks', [{ title: 'd', done: false }, { title: 4, done: false }], [crypto.randomUUID(), crypto.randomUUID()]],
+    });
+    expect(bad).toMatchObject({ ok: false, error: { name: 'SchemaError', message: expect.stringContaining('title') } });
+    expect(value(await ask(host, { method: 'count', args: ['tasks', {}] }))).toBe(3);
+    const mismatched = await ask(host, { method: 'insertMany', args: ['tasks', [{ title: 'e', done: false }], []] });
+    expect(mismatched).toMatchObject({ ok: false, error: { name: 'TypeError' } });
+  });
+
   it('reports the store refusing a call as an error with its message', async () => {
     const { host } = open();
     const unknown = await ask(host, { method: 'find', args: ['nope', {}] });

@@ -40,6 +40,16 @@ describe('the host with the sync engine started (no server reachable)', () => {
       expect(create.error.name).toBe('SyncError');
       expect(errorFromData(create.error)).toBeInstanceOf(SyncError);
     }
+    // Files need the server: refused, as named errors, offline.
+    const stored = await ask(host, { method: 'find', args: ['tasks', {}] });
+    const id = stored.ok ? (stored.value as Array<{ id: string }>)[0]!.id : '';
+    const upload = await ask(host, { method: 'uploadFile', args: [id, new Blob(['attached'])] });
+    expect(upload).toMatchObject({ ok: false, error: { name: 'SyncError' } });
+    const download = await ask(host, { method: 'downloadFile', args: [id, crypto.randomUUID(), ''] });
+    expect(download).toMatchObject({ ok: false, error: { name: 'SyncError' } });
+    const missing = await ask(host, { method: 'uploadFile', args: ['not-a-uuid', new Blob([])] });
+    expect(missing).toMatchObject({ ok: false, error: { name: 'TypeError' } });
+
     host.close();
     expect(() => store.stopSync()).not.toThrow(); // stopping twice is harmless
   });

@@ -125,7 +125,8 @@ enum SpaceOp {
     Members(Uuid, Reply),
     Presence(Uuid, Option<Vec<u8>>, Reply),
     Event(Uuid, Vec<u8>, Reply),
-    Access(Uuid, Reply),
+    /// `None`: the personal space.
+    Access(Option<Uuid>, Reply),
 }
 
 impl SpaceOp {
@@ -330,6 +331,26 @@ impl<E: Env> SyncHandle<E> {
     /// capability, and the space's keys. Needs a connection (the keys
     /// must be current).
     pub async fn file_access(&self, space: Uuid) -> Result<FileAccess, SyncError> {
+        self.access(Some(space)).await
+    }
+
+    /// [`Self::file_access`] for the space record `id` is in (the personal
+    /// space unless it was put into a shared one): files belong to the
+    /// record that refers to them.
+    pub async fn record_file_access(&self, id: &str) -> Result<FileAccess, SyncError> {
+        let space = lock(&self.db).record_space(id)?.ok_or_else(|| {
+            SyncError::Refused(format!("there is no record {id:?} to attach a file to"))
+        })?;
+        let space = match space {
+            Some(space) => Some(Uuid::parse_str(&space).map_err(|_| {
+                SyncError::Protocol(format!("record {id:?} is in a space named {space:?}"))
+            })?),
+            None => None,
+        };
+        self.access(space).await
+    }
+
+    async fn access(&self, space: Option<Uuid>) -> Result<FileAccess, SyncError> {
         match self.op(|r| SpaceOp::Access(space, r)).await? {
             OpDone::Access(access) => Ok(*access),
             other => Err(SyncError::Protocol(format!("unexpected {other:?}"))),
@@ -1776,6 +1797,7 @@ where
                 Ok(OpDone::Done)
             }
             SpaceOp::Access(space, _) => {
+                let space = &space.unwrap_or(self.personal);
                 let token = self.tokens.access_token().await.map_err(SyncError::Token)?;
                 let (keys, cap, epoch) = if *space == self.personal {
                     (

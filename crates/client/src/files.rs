@@ -10,14 +10,16 @@
 //! request.
 //!
 //! This module holds what does not depend on an HTTP client: the request
-//! each transfer makes and the sealing and opening of bodies. The native
-//! transfers over reqwest are in `native::FileClient`.
+//! each transfer makes and the sealing and opening of bodies ([`Opening`]
+//! takes a download apart as it arrives). The native transfers over
+//! reqwest are in `native::FileClient`; the browser's over `fetch` in the
+//! wasm crate.
 
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use sealbase_crypto::capability::Capability;
-use sealbase_crypto::file::{FileOpener, FileSealer};
+use sealbase_crypto::file::{FILE_HEADER_LEN, FileOpener, FileSealer, SEALED_CHUNK_LEN};
 use sealbase_crypto::{EpochKey, FileKey, OsRng, WrappedKey, unwrap_file_key, wrap_file_key};
 use sealbase_protocol::{
     CAPABILITY_HEADER, ErrorBody, ErrorCode, FILE_KEY_HEADER, FILES_PATH_PREFIX, RECORD_HEADER,
@@ -25,6 +27,9 @@ use sealbase_protocol::{
 };
 
 use crate::error::SyncError;
+
+/// Plaintext opened from a download (wiped when dropped).
+pub type Plain = zeroize::Zeroizing<Vec<u8>>;
 
 /// What a file transfer in one space needs, from
 /// [`crate::SyncHandle::file_access`]. Holds secrets: keep it no longer
@@ -172,6 +177,106 @@ impl FileAccess {
     }
 }
 
+/// A downloaded body opened as it arrives: [`Opening::feed`] the pieces
+/// in order, then [`Opening::finish`]. Each chunk is authenticated before
+/// its plaintext is handed out, so nothing unverified leaves; a body that
+/// is truncated, reordered, extended or of another file fails. At most
+/// one sealed chunk is buffered.
+pub struct Opening {
+    file: Uuid,
+    key: FileKey,
+    space: Uuid,
+    opener: Option<FileOpener>,
+    buf: Vec<u8>,
+    index: u64,
+    chunks: u64,
+    expected: u64,
+    opened: u64,
+}
+
+impl Opening {
+    /// Starts opening `file` of `access`'s space, whose `Sealbase-File-Key`
+    /// answer header is `key_header` and whose sealed body is `sealed_len`
+    /// bytes (the answer's `Content-Length`).
+    pub fn new(
+        access: &FileAccess,
+        file: Uuid,
+        key_header: &str,
+        sealed_len: u64,
+    ) -> Result<Self, SyncError> {
+        let key = access.file_key(key_header)?;
+        let shape =
+            |e: sealbase_crypto::file::FileError| SyncError::Protocol(format!("file {file}: {e}"));
+        let expected = sealbase_crypto::file::plain_file_len(sealed_len).map_err(shape)?;
+        let chunks = sealbase_crypto::file::file_chunk_count(sealed_len).map_err(shape)?;
+        Ok(Self {
+            file,
+            key,
+            space: access.space,
+            opener: None,
+            buf: Vec::with_capacity(SEALED_CHUNK_LEN),
+            index: 0,
+            chunks,
+            expected,
+            opened: 0,
+        })
+    }
+
+    /// The plaintext length the body announces.
+    pub fn plain_len(&self) -> u64 {
+        self.expected
+    }
+
+    /// Takes the next `piece` of the body; returns the chunks it completed,
+    /// opened.
+    pub fn feed(&mut self, piece: &[u8]) -> Result<Vec<Plain>, SyncError> {
+        self.buf.extend_from_slice(piece);
+        self.open_ready(false)
+    }
+
+    /// The body ended: opens the last chunk and checks nothing is missing.
+    pub fn finish(mut self) -> Result<Vec<Plain>, SyncError> {
+        let last = self.open_ready(true)?;
+        if self.index != self.chunks || self.opened != self.expected || !self.buf.is_empty() {
+            return Err(SyncError::Protocol(format!(
+                "file {} ended after {} of {} bytes",
+                self.file, self.opened, self.expected
+            )));
+        }
+        Ok(last)
+    }
+
+    fn open_ready(&mut self, end: bool) -> Result<Vec<Plain>, SyncError> {
+        if self.opener.is_none() && self.buf.len() >= FILE_HEADER_LEN {
+            let header: Vec<u8> = self.buf.drain(..FILE_HEADER_LEN).collect();
+            self.opener = Some(
+                FileOpener::new(&self.key, &self.space, &self.file, &header)
+                    .map_err(|e| SyncError::Refused(format!("file {}: {e}", self.file)))?,
+            );
+        }
+        let mut out = Vec::new();
+        let Some(opener) = &self.opener else {
+            return Ok(out);
+        };
+        while self.index < self.chunks
+            && (self.buf.len() > SEALED_CHUNK_LEN
+                || (self.buf.len() == SEALED_CHUNK_LEN && self.index + 1 < self.chunks)
+                || (end && self.index + 1 == self.chunks))
+        {
+            let take = self.buf.len().min(SEALED_CHUNK_LEN);
+            let sealed: Vec<u8> = self.buf.drain(..take).collect();
+            let last = self.index + 1 == self.chunks;
+            let plain = opener
+                .open_chunk(self.index, &sealed, last)
+                .map_err(|e| SyncError::Refused(format!("file {}: {e}", self.file)))?;
+            self.opened += plain.len() as u64;
+            self.index += 1;
+            out.push(plain);
+        }
+        Ok(out)
+    }
+}
+
 /// A refused HTTP transfer as a [`SyncError`]: the protocol's JSON error
 /// body when there is one.
 pub fn http_error(method: &'static str, status: u16, body: &[u8]) -> SyncError {
@@ -210,6 +315,133 @@ mod tests {
             "https://sync.example"
         );
         assert!(http_base("http://x/api/v1/ws").is_err());
+    }
+
+    /// An access to a personal space, a sealed body of `len` bytes of
+    /// `file`, and the key header its download answers with.
+    fn sealed(len: usize) -> (FileAccess, Uuid, Vec<u8>, Vec<u8>, String) {
+        let epoch_key = EpochKey::generate(&mut OsRng);
+        let space = crate::spaces::random_uuid();
+        let file = crate::spaces::random_uuid();
+        let access = FileAccess {
+            url: "http://127.0.0.1:1".into(),
+            space,
+            token: "t".into(),
+            cap: None,
+            epoch: 1,
+            keys: BTreeMap::from([(1, epoch_key.clone())]),
+            role: Capability::Admin,
+        };
+        let key = FileKey::generate(&mut OsRng);
+        let plain: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        let body =
+            sealbase_crypto::file::seal_file(&key, &space, &file, &plain, &mut OsRng).unwrap();
+        let header = b64().encode(wrap_file_key(1, &epoch_key, &key).to_bytes());
+        (access, file, plain, body, header)
+    }
+
+    /// Feeds `body` in pieces of `piece` bytes; the opened plaintext.
+    fn open_in_pieces(
+        access: &FileAccess,
+        file: Uuid,
+        header: &str,
+        body: &[u8],
+        piece: usize,
+    ) -> Result<Vec<u8>, SyncError> {
+        let mut opening = Opening::new(access, file, header, body.len() as u64)?;
+        let mut out = Vec::new();
+        for p in body.chunks(piece) {
+            for chunk in opening.feed(p)? {
+                out.extend_from_slice(&chunk);
+            }
+        }
+        for chunk in opening.finish()? {
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn opening_any_piece_sizes() {
+        let chunk = sealbase_crypto::file::FILE_CHUNK_LEN;
+        for len in [
+            0,
+            1,
+            1000,
+            chunk - 1,
+            chunk,
+            chunk + 1,
+            2 * chunk,
+            2 * chunk + 17,
+        ] {
+            let (access, file, plain, body, header) = sealed(len);
+            for piece in [1usize << 20, SEALED_CHUNK_LEN, 65_536, 4093, 9] {
+                if piece < 1000 && len > 2000 {
+                    continue; // byte-sized pieces only for the small files
+                }
+                let opened = open_in_pieces(&access, file, &header, &body, piece).unwrap();
+                assert_eq!(opened, plain, "len {len}, pieces of {piece}");
+            }
+            let opening = Opening::new(&access, file, &header, body.len() as u64).unwrap();
+            assert_eq!(opening.plain_len(), len as u64);
+        }
+    }
+
+    #[test]
+    fn opening_hands_out_each_chunk_once_complete() {
+        let chunk = sealbase_crypto::file::FILE_CHUNK_LEN;
+        let (access, file, plain, body, header) = sealed(2 * chunk + 5);
+        let mut opening = Opening::new(&access, file, &header, body.len() as u64).unwrap();
+        // Header and the first chunk: opened at once, since more follow.
+        let first = opening
+            .feed(body.get(..FILE_HEADER_LEN + SEALED_CHUNK_LEN).unwrap())
+            .unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].as_slice(), plain.get(..chunk).unwrap());
+        let rest = opening
+            .feed(body.get(FILE_HEADER_LEN + SEALED_CHUNK_LEN..).unwrap())
+            .unwrap();
+        assert_eq!(rest.len(), 1, "the last chunk waits for the end");
+        let last = opening.finish().unwrap();
+        assert_eq!(last.len(), 1);
+        assert_eq!(last[0].as_slice(), plain.get(2 * chunk..).unwrap());
+    }
+
+    #[test]
+    fn opening_refuses_bad_bodies() {
+        let chunk = sealbase_crypto::file::FILE_CHUNK_LEN;
+        let (access, file, _, body, header) = sealed(chunk + 100);
+        let n = body.len();
+        // Truncated: the announced length is the full one.
+        let mut opening = Opening::new(&access, file, &header, n as u64).unwrap();
+        let handed = opening.feed(body.get(..n - 1).unwrap()).unwrap();
+        assert_eq!(handed.len(), 1, "the complete first chunk is fine");
+        assert!(opening.finish().is_err());
+        // Extended past the announced length.
+        let mut longer = body.clone();
+        longer.extend_from_slice(&[0; 40]);
+        let mut opening = Opening::new(&access, file, &header, n as u64).unwrap();
+        let fed = opening.feed(&longer);
+        assert!(fed.is_err() || opening.finish().is_err());
+        // A flipped byte in the last chunk: nothing of that chunk comes out.
+        let mut tampered = body.clone();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert!(open_in_pieces(&access, file, &header, &tampered, 65_536).is_err());
+        // Another file's id, or another space's key.
+        assert!(
+            open_in_pieces(
+                &access,
+                crate::spaces::random_uuid(),
+                &header,
+                &body,
+                65_536
+            )
+            .is_err()
+        );
+        let (_, _, _, _, other_header) = sealed(10);
+        assert!(Opening::new(&access, file, &other_header, n as u64).is_err());
+        // A length no sealed file has.
+        assert!(Opening::new(&access, file, &header, 3).is_err());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use sealbase_crypto::file::{FILE_CHUNK_LEN, FILE_HEADER_LEN, SEALED_CHUNK_LEN};
 use sealbase_protocol::{FILE_KEY_HEADER, Uuid};
 
 use crate::error::SyncError;
-use crate::files::{FileAccess, http_error};
+use crate::files::{FileAccess, Opening, http_error};
 use crate::transport::{Connector, Received, Runtime, Transport, TransportError};
 
 /// The system clock, the OS's randomness and tokio's timers: the
@@ -339,55 +339,28 @@ impl FileClient {
         if !response.status().is_success() {
             return Err(Self::refused("file.get", response).await);
         }
-        let key = access.file_key(&header_text(&response, FILE_KEY_HEADER)?)?;
         let sealed_len = response
             .content_length()
             .ok_or_else(|| SyncError::Protocol("the file has no Content-Length".into()))?;
-        let expected = sealbase_crypto::file::plain_file_len(sealed_len)
-            .map_err(|e| SyncError::Protocol(format!("file {file}: {e}")))?;
-        let chunks = sealbase_crypto::file::file_chunk_count(sealed_len)
-            .map_err(|e| SyncError::Protocol(format!("file {file}: {e}")))?;
-        let mut opener = None;
-        let mut buf: Vec<u8> = Vec::with_capacity(SEALED_CHUNK_LEN);
-        let mut index = 0u64;
+        let mut opening = Opening::new(
+            access,
+            file,
+            &header_text(&response, FILE_KEY_HEADER)?,
+            sealed_len,
+        )?;
         let mut written = 0u64;
         let mut stream = response.bytes_stream();
-        loop {
-            let piece = stream.next().await.transpose().map_err(transport)?;
-            let end = piece.is_none();
-            if let Some(piece) = piece {
-                buf.extend_from_slice(&piece);
+        while let Some(piece) = stream.next().await.transpose().map_err(transport)? {
+            for plain in opening.feed(&piece)? {
+                out.write_all(&plain).await.map_err(transport)?;
+                written += plain.len() as u64;
             }
-            if opener.is_none() && buf.len() >= FILE_HEADER_LEN {
-                let header: Vec<u8> = buf.drain(..FILE_HEADER_LEN).collect();
-                opener = Some(access.opener(&file, &key, &header)?);
-            }
-            if let Some(opener) = &opener {
-                while buf.len() >= SEALED_CHUNK_LEN || (end && index + 1 == chunks) {
-                    let take = buf.len().min(SEALED_CHUNK_LEN);
-                    let sealed: Vec<u8> = buf.drain(..take).collect();
-                    let last = index + 1 == chunks;
-                    let plain = opener
-                        .open_chunk(index, &sealed, last)
-                        .map_err(|e| SyncError::Refused(format!("file {file}: {e}")))?;
-                    out.write_all(&plain).await.map_err(transport)?;
-                    written += plain.len() as u64;
-                    index += 1;
-                    if last {
-                        break;
-                    }
-                }
-            }
-            if end {
-                break;
-            }
+        }
+        for plain in opening.finish()? {
+            out.write_all(&plain).await.map_err(transport)?;
+            written += plain.len() as u64;
         }
         out.flush().await.map_err(transport)?;
-        if index != chunks || written != expected {
-            return Err(SyncError::Protocol(format!(
-                "file {file} ended after {written} of {expected} bytes"
-            )));
-        }
         Ok(written)
     }
 

@@ -1,15 +1,18 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { Problem, useAttempt } from '@sealbase-examples/shared';
-import { useDatabase } from 'sealbase/react';
+import { useDatabase, useSealbase } from 'sealbase/react';
 
+import { AttachButton, AttachmentView, attach } from './AttachmentView';
 import type { Todo } from './schema';
 
-/** One todo: done checkbox, title (edited in place), notes, delete. */
+/** One todo: done checkbox, title (edited in place), notes, attachment, delete. */
 export function TodoRow({ todo, readOnly }: { todo: Todo; readOnly: boolean }) {
+  const client = useSealbase();
   const db = useDatabase();
   const [editing, setEditing] = useState(false);
   const [notesOpen, setNotesOpen] = useState(false);
   const { problem, attempt } = useAttempt();
+  const [attaching, setAttaching] = useState(false);
   const checkboxId = `todo-done-${todo.id}`;
   const notesId = `todo-notes-${todo.id}`;
   const hasNotes = Boolean(todo.notes?.trim());
@@ -21,6 +24,12 @@ export function TodoRow({ todo, readOnly }: { todo: Todo; readOnly: boolean }) {
   async function toggle(done: boolean) {
     setDoneShown(done);
     if (!(await attempt(() => db.patch('todos', todo.id, { done })))) setDoneShown(null);
+  }
+
+  async function pick(file: File) {
+    setAttaching(true);
+    await attempt(() => attach(client, todo, file));
+    setAttaching(false);
   }
 
   function saveTitle(title: string) {
@@ -64,6 +73,7 @@ export function TodoRow({ todo, readOnly }: { todo: Todo; readOnly: boolean }) {
             </button>
             {!readOnly && (
               <>
+                <AttachButton busy={attaching} onPick={(file) => void pick(file)} />
                 <button
                   type="button"
                   className="sb-button sb-button-quiet sb-button-small"
@@ -90,6 +100,13 @@ export function TodoRow({ todo, readOnly }: { todo: Todo; readOnly: boolean }) {
           </div>
         )}
       </div>
+      {todo.attachment && (
+        <AttachmentView
+          todo={todo}
+          attachment={todo.attachment}
+          {...(readOnly ? {} : { onRemove: () => void attempt(() => db.patch('todos', todo.id, { attachment: null })) })}
+        />
+      )}
       {notesOpen && (
         <NotesEditor
           id={notesId}

@@ -14,7 +14,9 @@ export const lists: Collection = {
 
 /** A todo. `position` orders a list (new todos go last); `notes` is
  *  collaborative text, so two people editing notes at once both keep
- *  their words. */
+ *  their words. `attachment` names a file of this record (uploaded through
+ *  `client.files`, end-to-end encrypted like the record): the server knows
+ *  neither its name nor its type, only its sealed size. */
 export const todos: Collection = {
   name: 'todos',
   version: 1,
@@ -24,6 +26,16 @@ export const todos: Collection = {
     done: { type: 'boolean' },
     position: { type: 'number' },
     notes: { type: 'text', optional: true },
+    attachment: {
+      type: 'object',
+      optional: true,
+      fields: {
+        file: { type: 'string' },
+        name: { type: 'string' },
+        type: { type: 'string' },
+        size: { type: 'integer' },
+      },
+    },
   },
   indexes: [{ fields: ['listId', 'position'] }],
 };
@@ -39,6 +51,15 @@ export interface TodoFields {
   done: boolean;
   position: number;
   notes?: string | null;
+  attachment?: Attachment | null;
+}
+
+/** A file attached to a todo: its id in `client.files`, and what the UI shows of it. */
+export interface Attachment {
+  file: string;
+  name: string;
+  type: string;
+  size: number;
 }
 
 export type List = Rec<ListFields>;

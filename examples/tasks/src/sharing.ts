@@ -14,13 +14,23 @@ import type { List, ListFields, Todo, TodoFields } from './schema';
  * move the todos (they keep pointing at the list, which still shows them),
  * move the list, point the todos at its new id. An interruption before the
  * list moves leaves every todo visible; a failed move is untagged again.
+ *
+ * Files belong to their record and a move makes new records, so attached
+ * files do not move by themselves: they are downloaded first (nothing has
+ * moved if one cannot be), then uploaded again into the shared space for
+ * the moved todos. The personal copies go with the original records.
  */
 export async function shareList(client: SealbaseClient, list: List): Promise<string> {
   const { db } = client;
   const space = await client.spaces.create(list.name);
   await db.patch('lists', list.id, { space });
+  const files = new Map<string, Blob>();
   try {
     const todos = await db.find<TodoFields>('todos', { filter: { listId: list.id } });
+    for (const todo of todos) {
+      const a = todo.attachment;
+      if (a) files.set(a.file, await client.files.download(todo.id, a.file, { type: a.type }));
+    }
     if (todos.length > 0) await db.move('todos', todos.map((todo) => todo.id), space);
     await db.move('lists', [list.id], space);
   } catch (e) {
@@ -32,7 +42,15 @@ export async function shareList(client: SealbaseClient, list: List): Promise<str
   const [moved] = await db.find<ListFields>('lists', { filter: { space }, limit: 1 });
   if (!moved) throw new Error('the list did not arrive in its shared space');
   const todos = await db.find<TodoFields>('todos', { filter: { listId: list.id } });
-  await Promise.all(todos.map((todo) => db.patch('todos', todo.id, { listId: moved.id })));
+  await Promise.all(
+    todos.map(async (todo) => {
+      const a = todo.attachment;
+      const body = a ? files.get(a.file) : undefined;
+      if (!a || !body) return db.patch('todos', todo.id, { listId: moved.id });
+      const file = await client.files.upload(todo.id, body);
+      return db.patch('todos', todo.id, { listId: moved.id, attachment: { ...a, file } });
+    }),
+  );
   return moved.id;
 }
 

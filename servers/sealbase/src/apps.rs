@@ -99,11 +99,12 @@ pub(crate) fn place(apps: &[WebApp], base: SocketAddr) -> anyhow::Result<Vec<Pla
 }
 
 /// The Content-Security-Policy of an app's pages: its own scripts and
-/// wasm, network only to its origin and the two servers.
-fn csp(accounts: &str, sync: &str) -> String {
+/// wasm, network only to its origin and the two servers (the sync
+/// server's WebSocket, and its origin for file transfers over HTTP).
+fn csp(accounts: &str, sync: &str, sync_origin: &str) -> String {
     format!(
         "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; \
-         connect-src 'self' {accounts} {sync}; img-src 'self' data: blob:; \
+         connect-src 'self' {accounts} {sync} {sync_origin}; img-src 'self' data: blob:; \
          style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; \
          form-action 'self' {accounts}"
     )
@@ -114,6 +115,7 @@ pub(crate) async fn serve(
     apps: Vec<Placed>,
     accounts_url: String,
     sync_url: String,
+    sync_origin: String,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     let directory: Vec<Value> = apps
@@ -122,7 +124,7 @@ pub(crate) async fn serve(
             json!({"id": p.app.id, "name": p.name, "description": p.description, "url": p.url()})
         })
         .collect();
-    let policy = HeaderValue::from_str(&csp(&accounts_url, &sync_url))
+    let policy = HeaderValue::from_str(&csp(&accounts_url, &sync_url, &sync_origin))
         .context("the server URLs do not fit a header")?;
     let mut tasks = Vec::new();
     for placed in apps {

@@ -203,6 +203,7 @@ async fn main() -> anyhow::Result<()> {
         web_apps.clone(),
         issuer.clone(),
         sync_url.clone(),
+        format!("http://{}", cli.sync_listen),
         apps_stopped,
     )
     .await?;

@@ -4,6 +4,7 @@
 //! `js/src/worker.ts` drives it; see docs/sdk.md.
 
 mod env;
+mod files;
 mod json;
 mod socket;
 
@@ -252,6 +253,48 @@ impl Store {
             },
         })?;
         to_js(&value)
+    }
+
+    /// Inserts many records in one transaction (all or none) under the
+    /// given ids (UUIDs, one per record); returns them stored. With
+    /// `resend`, a record whose id exists is answered as stored (the
+    /// batch was applied before, by a worker that stopped before
+    /// answering).
+    #[wasm_bindgen(js_name = insertMany)]
+    pub fn insert_many(
+        &mut self,
+        collection: &str,
+        records: JsValue,
+        ids: Vec<String>,
+        resend: Option<bool>,
+    ) -> Result<JsValue, JsValue> {
+        let records: Vec<Value> = from_js(&records, "records")?;
+        if records.len() != ids.len() {
+            return Err(error(
+                "TypeError",
+                &format!("{} records but {} ids", records.len(), ids.len()),
+            ));
+        }
+        let resend = resend == Some(true);
+        let stored = self.write(|db| {
+            db.batch(|db| {
+                let mut stored = Vec::with_capacity(ids.len());
+                for (record, id) in records.into_iter().zip(ids) {
+                    let value = match db.insert_with_id(collection, &id, record) {
+                        Err(DbError::Unique { index, .. }) if index == "id" && resend => {
+                            db.get(collection, &id)?.ok_or(DbError::NotFound {
+                                collection: collection.to_owned(),
+                                id,
+                            })?
+                        }
+                        other => other?,
+                    };
+                    stored.push(value);
+                }
+                Ok(stored)
+            })
+        })?;
+        to_js(&stored)
     }
 
     /// Replaces a record's fields (creating it if absent).
@@ -512,6 +555,54 @@ impl Store {
             .move_records(collection, &ids, to)
             .map_err(sync_error)?;
         to_js(&moved)
+    }
+
+    /// Uploads `body` as a new file belonging to record `record` (in the
+    /// record's space; deleting the record deletes the file); resolves to
+    /// the file id, which the app stores in a field of the record.
+    #[wasm_bindgen(js_name = uploadFile)]
+    pub fn upload_file(
+        &self,
+        record: String,
+        body: web_sys::Blob,
+    ) -> Result<js_sys::Promise, JsValue> {
+        let id = Uuid::parse_str(&record)
+            .map_err(|_| error("TypeError", &format!("{record:?} is not a record id")))?;
+        let handle = self.handle()?;
+        Ok(future_to_promise(async move {
+            let access = handle
+                .record_file_access(&record)
+                .await
+                .map_err(sync_error)?;
+            let file = files::upload(&access, id, &body)
+                .await
+                .map_err(sync_error)?;
+            Ok(file.to_string().into())
+        }))
+    }
+
+    /// Downloads file `file` of record `record` (from the record's space),
+    /// checks and opens it; resolves to a `Blob` of MIME type `kind`.
+    #[wasm_bindgen(js_name = downloadFile)]
+    pub fn download_file(
+        &self,
+        record: String,
+        file: &str,
+        kind: String,
+    ) -> Result<js_sys::Promise, JsValue> {
+        let file = Uuid::parse_str(file)
+            .map_err(|_| error("TypeError", &format!("{file:?} is not a file id")))?;
+        let handle = self.handle()?;
+        Ok(future_to_promise(async move {
+            let access = handle
+                .record_file_access(&record)
+                .await
+                .map_err(sync_error)?;
+            let blob = files::download(&access, file, &kind)
+                .await
+                .map_err(sync_error)?;
+            Ok(blob.into())
+        }))
     }
 
     /// Sets this device's presence in `space` (the app's bytes).
