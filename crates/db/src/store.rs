@@ -557,9 +557,9 @@ impl<E: Env> Db<E> {
                 }
                 let latest = row
                     .doc
-                    .get_changes(&before)
+                    .get_changes_meta(&before)
                     .iter()
-                    .map(|c| c.timestamp())
+                    .map(|c| c.timestamp)
                     .max()
                     .unwrap_or(now);
                 (
@@ -572,9 +572,9 @@ impl<E: Env> Db<E> {
             }
             None => {
                 let times: Vec<i64> = incoming
-                    .get_changes(&[])
+                    .get_changes_meta(&[])
                     .iter()
-                    .map(|c| c.timestamp())
+                    .map(|c| c.timestamp)
                     .collect();
                 let created = times.iter().copied().min().unwrap_or(now);
                 let updated = times.iter().copied().max().unwrap_or(now);
@@ -1048,12 +1048,13 @@ impl<E: Env> Db<E> {
     pub fn history(&self, collection: &str, id: &str) -> Result<Vec<Version>, DbError> {
         self.collection(collection)?;
         let (mut d, _) = self.load_document(collection, id, false)?;
-        Ok(d.get_changes(&[])
+        // Metadata only: the changes' operations are not rebuilt.
+        Ok(d.get_changes_meta(&[])
             .iter()
             .map(|c| Version {
-                hash: c.hash().to_string(),
-                author: c.message().map(str::to_owned),
-                time: c.timestamp(),
+                hash: c.hash.to_string(),
+                author: c.message.as_deref().map(str::to_owned),
+                time: c.timestamp,
             })
             .collect())
     }
