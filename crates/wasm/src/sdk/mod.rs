@@ -184,6 +184,25 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Runs a file transfer with the access of the space record `record`
+    /// is in; resolves to its result.
+    fn file_op<F, Fut>(&self, record: String, f: F) -> Result<js_sys::Promise, JsValue>
+    where
+        F: FnOnce(sealbase_client::files::FileAccess) -> Fut + 'static,
+        Fut: std::future::Future<Output = Result<JsValue, sealbase_client::SyncError>> + 'static,
+    {
+        let handle = self.handle()?;
+        Ok(future_to_promise(async move {
+            let access = handle
+                .record_file_access(&record)
+                .await
+                .map_err(sync_error)?;
+            f(access).await.map_err(sync_error)
+        }))
+    }
+}
+
 #[wasm_bindgen]
 impl Store {
     /// Opens (creating) the database `name` in the Origin Private File
@@ -568,17 +587,10 @@ impl Store {
     ) -> Result<js_sys::Promise, JsValue> {
         let id = Uuid::parse_str(&record)
             .map_err(|_| error("TypeError", &format!("{record:?} is not a record id")))?;
-        let handle = self.handle()?;
-        Ok(future_to_promise(async move {
-            let access = handle
-                .record_file_access(&record)
-                .await
-                .map_err(sync_error)?;
-            let file = files::upload(&access, id, &body)
-                .await
-                .map_err(sync_error)?;
+        self.file_op(record, move |access| async move {
+            let file = files::upload(&access, id, &body).await?;
             Ok(file.to_string().into())
-        }))
+        })
     }
 
     /// Downloads file `file` of record `record` (from the record's space),
@@ -592,17 +604,9 @@ impl Store {
     ) -> Result<js_sys::Promise, JsValue> {
         let file = Uuid::parse_str(file)
             .map_err(|_| error("TypeError", &format!("{file:?} is not a file id")))?;
-        let handle = self.handle()?;
-        Ok(future_to_promise(async move {
-            let access = handle
-                .record_file_access(&record)
-                .await
-                .map_err(sync_error)?;
-            let blob = files::download(&access, file, &kind)
-                .await
-                .map_err(sync_error)?;
-            Ok(blob.into())
-        }))
+        self.file_op(record, move |access| async move {
+            Ok(files::download(&access, file, &kind).await?.into())
+        })
     }
 
     /// Sets this device's presence in `space` (the app's bytes).
