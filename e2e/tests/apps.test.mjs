@@ -220,6 +220,28 @@ async function downloadAttachment(page, title) {
   return readFileSync(await download.path());
 }
 
+/**
+ * Picks `file` in the attach input of `title`'s todo. The row may re-render
+ * between finding the input and the change event (its sync state moves),
+ * and a detached input's change reaches no handler: pick again then.
+ */
+async function attach(page, title, file) {
+  for (let attempt = 1; ; attempt++) {
+    await row(page, title).getByTestId('todo-attach-input').setInputFiles(file);
+    const started = row(page, title).getByTestId('todo-attachment')
+      .or(row(page, title).getByRole('button', { name: 'Attaching…' }))
+      .or(row(page, title).getByRole('alert'));
+    try {
+      await started.first().waitFor({ timeout: 5_000 });
+      const problem = row(page, title).getByRole('alert');
+      if (await problem.count()) assert.fail(`attaching failed: ${await problem.textContent()}`);
+      return;
+    } catch (e) {
+      if (attempt === 3 || e instanceof assert.AssertionError) throw e;
+    }
+  }
+}
+
 const sha = (bytes) => createHash('sha256').update(bytes).digest('hex');
 // Three 256 KiB chunks and a bit, so the chunked sealing and the streamed
 // opening both cross chunk boundaries; the marker must never reach the server.
@@ -229,7 +251,7 @@ const PIXEL = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQ
 
 test('files: an attachment is sealed in the browser, stored as ciphertext, opened on the other device', async () => {
   const { page } = a1;
-  await row(page, 'Tea').getByTestId('todo-attach-input').setInputFiles({ name: 'receipt.txt', mimeType: 'text/plain', buffer: receipt });
+  await attach(page, 'Tea', { name: 'receipt.txt', mimeType: 'text/plain', buffer: receipt });
   await row(page, 'Tea').getByTestId('todo-attachment').and(page.locator('[data-state="ready"]')).waitFor();
   assert.equal(sha(await downloadAttachment(page, 'Tea')), sha(receipt));
 
@@ -238,7 +260,7 @@ test('files: an attachment is sealed in the browser, stored as ciphertext, opene
   assert.equal(sha(await downloadAttachment(a2.page, 'Tea')), sha(receipt));
 
   // An image shows as an image (decrypted into a blob: URL the CSP allows).
-  await row(a2.page, 'Honey').getByTestId('todo-attach-input').setInputFiles({ name: 'pixel.png', mimeType: 'image/png', buffer: PIXEL });
+  await attach(a2.page, 'Honey', { name: 'pixel.png', mimeType: 'image/png', buffer: PIXEL });
   const image = row(page, 'Honey').getByTestId('todo-attachment-image');
   await image.waitFor();
   await page.waitForFunction((img) => img.complete && img.naturalWidth === 1, await image.elementHandle());
