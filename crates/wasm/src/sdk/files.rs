@@ -18,6 +18,8 @@ use uuid::Uuid;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
+use super::json::thrown_text;
+
 #[wasm_bindgen]
 extern "C" {
     /// The global `fetch` (window or worker).
@@ -25,18 +27,11 @@ extern "C" {
     fn fetch_request(request: &web_sys::Request) -> js_sys::Promise;
 }
 
-fn js_text(e: &JsValue) -> String {
-    e.as_string()
-        .or_else(|| {
-            js_sys::Reflect::get(e, &"message".into())
-                .ok()
-                .and_then(|m| m.as_string())
-        })
-        .unwrap_or_else(|| "the browser refused the request".into())
-}
-
 fn transport(e: JsValue) -> SyncError {
-    SyncError::Transport(sealbase_client::TransportError(js_text(&e)))
+    SyncError::Transport(sealbase_client::TransportError(thrown_text(
+        &e,
+        "the browser refused the request",
+    )))
 }
 
 async fn fetch(

@@ -15,6 +15,18 @@ pub(super) fn error(name: &str, message: &str) -> JsValue {
     e.into()
 }
 
+/// What a thrown JavaScript value says: a string, or an `Error`'s
+/// `message`; `fallback` for anything else.
+pub(super) fn thrown_text(e: &JsValue, fallback: &str) -> String {
+    e.as_string()
+        .or_else(|| {
+            js_sys::Reflect::get(e, &"message".into())
+                .ok()
+                .and_then(|m| m.as_string())
+        })
+        .unwrap_or_else(|| fallback.to_owned())
+}
+
 /// The store's refusal, named by kind.
 pub(super) fn db_error(e: DbError) -> JsValue {
     let name = match &e {

@@ -21,7 +21,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise, spawn_local};
 
 pub use env::WasmEnv;
-use json::{db_error, error, from_js, sync_error, to_js};
+use json::{db_error, error, from_js, sync_error, thrown_text, to_js};
 pub use socket::{BrowserConnector, BrowserSocket};
 
 type Handle = SyncHandle<WasmEnv>;
@@ -108,15 +108,7 @@ struct JsTokens(js_sys::Function);
 
 impl TokenSource for JsTokens {
     async fn access_token(&self) -> Result<String, String> {
-        let text = |e: JsValue| {
-            e.as_string()
-                .or_else(|| {
-                    js_sys::Reflect::get(&e, &"message".into())
-                        .ok()
-                        .and_then(|m| m.as_string())
-                })
-                .unwrap_or_else(|| "the token source failed".into())
-        };
+        let text = |e: JsValue| thrown_text(&e, "the token source failed");
         let answer = self.0.call0(&JsValue::NULL).map_err(text)?;
         let token = JsFuture::from(js_sys::Promise::resolve(&answer))
             .await
