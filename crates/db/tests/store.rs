@@ -253,6 +253,51 @@ fn every_filter_operator() {
     }
 }
 
+/// `$regex` is Unicode-aware: `\w`, `\d`, `\s`, `\b`, case folding,
+/// general categories (`\p{L}`) and scripts (`\p{Greek}`). The other
+/// Unicode properties (`\p{Alphabetic}`, ages, break properties) are not
+/// built in and are refused by name.
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn regex_is_unicode_aware() {
+    let mut db = db();
+    for title in [
+        "Ärger im Büro",
+        "Ωμέγα",
+        "日本語 123",
+        "plain",
+        "١٢٣ digits",
+    ] {
+        db.insert("todos", json!({"title": title, "done": false}))
+            .unwrap();
+    }
+    let by = |pattern: &str, options: &str| {
+        titles(
+            &db,
+            json!({"title": {"$regex": pattern, "$options": options}}),
+        )
+    };
+    assert_eq!(by(r"^\w+ im\b", ""), ["Ärger im Büro"]);
+    assert_eq!(by("^ärger", "i"), ["Ärger im Büro"]);
+    assert_eq!(by("^ΩΜΈΓΑ$", "i"), ["Ωμέγα"]);
+    assert_eq!(by(r"^\p{Greek}+$", ""), ["Ωμέγα"]);
+    assert_eq!(by(r"^\p{Han}+\s", ""), ["日本語 123"]);
+    assert_eq!(by(r"^\d+ ", ""), ["١٢٣ digits"]);
+    assert_eq!(by(r"^\p{Lu}", ""), ["Ärger im Büro", "Ωμέγα"]);
+    assert_eq!(by(r"^\P{L}", ""), ["١٢٣ digits"]);
+    // The browser module's `regex` has only these tables; a native build may
+    // have more, as other crates in it can enable them (feature unification).
+    #[cfg(target_arch = "wasm32")]
+    for absent in [r"\p{Alphabetic}", r"\p{Emoji}", r"\p{Age:6.0}"] {
+        let q = Query {
+            filter: json!({"title": {"$regex": absent}}),
+            ..Query::default()
+        };
+        let e = db.find("todos", &q).unwrap_err().to_string();
+        assert!(e.contains("invalid $regex"), "{absent}: {e}");
+    }
+}
+
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn sorting_paging_and_counting() {
