@@ -254,9 +254,9 @@ fn every_filter_operator() {
 }
 
 /// `$regex` is Unicode-aware: `\w`, `\d`, `\s`, `\b`, case folding,
-/// general categories (`\p{L}`) and scripts (`\p{Greek}`). The other
-/// Unicode properties (`\p{Alphabetic}`, ages, break properties) are not
-/// built in and are refused by name.
+/// general categories (`\p{L}`) and scripts (`\p{Greek}`). In the browser
+/// module the other Unicode properties (`\p{Alphabetic}`, ages, break
+/// properties) are not built in and are refused as an invalid `$regex`.
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn regex_is_unicode_aware() {
