@@ -175,8 +175,18 @@ fn devices_authorized_at_the_accounts_server_sync() {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        // The phone may apply the note while its first pull is still
+        // finishing (the push lands between its pull pages), so wait for
+        // both devices to reach `Live` rather than expecting it already.
         for handle in &handles {
-            let status = handle.status();
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            let status = loop {
+                let status = handle.status();
+                if status.phase == Phase::Live || std::time::Instant::now() >= deadline {
+                    break status;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
             assert_eq!(status.phase, Phase::Live, "{status:?}");
             assert_eq!(status.quarantined, 0);
         }
