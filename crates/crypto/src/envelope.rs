@@ -402,10 +402,26 @@ impl RecordEnvelope {
 
     /// Verifies the authorship signature for (space, record).
     pub fn verify(&self, space: &Uuid, record: &Uuid) -> Result<(), EnvelopeError> {
-        let message = self.signed_message(space, record)?;
-        self.author
-            .verify(&message, &self.signature)
-            .map_err(|_| EnvelopeError::BadAuthorSignature)
+        if self.signature_check(space, record)?.verify() {
+            Ok(())
+        } else {
+            Err(EnvelopeError::BadAuthorSignature)
+        }
+    }
+
+    /// The authorship signature for (space, record) with the key and
+    /// message it must verify under, to be checked later or elsewhere
+    /// (the browser SDK checks them in a second worker).
+    pub fn signature_check(
+        &self,
+        space: &Uuid,
+        record: &Uuid,
+    ) -> Result<SignatureCheck, EnvelopeError> {
+        Ok(SignatureCheck {
+            author: self.author,
+            message: self.signed_message(space, record)?,
+            signature: self.signature,
+        })
     }
 
     /// The collection name.
@@ -525,10 +541,76 @@ pub fn open_record_envelope(
     record: &Uuid,
     blob: &[u8],
 ) -> Result<RecordEnvelope, EnvelopeError> {
+    let (envelope, check) = open_record_envelope_unchecked(dek, space, record, blob)?;
+    if check.verify() {
+        Ok(envelope)
+    } else {
+        Err(EnvelopeError::BadAuthorSignature)
+    }
+}
+
+/// [`open_record_envelope`] without the signature check: decrypts and
+/// decodes, and returns the envelope with the [`SignatureCheck`] that must
+/// pass before anything of the envelope is used.
+pub fn open_record_envelope_unchecked(
+    dek: &Dek,
+    space: &Uuid,
+    record: &Uuid,
+    blob: &[u8],
+) -> Result<(RecordEnvelope, SignatureCheck), EnvelopeError> {
     let cbor = open_record(dek, space, record, blob)?;
     let envelope = RecordEnvelope::from_cbor(&cbor)?;
-    envelope.verify(space, record)?;
-    Ok(envelope)
+    let check = envelope.signature_check(space, record)?;
+    Ok((envelope, check))
+}
+
+/// A record's authorship signature, the author's key and the exact message
+/// signed ([`RecordEnvelope::signed_message`]). [`Self::verify`] checks it
+/// strictly, as [`Did::verify`]; [`verify_signature`] does the same from
+/// the raw parts (what another worker receives).
+pub struct SignatureCheck {
+    author: Did,
+    message: Zeroizing<Vec<u8>>,
+    signature: [u8; SIGNATURE_LEN],
+}
+
+impl SignatureCheck {
+    /// Whether the signature verifies (strict Ed25519).
+    pub fn verify(&self) -> bool {
+        self.author.verify(&self.message, &self.signature).is_ok()
+    }
+
+    /// The author's raw Ed25519 public key.
+    pub fn public_key(&self) -> &[u8; 32] {
+        self.author.public_key().as_bytes()
+    }
+
+    /// The signed message.
+    pub fn message(&self) -> &[u8] {
+        &self.message
+    }
+
+    /// The signature.
+    pub fn signature(&self) -> &[u8; SIGNATURE_LEN] {
+        &self.signature
+    }
+}
+
+impl core::fmt::Debug for SignatureCheck {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // The message holds the collection name: only its length is shown.
+        f.debug_struct("SignatureCheck")
+            .field("author", &self.author)
+            .field("message_len", &self.message.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `signature` is a strict Ed25519 signature of `message` under the
+/// raw public key `public_key` (false for a malformed key or signature):
+/// the check of [`SignatureCheck::verify`] from its parts.
+pub fn verify_signature(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    Did::from_public_bytes(public_key).is_ok_and(|did| did.verify(message, signature).is_ok())
 }
 
 #[cfg(test)]
@@ -727,5 +809,70 @@ mod tests {
         let (_, env) = signed();
         let shown = format!("{env:?}");
         assert!(!shown.contains("tasks"), "{shown}");
+        let check = env.signature_check(&SPACE, &RECORD).unwrap();
+        let shown = format!("{check:?}");
+        assert!(!shown.contains("tasks"), "{shown}");
+    }
+
+    /// The check handed to another worker is the same check: it passes and
+    /// fails exactly where `verify` does, from the parts alone too.
+    #[test]
+    fn unchecked_open_defers_the_same_check() {
+        let (id, env) = signed();
+        let mut rng = rand_core::OsRng;
+        let blob = seal_record_envelope(&dek(), &SPACE, &RECORD, &env, &mut rng).unwrap();
+        let (opened, check) =
+            open_record_envelope_unchecked(&dek(), &SPACE, &RECORD, &blob).unwrap();
+        assert_eq!(opened, env);
+        assert!(check.verify());
+        assert_eq!(check.public_key(), id.did().public_key().as_bytes());
+        assert_eq!(
+            &*env.signed_message(&SPACE, &RECORD).unwrap(),
+            check.message()
+        );
+        assert!(verify_signature(
+            check.public_key(),
+            check.message(),
+            check.signature()
+        ));
+
+        // A forged author opens (the envelope is well formed) but its check fails.
+        let mut forged = env.clone();
+        forged.author = Identity::from_secrets(&[5; 32], &[6; 32]).did();
+        let blob = seal_record(
+            &dek(),
+            &SPACE,
+            &RECORD,
+            &forged.to_cbor().unwrap(),
+            &mut rng,
+        )
+        .unwrap();
+        let (_, check) = open_record_envelope_unchecked(&dek(), &SPACE, &RECORD, &blob).unwrap();
+        assert!(!check.verify());
+        assert!(!verify_signature(
+            check.public_key(),
+            check.message(),
+            check.signature()
+        ));
+        assert_eq!(
+            open_record_envelope(&dek(), &SPACE, &RECORD, &blob),
+            Err(EnvelopeError::BadAuthorSignature)
+        );
+
+        // From the parts: any altered byte, a short or malformed part fails.
+        let check = env.signature_check(&SPACE, &RECORD).unwrap();
+        let (key, msg, sig) = (check.public_key(), check.message(), check.signature());
+        let mut bad_msg = msg.to_vec();
+        bad_msg[0] ^= 1;
+        assert!(!verify_signature(key, &bad_msg, sig));
+        let mut bad_sig = *sig;
+        bad_sig[10] ^= 1;
+        assert!(!verify_signature(key, msg, &bad_sig));
+        assert!(!verify_signature(&key[..31], msg, sig));
+        assert!(!verify_signature(key, msg, &sig[..63]));
+        // A small-order key (the identity point) is refused by the strict check.
+        let mut identity_point = [0u8; 32];
+        identity_point[0] = 1;
+        assert!(!verify_signature(&identity_point, msg, sig));
     }
 }

@@ -42,8 +42,8 @@ pub use dek::{
     DekWrapError, WrappedKey, unwrap_dek, unwrap_file_key, wrap_dek, wrap_file_key, wrapped_epoch,
 };
 pub use envelope::{
-    EnvelopeError, PaddingError, RecordEnvelope, open_record, open_record_envelope, seal_record,
-    seal_record_envelope,
+    EnvelopeError, PaddingError, RecordEnvelope, SignatureCheck, open_record, open_record_envelope,
+    open_record_envelope_unchecked, seal_record, seal_record_envelope, verify_signature,
 };
 pub use file::{
     FILE_CHUNK_LEN, FILE_HEADER_LEN, FILE_VERSION, FileError, FileOpener, FileSealer,
