@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use sealbase_crypto::capability::Capability;
 use sealbase_crypto::{
-    Dek, EpochKey, Identity, OsRng, RecordEnvelope, WrappedKey, open_record_envelope,
-    seal_record_envelope, unwrap_dek, wrap_dek,
+    Dek, EnvelopeError, EpochKey, Identity, OsRng, RecordEnvelope, SignatureCheck, WrappedKey,
+    open_record_envelope_unchecked, seal_record_envelope, unwrap_dek, wrap_dek,
 };
 use sealbase_db::Pending;
 use sealbase_protocol::{Bytes, Change, Uuid};
@@ -71,14 +71,26 @@ pub fn open_personal(
     blob: &[u8],
     dek: &sealbase_protocol::WrappedKey,
 ) -> Result<RecordEnvelope, String> {
-    let envelope = open_under(|_| Ok(keys.personal_epoch_key()), space, id, blob, dek)?;
+    checked(open_personal_unchecked(keys, space, id, blob, dek)?)
+}
+
+/// [`open_personal`] but for the signature check, which is returned for
+/// the caller to run before it uses the envelope.
+pub fn open_personal_unchecked(
+    keys: &SyncKeys,
+    space: &Uuid,
+    id: &Uuid,
+    blob: &[u8],
+    dek: &sealbase_protocol::WrappedKey,
+) -> Result<(RecordEnvelope, SignatureCheck), String> {
+    let (envelope, check) = open_under(|_| Ok(keys.personal_epoch_key()), space, id, blob, dek)?;
     if envelope.author() != &keys.did() {
         return Err(format!(
             "signed by {}, which is not this user's identity",
             envelope.author()
         ));
     }
-    Ok(envelope)
+    Ok((envelope, check))
 }
 
 /// Opens a pulled version of record `id` in shared space `space`: the DEK
@@ -94,7 +106,20 @@ pub fn open_shared(
     blob: &[u8],
     dek: &sealbase_protocol::WrappedKey,
 ) -> Result<RecordEnvelope, String> {
-    let envelope = open_under(
+    checked(open_shared_unchecked(keys, folded, space, id, blob, dek)?)
+}
+
+/// [`open_shared`] but for the signature check, which is returned for the
+/// caller to run before it uses the envelope.
+pub fn open_shared_unchecked(
+    keys: &BTreeMap<u32, EpochKey>,
+    folded: &Folded,
+    space: &Uuid,
+    id: &Uuid,
+    blob: &[u8],
+    dek: &sealbase_protocol::WrappedKey,
+) -> Result<(RecordEnvelope, SignatureCheck), String> {
+    let (envelope, check) = open_under(
         |epoch| {
             keys.get(&epoch)
                 .ok_or_else(|| format!("no key for epoch {epoch}"))
@@ -113,19 +138,33 @@ pub fn open_shared(
             envelope.author()
         ));
     }
-    Ok(envelope)
+    Ok((envelope, check))
+}
+
+/// The error a failed signature check gives (as [`open_personal`] and
+/// [`open_shared`] report it).
+pub fn bad_signature() -> String {
+    EnvelopeError::BadAuthorSignature.to_string()
+}
+
+fn checked((envelope, check): (RecordEnvelope, SignatureCheck)) -> Result<RecordEnvelope, String> {
+    if check.verify() {
+        Ok(envelope)
+    } else {
+        Err(bad_signature())
+    }
 }
 
 /// Unwraps the DEK under the key `key_for` gives for its epoch, decrypts
-/// and decodes the envelope, and verifies its signature.
+/// and decodes the envelope; its signature is still to be checked.
 fn open_under<'k>(
     key_for: impl FnOnce(u32) -> Result<&'k EpochKey, String>,
     space: &Uuid,
     id: &Uuid,
     blob: &[u8],
     dek: &sealbase_protocol::WrappedKey,
-) -> Result<RecordEnvelope, String> {
+) -> Result<(RecordEnvelope, SignatureCheck), String> {
     let wrapped = WrappedKey::from_bytes(dek.as_bytes()).map_err(|e| e.to_string())?;
     let dek = unwrap_dek(key_for(wrapped.epoch())?, &wrapped).map_err(|e| e.to_string())?;
-    open_record_envelope(&dek, space, id, blob).map_err(|e| e.to_string())
+    open_record_envelope_unchecked(&dek, space, id, blob).map_err(|e| e.to_string())
 }

@@ -36,13 +36,14 @@ use sealbase_crypto::EpochKey;
 use sealbase_crypto::channel::ChannelKind;
 use sealbase_protocol::{Bytes, EventSendParams, PresenceClearParams, PresenceSetParams};
 
+use crate::checks::{Checks, Item, Opened};
 use crate::codec;
 use crate::error::SyncError;
 use crate::files::{self, FileAccess};
 use crate::keys::{PERSONAL_EPOCH, SyncKeys};
 use crate::members::{Folded, MemberStatus};
 use crate::presence::{self, Board, Ephemeral, Peer, Speakers};
-use crate::rpc::Conn;
+use crate::rpc::{Conn, PullEvent};
 use crate::spaces::{self, Invitee, Ops, Shared, SpaceInfo, SpaceStatus};
 use crate::status::{Phase, StatusCell, SyncStatus};
 use crate::transport::{Connector, Runtime, TokenSource, Transport};
@@ -468,24 +469,6 @@ enum Exit {
     Reconnect,
 }
 
-/// A pulled item, opened (or refused) outside the store's lock.
-enum Item {
-    Record {
-        id: Uuid,
-        cursor: u64,
-        envelope: Box<sealbase_crypto::RecordEnvelope>,
-    },
-    Tombstone {
-        id: Uuid,
-        cursor: u64,
-    },
-    Refused {
-        id: Uuid,
-        cursor: u64,
-        error: String,
-    },
-}
-
 /// The loop. Build it with [`SyncEngine::new`] and drive [`SyncEngine::run`]
 /// on any executor (natively, [`crate::native::spawn`] gives it a thread).
 pub struct SyncEngine<E: Env, C, R, T> {
@@ -825,77 +808,84 @@ where
         };
         loop {
             let since = lock(&self.db).space_cursor(&space_key)?;
-            let mut items: Vec<Item> = Vec::new();
             let mut reset = false;
             let mut seen: HashSet<String> = HashSet::new();
-            let mut more = false;
-            let result = conn
-                .pull(
-                    PullParams {
-                        spaces: vec![PullSpace {
-                            id: space,
-                            since,
-                            cap: cap.clone(),
-                        }],
-                    },
-                    |chunk| {
-                        match chunk {
-                            PullChunk::Begin(begin) if begin.space == space => reset = begin.reset,
-                            PullChunk::Record(r) if r.space == space => {
-                                if reset {
-                                    seen.insert(r.id.to_string());
-                                }
-                                items.push(self.open(space, r.id, r.cursor, &r.blob.0, &r.dek));
-                            }
-                            PullChunk::Tombstone(t) if t.space == space => {
-                                items.push(Item::Tombstone {
-                                    id: t.id,
-                                    cursor: t.cursor,
-                                });
-                            }
-                            PullChunk::Commit(commit) if commit.space == space => {
-                                let mut db = lock(&self.db);
-                                let items = std::mem::take(&mut items);
-                                db.batch(|db| {
-                                    self.apply(db, &space_key, items)?;
-                                    if reset {
-                                        db.reset_space(&space_key, personal, &seen)?;
-                                    }
-                                    db.set_space_cursor(&space_key, commit.cursor)
-                                })?;
-                                more = commit.more;
-                                return Ok(());
-                            }
-                            PullChunk::Key(k) if k.space == space => {
-                                if let Some(shared) = self.shared.get_mut(&space) {
-                                    spaces::open_keys(
-                                        self.keys.identity(),
-                                        &space,
-                                        std::slice::from_ref(&k.key),
-                                        &mut shared.keys,
-                                    );
-                                }
-                            }
-                            PullChunk::Membership(m) if m.space == space => {
-                                if let Some(shared) = self.shared.get_mut(&space) {
-                                    shared.folded.apply(
-                                        &space,
-                                        std::slice::from_ref(&m.entry),
-                                        &shared.keys,
-                                    );
-                                }
-                            }
-                            // Files are listed by the files API.
-                            _ => {}
-                        }
-                        if items.len() >= self.config.apply_batch {
-                            let items = std::mem::take(&mut items);
-                            lock(&self.db).batch(|db| self.apply(db, &space_key, items))?;
-                        }
-                        Ok(())
-                    },
-                )
+            let mut commit = None;
+            // Versions are decrypted as they arrive; their signatures are
+            // checked in batches (elsewhere, if the runtime can), and
+            // batches are applied in order once checked.
+            let mut checks = Checks::new(self.config.apply_batch);
+            let id = conn
+                .start_pull(PullParams {
+                    spaces: vec![PullSpace {
+                        id: space,
+                        since,
+                        cap: cap.clone(),
+                    }],
+                })
                 .await?;
+            let result = loop {
+                let chunk = match conn.next_pull(id).await? {
+                    PullEvent::Chunk(chunk) => chunk,
+                    PullEvent::Done(result) => break result,
+                };
+                match chunk {
+                    PullChunk::Begin(begin) if begin.space == space => reset = begin.reset,
+                    PullChunk::Record(r) if r.space == space => {
+                        if reset {
+                            seen.insert(r.id.to_string());
+                        }
+                        let opened = self.open(space, r.id, r.cursor, &r.blob.0, &r.dek);
+                        checks.push(opened, &self.runtime);
+                    }
+                    PullChunk::Tombstone(t) if t.space == space => {
+                        let tombstone = Item::Tombstone {
+                            id: t.id,
+                            cursor: t.cursor,
+                        };
+                        checks.push(Opened::Ready(tombstone), &self.runtime);
+                    }
+                    PullChunk::Commit(c) if c.space == space => commit = Some(c),
+                    PullChunk::Key(k) if k.space == space => {
+                        if let Some(shared) = self.shared.get_mut(&space) {
+                            spaces::open_keys(
+                                self.keys.identity(),
+                                &space,
+                                std::slice::from_ref(&k.key),
+                                &mut shared.keys,
+                            );
+                        }
+                    }
+                    PullChunk::Membership(m) if m.space == space => {
+                        if let Some(shared) = self.shared.get_mut(&space) {
+                            shared.folded.apply(
+                                &space,
+                                std::slice::from_ref(&m.entry),
+                                &shared.keys,
+                            );
+                        }
+                    }
+                    // Files are listed by the files API.
+                    _ => {}
+                }
+                while let Some(items) = checks.next_due().await {
+                    lock(&self.db).batch(|db| self.apply(db, &space_key, items))?;
+                }
+            };
+            // The rest, then the stream's cursor.
+            while let Some(items) = checks.next_left(&self.runtime).await {
+                lock(&self.db).batch(|db| self.apply(db, &space_key, items))?;
+            }
+            let mut more = false;
+            if let Some(commit) = commit {
+                lock(&self.db).batch(|db| {
+                    if reset {
+                        db.reset_space(&space_key, personal, &seen)?;
+                    }
+                    db.set_space_cursor(&space_key, commit.cursor)
+                })?;
+                more = commit.more;
+            }
             if let Some(denied) = result.denied.first() {
                 if personal {
                     return Err(SyncError::Denied(denied.error.message.clone()));
@@ -909,7 +899,8 @@ where
         }
     }
 
-    /// Decrypts and verifies one pulled version.
+    /// Decrypts one pulled version and checks all but its signature (that
+    /// check comes with the version's batch).
     fn open(
         &self,
         space: Uuid,
@@ -917,20 +908,21 @@ where
         cursor: u64,
         blob: &[u8],
         dek: &sealbase_protocol::WrappedKey,
-    ) -> Item {
+    ) -> Opened {
         let opened = match self.shared.get(&space) {
             Some(shared) => {
-                codec::open_shared(&shared.keys, &shared.folded, &space, &id, blob, dek)
+                codec::open_shared_unchecked(&shared.keys, &shared.folded, &space, &id, blob, dek)
             }
-            None => codec::open_personal(&self.keys, &space, &id, blob, dek),
+            None => codec::open_personal_unchecked(&self.keys, &space, &id, blob, dek),
         };
         match opened {
-            Ok(envelope) => Item::Record {
+            Ok((envelope, check)) => Opened::Unchecked {
                 id,
                 cursor,
                 envelope: Box::new(envelope),
+                check: Box::new(check),
             },
-            Err(error) => Item::Refused { id, cursor, error },
+            Err(error) => Opened::Ready(Item::Refused { id, cursor, error }),
         }
     }
 
@@ -1067,17 +1059,21 @@ where
             // A gap: something came between; the pull brings it all.
             self.pull(conn, space).await?;
         } else {
-            let items: Vec<Item> = sync
-                .records
-                .iter()
-                .map(|SyncedRecord { id, blob, dek }| match (blob, dek) {
+            let mut checks = Checks::new(sync.records.len());
+            for SyncedRecord { id, blob, dek } in &sync.records {
+                let opened = match (blob, dek) {
                     (Some(blob), Some(dek)) => self.open(space, *id, sync.cursor, &blob.0, dek),
-                    _ => Item::Tombstone {
+                    _ => Opened::Ready(Item::Tombstone {
                         id: *id,
                         cursor: sync.cursor,
-                    },
-                })
-                .collect();
+                    }),
+                };
+                checks.push(opened, &self.runtime);
+            }
+            let mut items = Vec::new();
+            while let Some(batch) = checks.next_left(&self.runtime).await {
+                items.extend(batch);
+            }
             lock(&self.db).batch(|db| {
                 self.apply(db, &space_key, items)?;
                 db.set_space_cursor(&space_key, sync.cursor)

@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod checks;
 pub mod codec;
 mod engine;
 mod error;
@@ -38,5 +39,8 @@ mod transport;
 pub use engine::{PRESENCE_HEARTBEAT_MS, SyncConfig, SyncEngine, SyncHandle};
 pub use error::SyncError;
 pub use keys::{PERSONAL_EPOCH, SyncKeys};
+pub use sealbase_crypto::SignatureCheck;
 pub use status::{Phase, StatusCell, SyncStatus};
-pub use transport::{Connector, Received, Runtime, TokenSource, Transport, TransportError};
+pub use transport::{
+    Connector, Received, Runtime, SignatureAnswer, TokenSource, Transport, TransportError,
+};

@@ -101,17 +101,19 @@ impl<T: Transport> Conn<T> {
         self.call(params.into()).await
     }
 
-    /// Sends `pull` and hands every chunk to `on_chunk` as it arrives.
-    pub(crate) async fn pull(
-        &mut self,
-        params: PullParams,
-        mut on_chunk: impl FnMut(PullChunk) -> Result<(), SyncError>,
-    ) -> Result<PullResult, SyncError> {
-        let id = self.send(params.into()).await?;
+    /// Sends `pull`; its chunks and then its result come from
+    /// [`Self::next_pull`] with the returned id.
+    pub(crate) async fn start_pull(&mut self, params: PullParams) -> Result<u32, SyncError> {
+        self.send(params.into()).await
+    }
+
+    /// The next chunk of pull `id` as it arrives, or its result once the
+    /// stream is over.
+    pub(crate) async fn next_pull(&mut self, id: u32) -> Result<PullEvent, SyncError> {
         loop {
             match self.recv().await? {
                 Some(Frame::Chunk(raw)) if raw.id == id => match PullChunk::from_raw(&raw) {
-                    Ok(chunk) => on_chunk(chunk)?,
+                    Ok(chunk) => return Ok(PullEvent::Chunk(chunk)),
                     Err(DecodeError::UnknownChunk(_)) => {}
                     Err(e) => return Err(SyncError::Protocol(e.to_string())),
                 },
@@ -119,6 +121,7 @@ impl<T: Transport> Conn<T> {
                     return match response.outcome {
                         Ok(value) => value
                             .decode("pull")
+                            .map(PullEvent::Done)
                             .map_err(|e| SyncError::Protocol(e.to_string())),
                         Err(body) => Err(SyncError::Server {
                             method: "pull",
@@ -130,4 +133,12 @@ impl<T: Transport> Conn<T> {
             }
         }
     }
+}
+
+/// What [`Conn::next_pull`] read.
+pub(crate) enum PullEvent {
+    /// One chunk of the stream.
+    Chunk(PullChunk),
+    /// The stream is over.
+    Done(PullResult),
 }

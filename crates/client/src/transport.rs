@@ -5,6 +5,8 @@
 
 use std::future::Future;
 
+use sealbase_crypto::SignatureCheck;
+
 /// Something that arrived on the socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Received {
@@ -44,12 +46,27 @@ pub trait Connector {
     fn connect(&self, url: &str) -> impl Future<Output = Result<Self::Transport, TransportError>>;
 }
 
-/// The engine's clock and timers.
+/// The answer of [`Runtime::check_signatures`]: one flag per check, in
+/// order, or `None` if the checker failed (the engine then checks them
+/// itself).
+pub type SignatureAnswer = futures::future::LocalBoxFuture<'static, Option<Vec<bool>>>;
+
+/// The engine's clock and timers, and where pulled records' signatures
+/// are checked.
 pub trait Runtime {
     /// Unix milliseconds now.
     fn now_ms(&self) -> i64;
     /// Completes after `ms` milliseconds.
     fn sleep(&self, ms: u64) -> impl Future<Output = ()>;
+    /// Starts checking `checks` somewhere else, so that the engine goes on
+    /// decrypting and merging meanwhile (the browser SDK uses a second
+    /// worker: the signature checks are a third of a cold sync there).
+    /// `None`, the default, means the engine checks them itself, at once.
+    /// Nothing of a record is applied before its check has passed.
+    fn check_signatures(&self, checks: &[SignatureCheck]) -> Option<SignatureAnswer> {
+        let _ = checks;
+        None
+    }
 }
 
 /// Where access tokens come from (the app's OAuth session: a refresh
