@@ -6,7 +6,7 @@
 // Each browser context is one device: its own OPFS, storage and sessions.
 import { test as nodeTest, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { launchBrowser, screenshotOnFailure, signInAt, signUp, startSealbase } from './harness.mjs';
@@ -153,6 +153,52 @@ test('a second device with a fresh database pulls everything, then sees changes 
   await waitForTodos(a2.page, ['Milk', 'Bread ✓', 'Butter']);
   await row(a2.page, 'Butter').getByTestId('todo-checkbox').check();
   await waitForTodos(a1.page, ['Milk', 'Bread ✓', 'Butter ✓']);
+});
+
+test('the database worker starts its signature checker, which checks in Chromium as Node does', async () => {
+  // The checker is a worker started by the database worker (bundled by
+  // Vite as a nested worker). Ask it directly: its reply is caught before
+  // it goes back to the database worker.
+  const checker = a2.page.workers().find((worker) => worker.url().includes('checker'));
+  assert.ok(checker, `no checker worker among ${a2.page.workers().map((w) => w.url()).join(', ')}`);
+  const keys = [];
+  const signatures = [];
+  const messages = [];
+  const lengths = [];
+  for (let i = 0; i < 3; i++) {
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+    const message = Buffer.from(`sealbase/v1/record-sig ${i}`);
+    const signature = sign(null, message, privateKey);
+    if (i === 1) signature[7] ^= 1;
+    keys.push(...Buffer.from(publicKey.export({ format: 'jwk' }).x, 'base64url'));
+    signatures.push(...signature);
+    messages.push(...message);
+    lengths.push(message.length);
+  }
+  const reply = await checker.evaluate(
+    (request) =>
+      new Promise((resolve) => {
+        const post = self.postMessage.bind(self);
+        self.postMessage = (message, transfer) => {
+          if (message.id !== request.id) return post(message, transfer);
+          self.postMessage = post;
+          resolve({ type: message.type, flags: message.flags ? [...message.flags] : undefined });
+        };
+        self.dispatchEvent(
+          new MessageEvent('message', {
+            data: {
+              id: request.id,
+              keys: new Uint8Array(request.keys),
+              signatures: new Uint8Array(request.signatures),
+              messages: new Uint8Array(request.messages),
+              lengths: new Uint32Array(request.lengths),
+            },
+          }),
+        );
+      }),
+    { id: 1e9, keys, signatures, messages, lengths },
+  );
+  assert.deepEqual(reply, { type: 'flags', flags: [1, 0, 1] });
 });
 
 test('offline edits sync when back online; concurrent edits to different fields merge', async () => {

@@ -10,6 +10,7 @@
  * the store is never re-entered from one of its own callbacks (status and
  * presence callbacks only schedule work for a microtask).
  */
+import type { SignatureCheck } from './checks.js';
 import { errorData } from './errors.js';
 import type { Answer, Call, HostEvent, Method, Methods } from './messages.js';
 import type { Ephemeral, JsonObject, PeerData, Query, SpaceInfo, SyncStatus } from './types.js';
@@ -58,13 +59,18 @@ export class StoreHost {
    * Starts the sync engine. `token` resolves to a valid access token; the
    * engine calls it for every connection and before the token expires.
    */
-  startSync(url: string, token: () => Promise<string>): void {
-    this.#store.startSync(url, token, (status: SyncStatus) => {
-      this.#emit({ type: 'status', status });
-      // A status change is how pulled records and lost connections show:
-      // look at live queries, spaces and presence once the engine is done.
-      this.#queueFlush();
-    });
+  startSync(url: string, token: () => Promise<string>, check?: SignatureCheck): void {
+    this.#store.startSync(
+      url,
+      token,
+      (status: SyncStatus) => {
+        this.#emit({ type: 'status', status });
+        // A status change is how pulled records and lost connections show:
+        // look at live queries, spaces and presence once the engine is done.
+        this.#queueFlush();
+      },
+      check,
+    );
     this.#syncing = true;
     this.#store.onEphemeral((event: Ephemeral) => {
       this.#emit({ type: 'ephemeral', event });

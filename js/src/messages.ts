@@ -150,6 +150,28 @@ export type FromWorker =
   | { type: 'event'; event: HostEvent }
   | { type: 'token-request'; id: number };
 
+/** Database worker → checker worker: one batch of signature checks (see `verifySignatures`). */
+export interface CheckRequest {
+  id: number;
+  /** 32 bytes per check. */
+  keys: Uint8Array;
+  /** 64 bytes per check. */
+  signatures: Uint8Array;
+  /** The signed messages, one after the other. */
+  messages: Uint8Array;
+  /** Each message's length. */
+  lengths: Uint32Array;
+}
+
+/**
+ * Checker worker → database worker: `ready` once its wasm is loaded; per
+ * request, 1 per check that verified and 0 per other, or why it failed.
+ */
+export type CheckAnswer =
+  | { type: 'ready' }
+  | { type: 'flags'; id: number; flags: Uint8Array }
+  | { type: 'error'; id: number; error: string };
+
 /** Between tabs, on the BroadcastChannel `sealbase:<app>:<user>`. */
 export type TabMessage =
   /** A tab started and wants to know the leader. */

@@ -5,8 +5,10 @@
  * `StoreHost`. The raw app key exists only here.
  *
  * Apps do not import this module; the SDK starts it with
- * `new Worker(new URL('./worker.js', import.meta.url), {type: 'module'})`.
+ * `new Worker(new URL('./worker.js', import.meta.url), {type: 'module'})`,
+ * and it starts the signature checker worker (`checker.ts`) the same way.
  */
+import { signatureChecks } from './checks.js';
 import { DatabaseOpenError, errorData, errorFromData } from './errors.js';
 import { StoreHost } from './host.js';
 import type { Call, FromWorker, OpenRequest, ToWorker } from './messages.js';
@@ -59,7 +61,9 @@ async function open(request: OpenRequest): Promise<StoreHost | undefined> {
     }
     for (const collection of request.collections) store.define(collection);
     const opened = new StoreHost(store, (event) => post({ type: 'event', event }));
-    if (request.syncUrl !== null) opened.startSync(request.syncUrl, token);
+    // Pulled records' signatures are checked in a second worker, on
+    // another core, while this one decrypts and merges.
+    if (request.syncUrl !== null) opened.startSync(request.syncUrl, token, signatureChecks());
     post({ type: 'opened' });
     return opened;
   } catch (error) {

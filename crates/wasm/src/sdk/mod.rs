@@ -3,6 +3,7 @@
 //! `sealbase-client` engine syncing it over the browser's WebSocket.
 //! `js/src/worker.ts` drives it; see docs/sdk.md.
 
+mod checks;
 mod env;
 mod files;
 mod json;
@@ -20,6 +21,7 @@ use uuid::Uuid;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise, spawn_local};
 
+pub use checks::verify_signatures;
 pub use env::WasmEnv;
 use json::{db_error, error, from_js, sync_error, thrown_text, to_js};
 pub use socket::{BrowserConnector, BrowserSocket};
@@ -390,13 +392,17 @@ impl Store {
 
     /// Starts syncing with the server at `url` (`ws(s)://…/api/v1/ws`).
     /// `token()` must resolve to a valid access token; `onStatus` hears
-    /// every status change.
+    /// every status change. `check(keys, signatures, messages, lengths)`,
+    /// if given, checks pulled records' signatures elsewhere (the SDK's
+    /// checker worker runs `verifySignatures`) and resolves to their
+    /// flags; without it, or when it fails, the engine checks them itself.
     #[wasm_bindgen(js_name = startSync)]
     pub fn start_sync(
         &mut self,
         url: &str,
         token: js_sys::Function,
         on_status: js_sys::Function,
+        check: Option<js_sys::Function>,
     ) -> Result<(), JsValue> {
         let Some(db) = self.db.take() else {
             return Err(error("SyncError", "sync has already started"));
@@ -406,7 +412,7 @@ impl Store {
             self.keys.clone(),
             db,
             BrowserConnector,
-            WasmEnv,
+            checks::BrowserRuntime { check },
             JsTokens(token),
         );
         // Status listeners run on the engine's side and must be Send; the
