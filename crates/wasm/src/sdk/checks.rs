@@ -72,7 +72,7 @@ pub fn verify_signatures(
     lengths: &[u32],
 ) -> Result<Vec<u8>, JsValue> {
     let n = lengths.len();
-    if keys.len() != n * 32 || signatures.len() != n * 64 {
+    if Some(keys.len()) != n.checked_mul(32) || Some(signatures.len()) != n.checked_mul(64) {
         return Err(super::json::error(
             "TypeError",
             "verifySignatures: keys and signatures must hold 32 and 64 bytes per message",
