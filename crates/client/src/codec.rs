@@ -148,11 +148,8 @@ pub fn bad_signature() -> String {
 }
 
 fn checked((envelope, check): (RecordEnvelope, SignatureCheck)) -> Result<RecordEnvelope, String> {
-    if check.verify() {
-        Ok(envelope)
-    } else {
-        Err(bad_signature())
-    }
+    check.require().map_err(|e| e.to_string())?;
+    Ok(envelope)
 }
 
 /// Unwraps the DEK under the key `key_for` gives for its epoch, decrypts

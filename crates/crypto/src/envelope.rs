@@ -402,11 +402,7 @@ impl RecordEnvelope {
 
     /// Verifies the authorship signature for (space, record).
     pub fn verify(&self, space: &Uuid, record: &Uuid) -> Result<(), EnvelopeError> {
-        if self.signature_check(space, record)?.verify() {
-            Ok(())
-        } else {
-            Err(EnvelopeError::BadAuthorSignature)
-        }
+        self.signature_check(space, record)?.require()
     }
 
     /// The authorship signature for (space, record) with the key and
@@ -542,11 +538,8 @@ pub fn open_record_envelope(
     blob: &[u8],
 ) -> Result<RecordEnvelope, EnvelopeError> {
     let (envelope, check) = open_record_envelope_unchecked(dek, space, record, blob)?;
-    if check.verify() {
-        Ok(envelope)
-    } else {
-        Err(EnvelopeError::BadAuthorSignature)
-    }
+    check.require()?;
+    Ok(envelope)
 }
 
 /// [`open_record_envelope`] without the signature check: decrypts and
@@ -578,6 +571,16 @@ impl SignatureCheck {
     /// Whether the signature verifies (strict Ed25519).
     pub fn verify(&self) -> bool {
         self.author.verify(&self.message, &self.signature).is_ok()
+    }
+
+    /// [`Self::verify`] as a result: a bad signature is
+    /// [`EnvelopeError::BadAuthorSignature`].
+    pub fn require(&self) -> Result<(), EnvelopeError> {
+        if self.verify() {
+            Ok(())
+        } else {
+            Err(EnvelopeError::BadAuthorSignature)
+        }
     }
 
     /// The author's raw Ed25519 public key.
