@@ -153,6 +153,29 @@ fn went_offline() -> SyncError {
     ))
 }
 
+/// Milliseconds from `now_ms` (this device's clock) until an access token
+/// that expires at `expires_at` (seconds, by the server's clock) should be
+/// refreshed: a minute before it expires, or half-way through what is left
+/// for short-lived tokens, and never sooner than 500 ms.
+///
+/// Both the expiry and the measured clock skew are whole seconds, so the
+/// server's clock may be up to a second ahead of the estimate; that second
+/// is taken off what is left before the margin is applied. (Rounding once
+/// made a 3-second remainder refresh with no margin at all, racing the
+/// server's 4001 close at the expiry instant.)
+fn refresh_delay_ms(now_ms: i64, skew_s: i64, expires_at: u64) -> u64 {
+    let expires_ms = i64::try_from(expires_at)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1000);
+    let server_now_ms = now_ms.saturating_add(skew_s.saturating_mul(1000));
+    let left = expires_ms
+        .saturating_sub(server_now_ms)
+        .saturating_sub(1000);
+    let left = u64::try_from(left).unwrap_or(0);
+    let margin = (left / 2).min(60_000);
+    (left - margin).max(500)
+}
+
 fn ms_i64(ms: u64) -> i64 {
     i64::try_from(ms).unwrap_or(i64::MAX)
 }
@@ -770,15 +793,8 @@ where
         }
     }
 
-    /// Milliseconds until the token should be refreshed: a minute before
-    /// it expires (a quarter of its life for short-lived tokens), by the
-    /// server's clock.
     fn refresh_delay(&self, expires_at: u64) -> u64 {
-        let server_now = self.runtime.now_ms() / 1000 + self.skew;
-        let left = i64::try_from(expires_at).unwrap_or(i64::MAX) - server_now;
-        let left = u64::try_from(left).unwrap_or(0);
-        let margin = (left / 4).min(60);
-        (left - margin).saturating_mul(1000).max(500)
+        refresh_delay_ms(self.runtime.now_ms(), self.skew, expires_at)
     }
 
     fn live(&mut self) {
@@ -1864,5 +1880,42 @@ where
         if let Some(last) = last {
             self.status.update(|s| s.last_error = Some(last));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refresh_delay_ms;
+
+    #[test]
+    fn long_lived_tokens_refresh_a_minute_before_they_expire() {
+        // 15 minutes left by the server's clock, clocks in step.
+        let now = 1_000_000_000;
+        let expires = 1_000_000 + 900;
+        assert_eq!(refresh_delay_ms(now, 0, expires), 899_000 - 60_000);
+        // The server is 30 s ahead: the token has 30 s less to live.
+        assert_eq!(refresh_delay_ms(now, 30, expires), 869_000 - 60_000);
+    }
+
+    #[test]
+    fn short_lived_tokens_refresh_with_time_to_spare() {
+        // A 4-second token minted late in a second has ~3 s to live by
+        // whole-second clocks; the refresh lands well before the expiry.
+        for into_second in [0, 250, 999] {
+            let now = 1_000_000_000 + into_second;
+            let expires = 1_000_000 + 3;
+            let delay = refresh_delay_ms(now, 0, expires);
+            let left = 3_000 - into_second;
+            let spare = u64::try_from(left).unwrap() - delay;
+            assert!(spare >= 1_000, "{into_second}: {delay} ms of {left}");
+        }
+    }
+
+    #[test]
+    fn expired_or_absurd_expiries_do_not_spin_or_overflow() {
+        assert_eq!(refresh_delay_ms(5_000_000, 0, 0), 500);
+        assert_eq!(refresh_delay_ms(5_000_000, 0, 5_000), 500);
+        assert_eq!(refresh_delay_ms(i64::MAX, i64::MAX, 10), 500);
+        assert!(refresh_delay_ms(0, i64::MIN, u64::MAX) > 0);
     }
 }
