@@ -160,9 +160,8 @@ fn went_offline() -> SyncError {
 ///
 /// Both the expiry and the measured clock skew are whole seconds, so the
 /// server's clock may be up to a second ahead of the estimate; that second
-/// is taken off what is left before the margin is applied. (Rounding once
-/// made a 3-second remainder refresh with no margin at all, racing the
-/// server's 4001 close at the expiry instant.)
+/// is taken off what is left before the margin is applied, so the refresh
+/// cannot race the server's 4001 close at the expiry instant.
 fn refresh_delay_ms(now_ms: i64, skew_s: i64, expires_at: u64) -> u64 {
     let expires_ms = i64::try_from(expires_at)
         .unwrap_or(i64::MAX)
