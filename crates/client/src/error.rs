@@ -12,7 +12,7 @@ pub enum SyncError {
     #[error(transparent)]
     Transport(#[from] TransportError),
     /// The server closed the socket.
-    #[error("the server closed the connection (code {code:?}): {reason}")]
+    #[error("the server closed the connection ({}): {reason}", shown_code(*code))]
     Closed {
         /// The close code.
         code: Option<u16>,
@@ -81,4 +81,9 @@ impl SyncError {
             _ => None,
         }
     }
+}
+
+/// A close code for a message: "code 4001", or "no code".
+fn shown_code(code: Option<u16>) -> String {
+    code.map_or_else(|| "no code".to_owned(), |c| format!("code {c}"))
 }
