@@ -15,6 +15,19 @@ case "$which" in
   sdk) out=js/wasm; bindgen_flags=(); profile=wasm ;;
   *) die "usage: scripts/build-wasm.sh ui|sdk" ;;
 esac
+# Two size levers for the browser modules (docs/benchmarks.md has the
+# figures), both unstable flags, hence RUSTC_BOOTSTRAP on the stable
+# toolchain (Debian's needs it for build-std anyway):
+# - panic messages without file, line and column: every `expect`, slice
+#   index and overflow check otherwise embeds its source path (~37 KB gzip
+#   in the SDK); a panic still reports its message;
+# - derived `Debug` prints type and variant names only (~22 KB gzip):
+#   messages shown to users never depend on derived `Debug` output.
+export RUSTC_BOOTSTRAP=1
+export RUSTFLAGS="${RUSTFLAGS:-} -Zlocation-detail=none -Zfmt-debug=shallow"
+# The SDK also builds std itself, with its size-first variants (smaller sort
+# and formatting code; ~33 KB gzip): scripts/cargo-wasm passes -Zbuild-std.
+if [ "$which" = sdk ]; then export SEALBASE_WASM_STD_FEATURES=optimize_for_size; fi
 scripts/cargo-wasm build -p sealbase-wasm --profile "$profile" --no-default-features --features "$which"
 # The rustup target or Debian's toolchain (its own target directory): the newer one.
 wasm=
@@ -38,7 +51,11 @@ if [ "$which" = sdk ]; then
   [ -x "$wasm_opt" ] || die "wasm-opt missing: run scripts/setup.sh (npm ci installs binaryen)"
   raw=$(stat -c %s "$out/sealbase_wasm_bg.wasm")
   # The features rustc's wasm32 output uses must be allowed explicitly.
-  "$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  # --converge repeats the passes while they still shrink the module.
+  # --ignore-implicit-traps lets it assume loads, stores and conversions do
+  # not trap: Rust's safe code never relies on such a trap (bounds, division
+  # and overflow checks are explicit branches to a panic), and it is 7 KB gzip.
+  "$wasm_opt" -Oz --converge --ignore-implicit-traps --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue \
     "$out/sealbase_wasm_bg.wasm" -o "$out/sealbase_wasm_bg.opt.wasm"
   mv "$out/sealbase_wasm_bg.opt.wasm" "$out/sealbase_wasm_bg.wasm"

@@ -15,20 +15,24 @@ c_packages=(clang-19 llvm-19)
 debian_packages=(rustc-web cargo-web rust-web-src lld-19 "${c_packages[@]}")
 mode=${SEALBASE_WASM_TOOLCHAIN:-auto}
 
+# The SDK build compiles std itself (-Zbuild-std, for its size features), so
+# the rustup toolchain counts only with its std sources (rust-src).
 have_rustup_target() {
-  rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown
+  rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
+    && [ -d "$(rustc --print sysroot)/lib/rustlib/src/rust/library" ]
 }
 
 if [ "$mode" != debian ]; then
   if have_rustup_target || {
-    log "trying: rustup target add wasm32-unknown-unknown"
-    timeout 180 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 && have_rustup_target
+    log "trying: rustup target add wasm32-unknown-unknown; rustup component add rust-src"
+    timeout 180 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 \
+      && timeout 180 rustup component add rust-src >/dev/null 2>&1 && have_rustup_target
   }; then
     apt_ensure "${c_packages[@]}"
     exit 0
   fi
-  [ "$mode" = rustup ] && die "rustup cannot add wasm32-unknown-unknown on this machine"
-  log "rustup target unavailable; using Debian rustc-web with -Zbuild-std"
+  [ "$mode" = rustup ] && die "rustup cannot add wasm32-unknown-unknown and rust-src on this machine"
+  log "rustup target or rust-src unavailable; using Debian rustc-web with -Zbuild-std"
 fi
 
 apt_ensure "${debian_packages[@]}"
