@@ -60,7 +60,7 @@ apps:
     scripts/build-apps.sh
 
 # SDK figures in Chromium (cold sync, queries, put latency, bundle size; docs/benchmarks.md).
-bench-browser:
+bench-browser: web
     cargo build --release -p sealbase
     scripts/build-apps.sh
     node e2e/bench/sdk.mjs

@@ -52,10 +52,7 @@ if [ "$which" = sdk ]; then
   raw=$(stat -c %s "$out/sealbase_wasm_bg.wasm")
   # The features rustc's wasm32 output uses must be allowed explicitly.
   # --converge repeats the passes while they still shrink the module.
-  # --ignore-implicit-traps lets it assume loads, stores and conversions do
-  # not trap: Rust's safe code never relies on such a trap (bounds, division
-  # and overflow checks are explicit branches to a panic), and it is 7 KB gzip.
-  "$wasm_opt" -Oz --converge --ignore-implicit-traps --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  "$wasm_opt" -Oz --converge --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue \
     "$out/sealbase_wasm_bg.wasm" -o "$out/sealbase_wasm_bg.opt.wasm"
   mv "$out/sealbase_wasm_bg.opt.wasm" "$out/sealbase_wasm_bg.wasm"
