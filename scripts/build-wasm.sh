@@ -51,8 +51,9 @@ if [ "$which" = sdk ]; then
   [ -x "$wasm_opt" ] || die "wasm-opt missing: run scripts/setup.sh (npm ci installs binaryen)"
   raw=$(stat -c %s "$out/sealbase_wasm_bg.wasm")
   # The features rustc's wasm32 output uses must be allowed explicitly.
-  # --converge repeats the passes while they still shrink the module.
-  "$wasm_opt" -Oz --converge --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  # --converge repeats the passes while they still shrink the module; the
+  # producers and target-features sections are for tools, not the browser.
+  "$wasm_opt" -Oz --converge --strip-producers --strip-target-features --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue \
     "$out/sealbase_wasm_bg.wasm" -o "$out/sealbase_wasm_bg.opt.wasm"
   mv "$out/sealbase_wasm_bg.opt.wasm" "$out/sealbase_wasm_bg.wasm"

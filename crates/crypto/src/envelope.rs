@@ -487,7 +487,7 @@ impl RecordEnvelope {
         let malformed = |e: ciborium::de::Error<std::io::Error>| {
             EnvelopeError::MalformedEnvelope(e.to_string())
         };
-        let probe: VersionProbe = ciborium::from_reader(bytes).map_err(malformed)?;
+        let probe: VersionProbe = ciborium::from_reader(&mut { bytes }).map_err(malformed)?;
         if probe.v != RECORD_ENVELOPE_VERSION {
             return Err(EnvelopeError::UnsupportedEnvelopeVersion(probe.v));
         }

@@ -186,7 +186,7 @@ fn malformed(e: impl core::fmt::Display) -> MembershipError {
 
 /// Decodes exactly one CBOR item of type `T` after checking its `v`.
 fn decode_versioned<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, MembershipError> {
-    let probe: VersionProbe = ciborium::from_reader(bytes).map_err(malformed)?;
+    let probe: VersionProbe = ciborium::from_reader(&mut { bytes }).map_err(malformed)?;
     if probe.v != PAYLOAD_VERSION {
         return Err(MembershipError::UnsupportedPayloadVersion(probe.v));
     }

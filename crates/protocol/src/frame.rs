@@ -55,7 +55,10 @@ impl RawValue {
 
     /// Decodes into `T`. `context` names what is decoded, for the error.
     pub fn decode<T: DeserializeOwned>(&self, context: &str) -> Result<T, DecodeError> {
-        ciborium::from_reader(self.0.as_slice()).map_err(|e| DecodeError::Invalid {
+        // Every typed decode reads through `&mut &[u8]`, one reader type, so
+        // the browser module holds one copy of the deserializer per type.
+        let mut bytes = self.0.as_slice();
+        ciborium::from_reader(&mut bytes).map_err(|e| DecodeError::Invalid {
             context: context.to_owned(),
             message: e.to_string(),
         })
@@ -368,7 +371,7 @@ pub fn decode(bytes: &[u8]) -> Result<Frame, DecodeError> {
         TYPE_RESPONSE => {
             let outcome = match (fields.result, fields.error) {
                 (Some(result), None) => Ok(RawValue(result.to_vec())),
-                (None, Some(error)) => Err(ciborium::from_reader::<ErrorBody, _>(error)
+                (None, Some(mut error)) => Err(ciborium::from_reader::<ErrorBody, _>(&mut error)
                     .map_err(|_| DecodeError::InvalidField("error"))?),
                 _ => return Err(DecodeError::ResultXorError),
             };
