@@ -58,7 +58,7 @@ if [ "$which" = sdk ]; then
     "$out/sealbase_wasm_bg.wasm" -o "$out/sealbase_wasm_bg.opt.wasm"
   mv "$out/sealbase_wasm_bg.opt.wasm" "$out/sealbase_wasm_bg.wasm"
   size=$(stat -c %s "$out/sealbase_wasm_bg.wasm")
-  gz=$(gzip -9 -c "$out/sealbase_wasm_bg.wasm" | wc -c)
+  gz=$(gzip -9 -n -c "$out/sealbase_wasm_bg.wasm" | wc -c)
   stat -c '%n %s %Y' "$wasm" > "$stamp"
   log "SDK wasm built: $out (raw $raw B, after wasm-opt -Oz $size B, gzip -9 $gz B)"
 else
