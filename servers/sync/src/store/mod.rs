@@ -35,6 +35,12 @@ pub enum StoreError {
     /// The database failed or is unreachable.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// Reading a pull page of a SQLite file failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The thread reading a pull page of a SQLite file is gone.
+    #[error("database reader thread failed")]
+    ReaderFailed,
     /// Applying migrations failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

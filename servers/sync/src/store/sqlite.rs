@@ -21,6 +21,10 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 
 mod invitations;
+mod pages;
+
+use pages::{PageQuery, PageReader};
+use std::sync::Arc;
 
 use super::{
     AppendOutcome, BeginOutcome, Change, Compaction, CompleteOutcome, EpochState, FileInsert,
@@ -55,6 +59,9 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Connections for reads (the writer itself for an in-memory database).
     reader: SqlitePool,
+    /// Pull pages of a database file, read on blocking threads (`None` for
+    /// an in-memory database, which only the pools' connection can see).
+    pages: Option<Arc<PageReader>>,
     /// Bytes a user's spaces may store.
     quota: Option<i64>,
 }
@@ -106,6 +113,7 @@ impl SqliteStore {
             return Ok(Self {
                 writer: pool.clone(),
                 reader: pool,
+                pages: None,
                 quota: None,
             });
         }
@@ -122,6 +130,7 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(options.clone())
             .await?;
+        let pages = Some(Arc::new(PageReader::new(file)));
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)
             .connect_with(options)
@@ -129,6 +138,7 @@ impl SqliteStore {
         Ok(Self {
             writer,
             reader,
+            pages,
             quota: None,
         })
     }
@@ -315,6 +325,17 @@ impl SqliteStore {
         let Some(((after_cursor, after_id), upto)) = pull_bounds(since, upto, after) else {
             return Ok(Vec::new());
         };
+        if let Some(pages) = &self.pages {
+            return pages
+                .read(PageQuery {
+                    space,
+                    after_cursor,
+                    after_id,
+                    upto,
+                    limit,
+                })
+                .await;
+        }
 
         let rows: Vec<RecordTuple> = sqlx::query_as(PULL_PAGE)
             .bind(space.as_bytes().as_slice())
