@@ -328,6 +328,14 @@ async fn main() {
         .and_then(|i| args.get(i + 1))
         .cloned();
     let run = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    // `--pull-runs N` repeats the pull N times (default 5; more for a
+    // profile in which the pulls outweigh filling the space).
+    let pull_runs: usize = args
+        .iter()
+        .position(|a| a == "--pull-runs")
+        .and_then(|i| args.get(i + 1))
+        .map(|n| n.parse().expect("--pull-runs takes a number"))
+        .unwrap_or(5);
     let scale: u64 = if quick { 10 } else { 1 };
     let uscale = scale as usize;
     for backend in backends {
@@ -353,9 +361,9 @@ async fn main() {
             println!("push, 16 clients, 100 x 1 KiB per batch: {r:.0} records/s");
         }
         if run("pull") {
-            let (rate, first) = pull_from_zero(&server, 20_000 / scale, 5).await;
+            let (rate, first) = pull_from_zero(&server, 20_000 / scale, pull_runs).await;
             println!(
-                "pull from 0 of {} records (median of 5): {rate:.0} records/s, first record after {:.2} ms",
+                "pull from 0 of {} records (median of {pull_runs}): {rate:.0} records/s, first record after {:.2} ms",
                 20_000 / scale,
                 first.as_secs_f64() * 1e3
             );

@@ -186,7 +186,12 @@ async fn relay(app: &AppState, me: Uuid, signal: PushSignal) {
     }
     // A batch has at most MAX_PUSH_CHANGES records, all at `cursor`.
     let limit = u32::try_from(MAX_PUSH_CHANGES).unwrap_or(u32::MAX);
-    match app.store.pull_page(space, prev, cursor, None, limit).await {
+    // Its blobs fit in one push frame: no byte budget.
+    match app
+        .store
+        .pull_page(space, prev, cursor, None, limit, u64::MAX)
+        .await
+    {
         Ok(rows) if !rows.is_empty() => publish(app, space, prev, cursor, rows),
         // No records at `cursor`: a file upload, a membership entry, or a
         // batch overwritten since.
@@ -219,7 +224,7 @@ async fn catch_up(app: &AppState) {
         }
         let rows = match app
             .store
-            .pull_page(space, known, current, None, CATCH_UP_ROWS)
+            .pull_page(space, known, current, None, CATCH_UP_ROWS, u64::MAX)
             .await
         {
             Ok(rows) => rows,

@@ -98,7 +98,7 @@ impl Default for Limits {
             sockets_per_user: 32,
             auth_timeout: sealbase_protocol::AUTH_TIMEOUT,
             keepalive: Duration::from_secs(30),
-            pull_page: 500,
+            pull_page: 2000,
             read_buffer: 4096,
             tombstone_horizon: Duration::from_secs(30 * 86_400),
             compaction_interval: Duration::from_secs(3600),

@@ -37,7 +37,7 @@ use uuid::Uuid;
 use crate::auth::AccessToken;
 use crate::hub::{ConnId, KillSwitch, Subscriber};
 use crate::server::AppState;
-use crate::store::{PushOutcome, RecordRow, SpaceInfo, StoreError};
+use crate::store::{PushOutcome, RecordRow, SpaceInfo, Store, StoreError, page_bytes};
 use crate::{random_uuid, unix_now};
 
 mod invitations;
@@ -49,6 +49,11 @@ pub(crate) use spaces::check_epoch;
 /// Rows in a pull's first page: small, so the first record leaves quickly;
 /// later pages grow to [`crate::server::Limits::pull_page`].
 const FIRST_PULL_PAGE: u32 = 32;
+
+/// Blob bytes of a pull page (it ends after the row that reaches this):
+/// about 4,000 records of 1 KiB, one of the largest. With the next page read
+/// while the current one is sent, a pull holds two pages.
+const PULL_PAGE_BYTES: u64 = 4 << 20;
 
 /// `GET /api/v1/ws`: upgrades to a protocol v1 connection. A client that
 /// does not offer the `sealbase.v1` subprotocol gets 400, not a socket.
@@ -779,21 +784,26 @@ async fn pull(conn: &Arc<Conn>, id: u32, p: PullParams) -> Result<PullResult, Er
         let store = &conn.app.store;
         let mut out = ChunkBatch::new(conn, id);
         let mut size = FIRST_PULL_PAGE.min(page);
-        let mut fetched = store.pull_page(space.id, since, upto, None, size).await;
+        let mut fetched = PageRead::start(store, space.id, since, upto, None, size);
         loop {
-            let rows = fetched.map_err(|e| internal(&e))?;
-            let full = rows.len() >= size as usize;
+            let rows = fetched.rows().await?;
+            let bytes = page_bytes(&rows);
+            let full = rows.len() >= size as usize || bytes >= PULL_PAGE_BYTES;
             let last = rows.last().map(|row| (row.cursor, row.id));
-            let send = send_rows(&mut out, space.id, rows, &mut extras);
             if !full {
-                send.await?;
+                send_rows(&mut out, space.id, rows, &mut extras).await?;
                 break;
             }
-            size = size.saturating_mul(4).min(page);
-            let next = store.pull_page(space.id, since, upto, last, size);
-            let (sent, next) = tokio::join!(send, next);
-            sent?;
-            fetched = next;
+            // No more rows than the byte budget holds at this page's
+            // average blob size: the database then stops about where the
+            // budget ends instead of sending rows that would be cut.
+            let average = bytes / rows.len().max(1) as u64;
+            let fit = PULL_PAGE_BYTES
+                .checked_div(average)
+                .map_or(u32::MAX, |n| u32::try_from(n).unwrap_or(u32::MAX));
+            size = size.saturating_mul(4).min(page).min(fit.max(1));
+            fetched = PageRead::start(store, space.id, since, upto, last, size);
+            send_rows(&mut out, space.id, rows, &mut extras).await?;
         }
         extras.flush(&mut out, None).await?;
         out.send().await;
@@ -821,6 +831,46 @@ async fn pull(conn: &Arc<Conn>, id: u32, p: PullParams) -> Result<PullResult, Er
     }
     conn.app.metrics.observe_pull(started.elapsed());
     Ok(PullResult { denied })
+}
+
+/// A pull page read on a task of its own: the database driver's work for
+/// the next page (decoding rows included) runs on another worker thread
+/// while this one encodes and queues the current page. Dropped unfinished
+/// (the pull failed or the socket closed), the read is aborted.
+struct PageRead(tokio::task::JoinHandle<Result<Vec<RecordRow>, StoreError>>);
+
+impl PageRead {
+    fn start(
+        store: &Store,
+        space: Uuid,
+        since: u64,
+        upto: u64,
+        after: Option<(u64, Uuid)>,
+        limit: u32,
+    ) -> Self {
+        let store = store.clone();
+        Self(tokio::spawn(async move {
+            store
+                .pull_page(space, since, upto, after, limit, PULL_PAGE_BYTES)
+                .await
+        }))
+    }
+
+    async fn rows(&mut self) -> Result<Vec<RecordRow>, ErrorBody> {
+        match (&mut self.0).await {
+            Ok(rows) => rows.map_err(|e| internal(&e)),
+            Err(e) => {
+                tracing::error!(error = %e, "pull page task failed");
+                Err(ErrorBody::new(ErrorCode::Internal, "storage error"))
+            }
+        }
+    }
+}
+
+impl Drop for PageRead {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Sends one page of a pull, with the extras (files, membership entries,

@@ -114,6 +114,7 @@ scenarios!(
     create_when_exists_conflicts,
     delete_leaves_a_tombstone,
     pull_pages_in_cursor_order,
+    pull_page_ends_at_its_byte_budget,
     push_to_missing_space,
     concurrent_pushes_serialize,
     concurrent_creates_of_one_record,
@@ -193,7 +194,7 @@ async fn new_space(db: &Db, seed: u64) -> Uuid {
 /// Everything in `space` after `since`, one unbounded page.
 async fn pull_all(db: &Db, space: Uuid, since: u64) -> Vec<RecordRow> {
     db.store
-        .pull_page(space, since, u64::MAX, None, u32::MAX)
+        .pull_page(space, since, u64::MAX, None, u32::MAX, u64::MAX)
         .await
         .unwrap()
 }
@@ -480,7 +481,7 @@ async fn pull_pages_in_cursor_order(db: Db) {
         loop {
             let page = db
                 .store
-                .pull_page(space, since, upto, after, 50)
+                .pull_page(space, since, upto, after, 50, u64::MAX)
                 .await
                 .unwrap();
             assert!(page.len() <= 50);
@@ -495,6 +496,58 @@ async fn pull_pages_in_cursor_order(db: Db) {
         assert_eq!(got.len(), expected.len(), "since {since} upto {upto}");
         assert_eq!(got, expected, "since {since} upto {upto}");
     }
+}
+
+/// A page ends after the row whose blob reaches the byte budget; tombstones
+/// weigh nothing; walking pages under a budget still returns every row once.
+async fn pull_page_ends_at_its_byte_budget(db: Db) {
+    let space = new_space(&db, 12).await;
+    let ids: Vec<Uuid> = (1..=6u128).map(Uuid::from_u128).collect();
+    let blob = vec![3u8; 1000];
+    // Cursor 1: ids 1-5 with 1000-byte blobs. Cursor 2: id 3 deleted.
+    let batch: Vec<Change> = ids[..5].iter().map(|id| put(*id, 0, &blob)).collect();
+    assert_eq!(db.store.push(space, &batch).await.unwrap(), applied(0, 1));
+    assert_eq!(
+        db.store.push(space, &[delete(ids[2], 1)]).await.unwrap(),
+        applied(1, 2)
+    );
+    let page = |max_bytes: u64, after: Option<(u64, Uuid)>| {
+        let store = db.store.clone();
+        async move {
+            store
+                .pull_page(space, 0, u64::MAX, after, 100, max_bytes)
+                .await
+                .unwrap()
+        }
+    };
+    let ids_of = |rows: &[RecordRow]| rows.iter().map(|r| r.id).collect::<Vec<_>>();
+    // Live rows in order: 1, 2, 4, 5 (cursor 1), then tombstone 3 (cursor 2).
+    assert_eq!(ids_of(&page(1, None).await), [ids[0]]);
+    assert_eq!(ids_of(&page(1000, None).await), [ids[0]]);
+    assert_eq!(ids_of(&page(1001, None).await), [ids[0], ids[1]]);
+    assert_eq!(ids_of(&page(3000, None).await), [ids[0], ids[1], ids[3]]);
+    // A row is in the page while the blob bytes ahead of it are under the
+    // budget: the tombstone has 4000 ahead of it.
+    assert_eq!(
+        ids_of(&page(3001, None).await),
+        [ids[0], ids[1], ids[3], ids[4]]
+    );
+    assert_eq!(
+        ids_of(&page(4001, None).await),
+        [ids[0], ids[1], ids[3], ids[4], ids[2]]
+    );
+    assert_eq!(page(u64::MAX, None).await.len(), 5);
+    // Paging with a budget of two blobs walks everything once.
+    let mut got = Vec::new();
+    let mut after = None;
+    loop {
+        let rows = page(2000, after).await;
+        let Some(last) = rows.last() else { break };
+        assert!(rows.len() <= 2, "{rows:?}");
+        after = Some((last.cursor, last.id));
+        got.extend(ids_of(&rows));
+    }
+    assert_eq!(got, [ids[0], ids[1], ids[3], ids[4], ids[2]]);
 }
 
 async fn push_to_missing_space(db: Db) {
@@ -646,8 +699,8 @@ async fn pull_reads_the_index(db: Db) {
         use sealbase_sync::store::postgres::{PULL_PAGE, PULL_PAGE_SETTINGS};
         use sqlx::Connection;
         let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
-        // The store's query under the store's settings, in a transaction as
-        // the store runs it.
+        // The store's query under the settings of the store's pull
+        // connections (in a transaction, so the test's changes are undone).
         let mut tx = conn.begin().await.unwrap();
         sqlx::query(PULL_PAGE_SETTINGS)
             .execute(&mut *tx)
@@ -723,6 +776,18 @@ async fn sqlite_in_memory() {
         applied(0, 1)
     );
     assert_eq!(pull_all(&db, space, 0).await, vec![row(id, 1, Some(b"m"))]);
+    // The byte budget holds on the in-memory path too.
+    let two = Uuid::from_u128(2);
+    assert_eq!(
+        db.store.push(space, &[put(two, 0, b"n")]).await.unwrap(),
+        applied(1, 2)
+    );
+    let page = db
+        .store
+        .pull_page(space, 0, u64::MAX, None, 10, 1)
+        .await
+        .unwrap();
+    assert_eq!(page, vec![row(id, 1, Some(b"m"))]);
 }
 
 #[tokio::test]

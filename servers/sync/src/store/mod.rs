@@ -206,6 +206,13 @@ fn pull_bounds(since: u64, upto: u64, after: Option<(u64, Uuid)>) -> Option<((i6
     Some((lower, upper))
 }
 
+/// Bytes of the blobs in `rows`.
+pub fn page_bytes(rows: &[RecordRow]) -> u64 {
+    rows.iter()
+        .filter_map(|row| row.version.as_ref())
+        .fold(0u64, |sum, (blob, _)| sum.saturating_add(blob.len() as u64))
+}
+
 /// A record version as stored: the blob and its wrapped key.
 type Version = (Vec<u8>, [u8; 44]);
 
@@ -349,7 +356,9 @@ impl Store {
 
     /// Records and tombstones of `space` with `since < cursor <= upto`, in
     /// `(cursor, id)` order, starting after `after` (the last row of the
-    /// previous page), at most `limit` rows.
+    /// previous page), at most `limit` rows. The page also ends after the
+    /// row whose blob takes the page's blob bytes to `max_bytes` or more, so
+    /// a page of large blobs stays small (its first row is always there).
     pub async fn pull_page(
         &self,
         space: Uuid,
@@ -357,8 +366,9 @@ impl Store {
         upto: u64,
         after: Option<(u64, Uuid)>,
         limit: u32,
+        max_bytes: u64,
     ) -> Result<Vec<RecordRow>, StoreError> {
-        dispatch!(self, s => s.pull_page(space, since, upto, after, limit).await)
+        dispatch!(self, s => s.pull_page(space, since, upto, after, limit, max_bytes).await)
     }
 }
 

@@ -70,7 +70,8 @@ pub struct SqliteStore {
 type SpaceRow = (String, Option<Vec<u8>>, Option<String>, i64, i64);
 
 /// One page of a pull: `?1` space, after `(?2, ?3)` = (cursor, id), up to
-/// cursor `?4`, at most `?5` rows, in `records_by_cursor` order.
+/// cursor `?4`, at most `?5` rows, in `records_by_cursor` order. The page's
+/// byte budget is applied while its rows are read (SQLite stops there).
 pub const PULL_PAGE: &str = "SELECT id, cursor, blob, dek FROM records
      WHERE space_id = ?1
        AND (cursor, id) > (?2, ?3)
@@ -321,6 +322,7 @@ impl SqliteStore {
         upto: u64,
         after: Option<(u64, Uuid)>,
         limit: u32,
+        max_bytes: u64,
     ) -> Result<Vec<RecordRow>, StoreError> {
         let Some(((after_cursor, after_id), upto)) = pull_bounds(since, upto, after) else {
             return Ok(Vec::new());
@@ -333,6 +335,7 @@ impl SqliteStore {
                     after_id,
                     upto,
                     limit,
+                    max_bytes,
                 })
                 .await;
         }
@@ -346,7 +349,15 @@ impl SqliteStore {
             .fetch_all(&self.reader)
             .await?;
 
+        // An in-memory database (tests, development): the whole page was
+        // read; the byte budget cuts it here.
+        let mut bytes = 0u64;
         rows.into_iter()
+            .take_while(|(_, _, blob, _)| {
+                let within = bytes < max_bytes;
+                bytes = bytes.saturating_add(blob.as_ref().map_or(0, |b| b.len() as u64));
+                within
+            })
             .map(|(id, cursor, blob, dek)| {
                 Ok(RecordRow {
                     id: uuid_from_db(&id)?,

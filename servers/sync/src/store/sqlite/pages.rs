@@ -47,6 +47,8 @@ pub(super) struct PageQuery {
     pub after_id: Uuid,
     pub upto: i64,
     pub limit: u32,
+    /// The page ends after the row whose blob takes it to this many bytes.
+    pub max_bytes: u64,
 }
 
 impl PageReader {
@@ -116,11 +118,15 @@ fn read_page(conn: &Connection, q: PageQuery) -> Result<Vec<RecordRow>, StoreErr
         i64::from(q.limit),
     ])?;
     let mut page = Vec::with_capacity(q.limit.min(1024) as usize);
-    while let Some(row) = rows.next()? {
+    let mut bytes = 0u64;
+    while bytes < q.max_bytes
+        && let Some(row) = rows.next()?
+    {
         let id = blob_at(row, 0)?.ok_or(StoreError::Corrupt("record without an id"))?;
         let id = uuid_from_db(id)?;
         let cursor = cursor_from_db(row.get(1)?)?;
         let blob = blob_at(row, 2)?.map(<[u8]>::to_vec);
+        bytes = bytes.saturating_add(blob.as_ref().map_or(0, |b| b.len() as u64));
         let dek = blob_at(row, 3)?.map(<[u8]>::to_vec);
         page.push(RecordRow {
             id,
