@@ -32,6 +32,11 @@ use sealbase_protocol::{
 };
 use sealbase_sync::testing::TestIssuer;
 
+/// The driver allocates like the server does (see `src/main.rs`), so the
+/// two cores it shares with the server are not spent in malloc's locks.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Server {
     child: Child,
     addr: String,

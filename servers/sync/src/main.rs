@@ -3,6 +3,11 @@
 use clap::Parser;
 use sealbase_sync::config::{Cli, Command, LogFormat};
 
+/// Pull pages are allocated on one worker thread and freed on the socket
+/// writer's; glibc's malloc then contends on its arena locks.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
