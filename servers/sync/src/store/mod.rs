@@ -206,6 +206,30 @@ fn pull_bounds(since: u64, upto: u64, after: Option<(u64, Uuid)>) -> Option<((i6
     Some((lower, upper))
 }
 
+/// The byte budget of a pull page, applied as its rows are read: a row is
+/// in the page while the blob bytes ahead of it are under `max`.
+#[derive(Debug, Clone, Copy)]
+struct PageBudget {
+    max: u64,
+    used: u64,
+}
+
+impl PageBudget {
+    fn new(max: u64) -> Self {
+        Self { max, used: 0 }
+    }
+
+    /// Whether the next row belongs in the page.
+    fn has_room(&self) -> bool {
+        self.used < self.max
+    }
+
+    /// Counts a row's blob (`None`: a tombstone, which weighs nothing).
+    fn take(&mut self, blob: Option<&[u8]>) {
+        self.used = self.used.saturating_add(blob.map_or(0, |b| b.len() as u64));
+    }
+}
+
 /// Bytes of the blobs in `rows`.
 pub fn page_bytes(rows: &[RecordRow]) -> u64 {
     rows.iter()

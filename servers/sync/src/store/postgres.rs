@@ -36,7 +36,7 @@ mod invitations;
 
 use super::{
     AppendOutcome, BeginOutcome, Change, Compaction, CompleteOutcome, EpochState, FileInsert,
-    FileObject, FileRow, KeyOwner, MembershipEntry, NewFile, PushOutcome, RecipientKey,
+    FileObject, FileRow, KeyOwner, MembershipEntry, NewFile, PageBudget, PushOutcome, RecipientKey,
     RecordCursor, RecordRow, SealedEpochKey, SpaceInfo, StoreError, Uuid, WrappedDek, blob_bytes,
     check_personal, check_quota, cursor_from_db, cursor_to_db, epoch_from_db, epoch_prefix,
     hash_from_db, membership_entry, pull_bounds, record_version, size_from_db, size_to_db,
@@ -600,11 +600,11 @@ impl PostgresStore {
             .bind(i64::from(limit))
             .fetch(&self.pages);
         let mut page = Vec::with_capacity(limit.min(1024) as usize);
-        let mut bytes = 0u64;
-        while bytes < max_bytes
+        let mut budget = PageBudget::new(max_bytes);
+        while budget.has_room()
             && let Some((id, cursor, blob, dek)) = rows.try_next().await?
         {
-            bytes = bytes.saturating_add(blob.as_ref().map_or(0, |b| b.len() as u64));
+            budget.take(blob.as_deref());
             page.push(RecordRow {
                 id: id.0,
                 cursor: cursor_from_db(cursor)?,

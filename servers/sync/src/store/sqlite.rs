@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use super::{
     AppendOutcome, BeginOutcome, Change, Compaction, CompleteOutcome, EpochState, FileInsert,
-    FileObject, FileRow, KeyOwner, MembershipEntry, NewFile, PushOutcome, RecipientKey,
+    FileObject, FileRow, KeyOwner, MembershipEntry, NewFile, PageBudget, PushOutcome, RecipientKey,
     RecordCursor, RecordRow, SealedEpochKey, SpaceInfo, StoreError, Uuid, WrappedDek, blob_bytes,
     check_personal, check_quota, cursor_from_db, cursor_to_db, epoch_from_db, epoch_prefix,
     hash_from_db, membership_entry, pull_bounds, record_version, size_from_db, size_to_db,
@@ -351,11 +351,11 @@ impl SqliteStore {
 
         // An in-memory database (tests, development): the whole page was
         // read; the byte budget cuts it here.
-        let mut bytes = 0u64;
+        let mut budget = PageBudget::new(max_bytes);
         rows.into_iter()
             .take_while(|(_, _, blob, _)| {
-                let within = bytes < max_bytes;
-                bytes = bytes.saturating_add(blob.as_ref().map_or(0, |b| b.len() as u64));
+                let within = budget.has_room();
+                budget.take(blob.as_deref());
                 within
             })
             .map(|(id, cursor, blob, dek)| {

@@ -19,7 +19,7 @@ use rusqlite::{Connection, OpenFlags, params};
 use tokio::sync::Semaphore;
 
 use super::{BUSY_TIMEOUT, MMAP_BYTES, PULL_PAGE, READERS, uuid_from_db};
-use crate::store::{RecordRow, StoreError, Uuid, cursor_from_db, record_version};
+use crate::store::{PageBudget, RecordRow, StoreError, Uuid, cursor_from_db, record_version};
 
 /// Blocking reader connections for pull pages.
 pub(super) struct PageReader {
@@ -118,15 +118,15 @@ fn read_page(conn: &Connection, q: PageQuery) -> Result<Vec<RecordRow>, StoreErr
         i64::from(q.limit),
     ])?;
     let mut page = Vec::with_capacity(q.limit.min(1024) as usize);
-    let mut bytes = 0u64;
-    while bytes < q.max_bytes
+    let mut budget = PageBudget::new(q.max_bytes);
+    while budget.has_room()
         && let Some(row) = rows.next()?
     {
         let id = blob_at(row, 0)?.ok_or(StoreError::Corrupt("record without an id"))?;
         let id = uuid_from_db(id)?;
         let cursor = cursor_from_db(row.get(1)?)?;
         let blob = blob_at(row, 2)?.map(<[u8]>::to_vec);
-        bytes = bytes.saturating_add(blob.as_ref().map_or(0, |b| b.len() as u64));
+        budget.take(blob.as_deref());
         let dek = blob_at(row, 3)?.map(<[u8]>::to_vec);
         page.push(RecordRow {
             id,
