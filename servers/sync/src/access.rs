@@ -424,9 +424,9 @@ fn evict(subscribers: &[&Subscriber], space: Uuid, reason: RevokedReason) {
     for subscriber in subscribers {
         if let Some(frame) = &frame {
             // A full queue loses the notice, not the close.
-            let _ = subscriber.queue.try_send(frame.clone());
+            subscriber.notify_before_close(frame.clone());
         }
-        subscriber.kill.kill(CloseCode::AccessRevoked, detail);
+        subscriber.kill(CloseCode::AccessRevoked, detail);
     }
 }
 

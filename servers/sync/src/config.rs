@@ -89,8 +89,9 @@ pub struct Config {
         default_value = "text"
     )]
     pub log_format: LogFormat,
-    /// Outbound queue per connection, in frames (a subscriber that falls
-    /// this far behind is closed with 4006).
+    /// Outbound queue per connection, in frames, for its own responses and
+    /// pull chunks and, separately, for notifications (a subscriber whose
+    /// notifications fall this far behind is closed with 4006).
     #[arg(
         long,
         global = true,
@@ -98,6 +99,16 @@ pub struct Config {
         default_value_t = 1024
     )]
     pub queue_frames: usize,
+    /// Outbound queue per connection, in bytes, with the same two shares as
+    /// `--queue-frames`: bytes, or with a suffix (KiB, MiB, GiB, KB, MB, GB).
+    #[arg(
+        long,
+        global = true,
+        env = "SEALBASE_SYNC_QUEUE_BYTES",
+        default_value = "16MiB",
+        value_parser = parse_size
+    )]
+    pub queue_bytes: u64,
     /// Open connections allowed per user.
     #[arg(
         long,
@@ -302,6 +313,13 @@ impl Config {
         if self.queue_frames == 0 {
             bail!("--queue-frames must be at least 1");
         }
+        if usize::try_from(self.queue_bytes).map_or(true, |b| b < sealbase_protocol::MAX_FRAME_LEN)
+        {
+            bail!(
+                "--queue-bytes must be at least the largest frame ({} bytes)",
+                sealbase_protocol::MAX_FRAME_LEN
+            );
+        }
         if self.sockets_per_user == 0 {
             bail!("--sockets-per-user must be at least 1");
         }
@@ -419,6 +437,8 @@ impl Config {
             files,
             limits: Limits {
                 queue_frames: self.queue_frames,
+                // Checked above: at least a frame, at most the address space.
+                queue_bytes: usize::try_from(self.queue_bytes).unwrap_or(usize::MAX),
                 sockets_per_user: self.sockets_per_user,
                 keepalive: Duration::from_secs(self.keepalive_secs),
                 tombstone_horizon: Duration::from_secs(self.tombstone_horizon_days * 86_400),

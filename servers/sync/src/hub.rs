@@ -1,75 +1,30 @@
 //! Realtime fanout inside one server process.
 //!
-//! Every connection owns a bounded outbound queue. A notification is encoded
-//! once and the same bytes (`Bytes`, reference-counted) are offered to every
-//! subscriber of the space. A subscriber whose queue is full has fallen
-//! behind: it is not skipped silently but closed with 4006 (slow consumer),
-//! so it reconnects and pulls instead of missing changes.
+//! Every connection owns a bounded outbound queue ([`crate::outbox`]). A
+//! notification is encoded once and the same bytes (`Bytes`,
+//! reference-counted) are offered to every subscriber of the space. A
+//! subscriber whose notification backlog is full has fallen behind: it is
+//! not skipped silently but closed with 4006 (slow consumer), so it
+//! reconnects and pulls instead of missing changes.
 //!
 //! Besides spaces, the hub knows each connection's mailbox (its personal
 //! space id), where invitations for it are delivered live.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use sealbase_protocol::CloseCode;
-use tokio::sync::{Notify, mpsc};
 use uuid::Uuid;
+
+use crate::outbox::{Outbox, Refused};
 
 /// Identifies one connection for the lifetime of the process.
 pub type ConnId = u64;
 
-/// Asks a connection to close with a WebSocket close code; the first
-/// request wins.
-#[derive(Debug, Default)]
-pub struct KillSwitch {
-    reason: OnceLock<(u16, String)>,
-    notify: Notify,
-}
-
-impl KillSwitch {
-    /// Requests a close with a protocol close code. Later requests are ignored.
-    pub fn kill(&self, code: CloseCode, detail: impl Into<String>) {
-        self.close_with(code.code(), detail);
-    }
-
-    /// Requests a close with any WebSocket close code (1000 normal, 1001
-    /// going away).
-    pub fn close_with(&self, code: u16, detail: impl Into<String>) {
-        if self.reason.set((code, detail.into())).is_ok() {
-            self.notify.notify_waiters();
-        }
-    }
-
-    /// The close requested, if any.
-    pub fn reason(&self) -> Option<&(u16, String)> {
-        self.reason.get()
-    }
-
-    /// Resolves once a close is requested.
-    pub async fn killed(&self) -> (u16, String) {
-        loop {
-            // Register interest before checking, so a kill between the
-            // check and the await is not missed.
-            let notified = self.notify.notified();
-            if let Some(r) = self.reason.get() {
-                return r.clone();
-            }
-            notified.await;
-        }
-    }
-}
-
-/// The fanout's handle on one connection.
-#[derive(Debug, Clone)]
-pub struct Subscriber {
-    /// Outbound frames, already encoded.
-    pub queue: mpsc::Sender<Bytes>,
-    /// Closes the connection.
-    pub kill: Arc<KillSwitch>,
-}
+/// The fanout's handle on one connection: its outbound queue, which also
+/// closes it.
+pub type Subscriber = Arc<Outbox>;
 
 /// Counters the hub keeps for `/metrics`.
 #[derive(Debug, Default)]
@@ -228,17 +183,16 @@ impl Hub {
 
     fn offer(&self, targets: Vec<Subscriber>, frame: &Bytes) {
         for sub in targets {
-            match sub.queue.try_send(frame.clone()) {
+            match sub.notify(frame.clone()) {
                 Ok(()) => {
                     self.stats.delivered.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(mpsc::error::TrySendError::Full(_)) => {
+                // `notify` has closed it with 4006.
+                Err(Refused::SlowConsumer) => {
                     self.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
-                    sub.kill
-                        .kill(CloseCode::SlowConsumer, "outbound queue full");
                 }
                 // The connection is already going away.
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
+                Err(Refused::Closing) => {}
             }
         }
     }
@@ -259,39 +213,36 @@ fn others(subs: &HashMap<ConnId, Subscriber>, skip: Option<ConnId>) -> Vec<Subsc
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use sealbase_protocol::CloseCode;
 
-    fn subscriber(capacity: usize) -> (Subscriber, mpsc::Receiver<Bytes>) {
-        let (tx, rx) = mpsc::channel(capacity);
-        (
-            Subscriber {
-                queue: tx,
-                kill: Arc::new(KillSwitch::default()),
-            },
-            rx,
-        )
+    use super::*;
+    use crate::outbox::OutboxLimits;
+
+    fn subscriber(frames: usize) -> Subscriber {
+        Arc::new(Outbox::new(OutboxLimits {
+            frames,
+            bytes: 1 << 20,
+        }))
     }
 
     #[tokio::test]
     async fn publishes_to_others_and_closes_slow_consumers() {
         let hub = Hub::default();
         let space = Uuid::from_bytes([1; 16]);
-        let (a, mut a_rx) = subscriber(8);
-        let (b, _b_rx) = subscriber(1);
-        let (c, mut c_rx) = subscriber(8);
-        hub.subscribe(space, 1, a);
+        let (a, b, c) = (subscriber(8), subscriber(1), subscriber(8));
+        hub.subscribe(space, 1, a.clone());
         hub.subscribe(space, 2, b.clone());
-        hub.subscribe(space, 3, c);
+        hub.subscribe(space, 3, c.clone());
 
         let frame = Bytes::from_static(b"x");
         hub.publish(space, &frame, Some(3));
-        assert_eq!(a_rx.recv().await.unwrap(), frame);
-        assert!(c_rx.try_recv().is_err(), "the sender is skipped");
-        assert!(b.kill.reason().is_none());
+        assert_eq!(a.try_recv().unwrap(), frame);
+        assert!(c.try_recv().is_none(), "the sender is skipped");
+        assert!(b.reason().is_none());
 
-        // b's queue (capacity 1) is now full: the next publish closes it.
+        // b's queue (one frame) is now full: the next publish closes it.
         hub.publish(space, &frame, None);
-        assert_eq!(b.kill.reason().unwrap().0, CloseCode::SlowConsumer.code());
+        assert_eq!(b.reason().unwrap().0, CloseCode::SlowConsumer.code());
         assert_eq!(hub.stats.slow_consumers.load(Ordering::Relaxed), 1);
 
         hub.baseline(space, 4);
@@ -318,24 +269,22 @@ mod tests {
     async fn delivers_to_a_mailbox_s_connections_only() {
         let hub = Hub::default();
         let mailbox = Uuid::from_bytes([2; 16]);
-        let (a, mut a_rx) = subscriber(8);
-        let (b, mut b_rx) = subscriber(8);
-        let (c, mut c_rx) = subscriber(8);
-        hub.open_mailbox(mailbox, 1, a);
-        hub.open_mailbox(mailbox, 2, b);
-        hub.open_mailbox(Uuid::from_bytes([3; 16]), 3, c);
+        let (a, b, c) = (subscriber(8), subscriber(8), subscriber(8));
+        hub.open_mailbox(mailbox, 1, a.clone());
+        hub.open_mailbox(mailbox, 2, b.clone());
+        hub.open_mailbox(Uuid::from_bytes([3; 16]), 3, c.clone());
         assert!(hub.has_mailbox(mailbox));
 
         let frame = Bytes::from_static(b"invitation");
         hub.deliver(mailbox, &frame, Some(2));
-        assert_eq!(a_rx.recv().await.unwrap(), frame);
-        assert!(b_rx.try_recv().is_err(), "the creator is skipped");
-        assert!(c_rx.try_recv().is_err(), "another mailbox");
+        assert_eq!(a.try_recv().unwrap(), frame);
+        assert!(b.try_recv().is_none(), "the creator is skipped");
+        assert!(c.try_recv().is_none(), "another mailbox");
 
         hub.close_mailbox(mailbox, 1);
         hub.close_mailbox(mailbox, 2);
         assert!(!hub.has_mailbox(mailbox));
         hub.deliver(mailbox, &frame, None);
-        assert!(a_rx.try_recv().is_err());
+        assert!(a.try_recv().is_none());
     }
 }

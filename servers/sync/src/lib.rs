@@ -10,7 +10,8 @@
 //!
 //! Layout: [`config`] (CLI and environment), [`auth`] (access tokens),
 //! [`store`] (one module per database backend; handlers never see SQL),
-//! [`hub`] (realtime fanout in one process), [`fanout`] (between instances
+//! [`outbox`] (one connection's bounded outbound queue), [`hub`] (realtime
+//! fanout in one process), [`fanout`] (between instances
 //! over Postgres `LISTEN/NOTIFY`), `access` (capability cache and
 //! revocations), `presence` (who is present where, in memory only),
 //! `mailbox` (live delivery and expiry of invitations), [`ratelimit`]
@@ -29,6 +30,7 @@ pub mod files;
 pub mod hub;
 mod mailbox;
 pub mod metrics;
+pub mod outbox;
 mod presence;
 /// Keyed token buckets (the shared `sealbase-ratelimit` crate).
 pub use sealbase_ratelimit as ratelimit;

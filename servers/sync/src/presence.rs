@@ -32,12 +32,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use sealbase_crypto::{TokenHash, VerifiedCapability};
 use sealbase_protocol::{Frame, Notification, PresenceLeaveNotification};
-use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::fanout::ephemeral::{Ephemeral, EphemeralRelay};
-use crate::hub::{ConnId, Hub, KillSwitch};
+use crate::hub::{ConnId, Hub};
 use crate::metrics::PresenceCounts;
+use crate::outbox::Outbox;
 use crate::server::AppState;
 
 /// Fewest sweeps per TTL: a stale entry outlives its TTL by at most a
@@ -345,13 +345,7 @@ impl Presence {
     /// and the queueing. If the room grew meanwhile it tries again; if it
     /// never fits, the snapshot is sent without that guarantee (a stale
     /// entry then heals at the peer's next heartbeat).
-    pub(crate) async fn send_snapshot(
-        &self,
-        space: Uuid,
-        conn: ConnId,
-        queue: &mpsc::Sender<Bytes>,
-        kill: &KillSwitch,
-    ) {
+    pub(crate) async fn send_snapshot(&self, space: Uuid, conn: ConnId, outbox: &Outbox) {
         let mut frames = Vec::new();
         for _ in 0..SNAPSHOT_ATTEMPTS {
             let Some(room) = self.room(space) else {
@@ -364,7 +358,7 @@ impl Presence {
             if present == 0 {
                 return;
             }
-            let Ok(permits) = queue.reserve_many(present.min(queue.max_capacity())).await else {
+            let Some(held) = outbox.reserve(present).await else {
                 // The connection is going away.
                 return;
             };
@@ -372,19 +366,15 @@ impl Presence {
             // A retired room is empty; its successor has only newer state,
             // which reaches this subscriber as it happens.
             frames = room.frames(conn);
-            if frames.len() <= permits.len() {
-                for (permit, frame) in permits.zip(frames) {
-                    permit.send(frame);
-                }
+            if frames.len() <= held.len() {
+                held.send(frames);
                 return;
             }
         }
-        for frame in frames {
-            if queue.send(frame).await.is_err() {
-                return;
-            }
+        if !outbox.send_all(frames).await {
+            return;
         }
-        if kill.reason().is_none() {
+        if outbox.reason().is_none() {
             tracing::debug!(%space, "presence snapshot sent without ordering guarantee");
         }
     }
@@ -470,20 +460,23 @@ mod tests {
 
     use super::*;
     use crate::hub::Subscriber;
+    use crate::outbox::OutboxLimits;
 
     fn id(n: u8) -> Uuid {
         Uuid::from_bytes([n; 16])
     }
 
-    fn subscriber(capacity: usize) -> (Subscriber, mpsc::Receiver<Bytes>) {
-        let (queue, rx) = mpsc::channel(capacity);
-        (
-            Subscriber {
-                queue,
-                kill: Arc::new(KillSwitch::default()),
-            },
-            rx,
-        )
+    fn outbox(frames: usize) -> Subscriber {
+        Arc::new(Outbox::new(OutboxLimits {
+            frames,
+            bytes: 1 << 20,
+        }))
+    }
+
+    /// A subscriber, and the same queue to read what it was sent.
+    fn subscriber(frames: usize) -> (Subscriber, Subscriber) {
+        let queue = outbox(frames);
+        (queue.clone(), queue)
     }
 
     fn presence_frame(space: Uuid, peer: Uuid, data: &[u8]) -> Bytes {
@@ -522,7 +515,7 @@ mod tests {
         };
         let presence = Presence::new(Duration::from_secs(60));
         let space = id(1);
-        let (watcher, mut rx) = subscriber(8);
+        let (watcher, rx) = subscriber(8);
         hub.subscribe(space, 9, watcher);
         let open = AtomicBool::new(false);
         let now = Instant::now();
@@ -540,17 +533,16 @@ mod tests {
         );
         for _ in 0..3 {
             assert!(matches!(
-                notification(&rx.recv().await.unwrap()),
+                notification(&rx.recv().await),
                 Notification::Presence(_)
             ));
         }
 
         // A newcomer's snapshot holds the current state of each peer.
-        let (queue, mut snap) = mpsc::channel(8);
-        let kill = KillSwitch::default();
-        presence.send_snapshot(space, 9, &queue, &kill).await;
+        let snap = outbox(8);
+        presence.send_snapshot(space, 9, &snap).await;
         let mut seen = Vec::new();
-        while let Ok(frame) = snap.try_recv() {
+        while let Some(frame) = snap.try_recv() {
             let Notification::Presence(p) = notification(&frame) else {
                 panic!()
             };
@@ -562,33 +554,33 @@ mod tests {
             vec![(id(11), b"a2".to_vec()), (id(12), b"b".to_vec())]
         );
         // A peer's own entry is not in its snapshot.
-        presence.send_snapshot(space, 1, &queue, &kill).await;
+        presence.send_snapshot(space, 1, &snap).await;
         let Notification::Presence(p) = notification(&snap.try_recv().unwrap()) else {
             panic!()
         };
         assert_eq!(p.peer, id(12));
-        assert!(snap.try_recv().is_err());
+        assert!(snap.try_recv().is_none());
 
         presence.clear(out, space, 1);
-        let Notification::PresenceLeave(leave) = notification(&rx.recv().await.unwrap()) else {
+        let Notification::PresenceLeave(leave) = notification(&rx.recv().await) else {
             panic!()
         };
         assert_eq!(leave.peer, id(11));
         presence.clear(out, space, 1);
-        assert!(rx.try_recv().is_err(), "clearing twice says nothing");
+        assert!(rx.try_recv().is_none(), "clearing twice says nothing");
 
         // After cleanup, a late set takes no effect.
         let closed = AtomicBool::new(false);
         closed.store(true, Ordering::SeqCst);
         presence.disconnect(out, 2, [space]);
         assert!(matches!(
-            notification(&rx.recv().await.unwrap()),
+            notification(&rx.recv().await),
             Notification::PresenceLeave(_)
         ));
         assert!(!presence.set(out, &closed, space, update(2, id(12), space, b"late"), now));
         assert_eq!(presence.counts(), PresenceCounts::default());
-        presence.send_snapshot(space, 9, &queue, &kill).await;
-        assert!(snap.try_recv().is_err());
+        presence.send_snapshot(space, 9, &snap).await;
+        assert!(snap.try_recv().is_none());
     }
 
     #[tokio::test]
@@ -603,7 +595,7 @@ mod tests {
         let presence = Presence::new(ttl);
         assert_eq!(presence.sweep_interval(), Duration::from_millis(2500));
         let space = id(1);
-        let (watcher, mut rx) = subscriber(8);
+        let (watcher, rx) = subscriber(8);
         hub.subscribe(space, 9, watcher);
         let open = AtomicBool::new(false);
         let t0 = Instant::now();
@@ -617,11 +609,11 @@ mod tests {
         }));
         presence.set(out, &open, space, expiring, t0);
         presence.remote_set(&hub, space, id(21), presence_frame(space, id(21), b"r"), t0);
-        while rx.try_recv().is_ok() {}
+        while rx.try_recv().is_some() {}
 
         // The capability expired: that peer goes first.
         assert_eq!(presence.sweep(out, t0 + Duration::from_secs(1), 1000), 1);
-        let Notification::PresenceLeave(leave) = notification(&rx.recv().await.unwrap()) else {
+        let Notification::PresenceLeave(leave) = notification(&rx.recv().await) else {
             panic!()
         };
         assert_eq!(leave.peer, id(12));
@@ -699,19 +691,18 @@ mod tests {
             );
         }
         // Two slots, one taken: the snapshot needs the reader to drain.
-        let (queue, mut rx) = mpsc::channel(2);
-        queue.try_send(Bytes::from_static(b"earlier")).unwrap();
+        let rx = outbox(2);
+        assert!(rx.send(Bytes::from_static(b"earlier")).await);
         let sending = {
             let presence = presence.clone();
+            let queue = rx.clone();
             tokio::spawn(async move {
-                presence
-                    .send_snapshot(space, 99, &queue, &KillSwitch::default())
-                    .await;
+                presence.send_snapshot(space, 99, &queue).await;
             })
         };
         let mut got = Vec::new();
         while got.len() < 6 {
-            got.push(rx.recv().await.unwrap());
+            got.push(rx.recv().await);
         }
         sending.await.unwrap();
         assert_eq!(got[0], Bytes::from_static(b"earlier"));

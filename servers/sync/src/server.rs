@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, put};
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -29,9 +30,14 @@ use crate::store::Store;
 /// Per-connection and per-user limits of this server.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Outbound queue per connection, in frames; a subscriber that falls
-    /// this far behind is closed with 4006.
+    /// Outbound queue per connection, in frames: this many of its own
+    /// frames (responses, pull chunks), which then wait for room, and as
+    /// many notifications; a subscriber whose notifications fall this far
+    /// behind is closed with 4006.
     pub queue_frames: usize,
+    /// Outbound queue per connection, in bytes, with the same two shares
+    /// as `queue_frames` (see [`crate::outbox`]).
+    pub queue_bytes: usize,
     /// Requests handled at once per connection.
     pub max_inflight: usize,
     /// Subscriptions per connection.
@@ -93,6 +99,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             queue_frames: 1024,
+            queue_bytes: 16 << 20,
             max_inflight: 32,
             subscriptions_per_socket: 1000,
             sockets_per_user: 32,
@@ -323,6 +330,14 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
     let state_files = state.files.description().to_owned();
     let app = router(state);
     let mut stop = shutdown_rx;
+    // Frames are written whole, one per notification or response: Nagle's
+    // algorithm would hold a frame back until the client acknowledged the
+    // previous one, up to its delayed-ACK timeout.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {

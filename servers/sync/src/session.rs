@@ -4,11 +4,12 @@
 //! A connection is two tasks. The reader decodes frames and spawns one task
 //! per request (bounded by a semaphore, so a client cannot pile up work); a
 //! long pull therefore never holds up a push. The writer owns the socket's
-//! sink and drains one bounded queue that responses, stream chunks and
-//! notifications all go through; it also sends keepalive pings and the close
-//! frame. Responses and chunks wait for room in the queue (backpressure on
-//! this connection only); notifications from other connections never wait:
-//! if the queue is full the connection is closed with 4006.
+//! sink and drains the connection's [`Outbox`], which responses, stream
+//! chunks and notifications all go through; it also sends keepalive pings
+//! and the close frame. Responses and chunks wait for room in the outbox
+//! (backpressure on this connection only); notifications from other
+//! connections never wait: if their share of the outbox is full the
+//! connection is closed with 4006.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -31,11 +32,12 @@ use sealbase_protocol::{
     SyncNotification, SyncedRecord, TokenRefreshParams, TokenRefreshed, UnsubscribeParams,
     Validate,
 };
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::auth::AccessToken;
-use crate::hub::{ConnId, KillSwitch, Subscriber};
+use crate::hub::{ConnId, Subscriber};
+use crate::outbox::{Next, Outbox, OutboxLimits};
 use crate::server::AppState;
 use crate::store::{PushOutcome, RecordRow, SpaceInfo, Store, StoreError, page_bytes};
 use crate::{random_uuid, unix_now};
@@ -92,8 +94,8 @@ struct Conn {
     personal_space: Uuid,
     did: Did,
     expires_at: AtomicU64,
-    queue: mpsc::Sender<Bytes>,
-    kill: Arc<KillSwitch>,
+    /// Outbound frames; also where the connection's close is requested.
+    outbox: Arc<Outbox>,
     subscriptions: Mutex<HashSet<Uuid>>,
     /// This connection's peer id in each space where it set presence or
     /// sent an event.
@@ -125,22 +127,19 @@ impl Conn {
 
     /// Subscriber handle for the hub.
     fn subscriber(&self) -> Subscriber {
-        Subscriber {
-            queue: self.queue.clone(),
-            kill: self.kill.clone(),
-        }
+        self.outbox.clone()
     }
 
     /// Queues a frame, waiting for room (responses and chunks).
     async fn send(&self, frame: &Frame) {
         match frame.encode() {
             Ok(bytes) => {
-                // A closed queue means the connection is going away.
-                let _ = self.queue.send(Bytes::from(bytes)).await;
+                // A closing outbox means the connection is going away.
+                self.outbox.send(Bytes::from(bytes)).await;
             }
             Err(e) => {
                 tracing::error!(conn = self.id, error = %e, "cannot encode a frame");
-                self.kill
+                self.outbox
                     .kill(CloseCode::ProtocolError, "internal encoding error");
             }
         }
@@ -149,18 +148,8 @@ impl Conn {
     /// Queues already-encoded frames together: the writer wakes once for
     /// the lot instead of once per frame.
     async fn send_all(&self, frames: Vec<Bytes>) {
-        let room = self.queue.max_capacity().max(1);
-        let mut frames = frames.into_iter().peekable();
-        while frames.peek().is_some() {
-            let take = frames.len().min(room);
-            // A closed queue means the connection is going away.
-            let Ok(permits) = self.queue.reserve_many(take).await else {
-                return;
-            };
-            for (permit, frame) in permits.zip(frames.by_ref()) {
-                permit.send(frame);
-            }
-        }
+        // A closing outbox means the connection is going away.
+        self.outbox.send_all(frames).await;
     }
 
     async fn respond<T: serde::Serialize>(&self, id: u32, result: Result<T, ErrorBody>) {
@@ -243,18 +232,19 @@ fn bad_request(e: &impl std::fmt::Display) -> ErrorBody {
 
 async fn run(app: Arc<AppState>, socket: WebSocket) {
     let (sink, mut stream) = socket.split();
-    let (queue, outbound) = mpsc::channel::<Bytes>(app.limits.queue_frames);
-    let kill = Arc::new(KillSwitch::default());
+    let outbox = Arc::new(Outbox::new(OutboxLimits {
+        frames: app.limits.queue_frames,
+        bytes: app.limits.queue_bytes,
+    }));
     let writer = tokio::spawn(writer(
         sink,
-        outbound,
-        kill.clone(),
+        outbox.clone(),
         app.limits.keepalive,
         app.shutdown.clone(),
     ));
     app.metrics.connections.fetch_add(1, Ordering::Relaxed);
 
-    if let Some(conn) = handshake(&app, &mut stream, &queue, &kill).await {
+    if let Some(conn) = handshake(&app, &mut stream, &outbox).await {
         let conn = Arc::new(conn);
         serve(&conn, &mut stream).await;
         app.hub.close_mailbox(conn.personal_space, conn.id);
@@ -271,9 +261,8 @@ async fn run(app: Arc<AppState>, socket: WebSocket) {
         app.limiters.forget(conn.id);
         app.release_socket(conn.user);
     }
-    // Request tasks may still hold the queue; the writer stops on this.
-    kill.close_with(1000, "bye");
-    drop(queue);
+    // Request tasks may still hold the outbox; the writer stops on this.
+    outbox.close_with(1000, "bye");
     let _ = writer.await;
     app.metrics.connections.fetch_sub(1, Ordering::Relaxed);
 }
@@ -283,21 +272,20 @@ async fn run(app: Arc<AppState>, socket: WebSocket) {
 async fn handshake(
     app: &Arc<AppState>,
     stream: &mut SplitStream<WebSocket>,
-    queue: &mpsc::Sender<Bytes>,
-    kill: &Arc<KillSwitch>,
+    outbox: &Arc<Outbox>,
 ) -> Option<Conn> {
     let first = tokio::select! {
         msg = tokio::time::timeout(app.limits.auth_timeout, stream.next()) => msg,
-        _ = kill.killed() => return None,
+        _ = outbox.killed() => return None,
     };
     let bytes = match first {
         Ok(Some(Ok(Message::Binary(bytes)))) => bytes,
         Err(_) => {
-            kill.kill(CloseCode::AuthFailed, "no auth request in time");
+            outbox.kill(CloseCode::AuthFailed, "no auth request in time");
             return None;
         }
         Ok(Some(Ok(_))) => {
-            kill.kill(
+            outbox.kill(
                 CloseCode::AuthFailed,
                 "the first frame must be a binary auth request",
             );
@@ -309,12 +297,12 @@ async fn handshake(
         Ok(Frame::Request(raw)) => match ClientRequest::from_raw(&raw) {
             Ok(ClientRequest::Auth(params)) => (raw.id, params),
             _ => {
-                kill.kill(CloseCode::AuthFailed, "the first request must be auth");
+                outbox.kill(CloseCode::AuthFailed, "the first request must be auth");
                 return None;
             }
         },
         _ => {
-            kill.kill(
+            outbox.kill(
                 CloseCode::AuthFailed,
                 "the first frame must be an auth request",
             );
@@ -325,12 +313,12 @@ async fn handshake(
         Ok(token) => token,
         Err(reason) => {
             tracing::info!(%reason, "auth failed");
-            kill.kill(CloseCode::AuthFailed, reason);
+            outbox.kill(CloseCode::AuthFailed, reason);
             return None;
         }
     };
     if !app.claim_socket(token.user) {
-        kill.kill(
+        outbox.kill(
             CloseCode::TooManyConnections,
             "too many connections for this user",
         );
@@ -351,7 +339,7 @@ async fn handshake(
                     "server storage unavailable"
                 }
             };
-            kill.kill(CloseCode::AuthFailed, reason);
+            outbox.kill(CloseCode::AuthFailed, reason);
             return None;
         }
     };
@@ -362,8 +350,7 @@ async fn handshake(
         personal_space: space.id,
         did: token.did,
         expires_at: AtomicU64::new(token.expires_at),
-        queue: queue.clone(),
-        kill: kill.clone(),
+        outbox: outbox.clone(),
         subscriptions: Mutex::new(HashSet::new()),
         peers: Mutex::new(HashMap::new()),
         closed: AtomicBool::new(false),
@@ -400,7 +387,7 @@ async fn serve(conn: &Arc<Conn>, stream: &mut SplitStream<WebSocket>) {
         let until_expiry = Duration::from_secs(expires_at.saturating_sub(unix_now()));
         let msg = tokio::select! {
             msg = tokio::time::timeout(idle_limit, stream.next()) => msg,
-            _ = conn.kill.killed() => return,
+            _ = conn.outbox.killed() => return,
             _ = tokio::time::sleep(until_expiry) => {
                 if conn.expires_at.load(Ordering::Relaxed) <= unix_now() {
                     expire(conn).await;
@@ -413,13 +400,13 @@ async fn serve(conn: &Arc<Conn>, stream: &mut SplitStream<WebSocket>) {
             Ok(Some(Ok(Message::Binary(bytes)))) => bytes,
             Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
             Ok(Some(Ok(Message::Text(_)))) => {
-                conn.kill
+                conn.outbox
                     .kill(CloseCode::ProtocolError, "text frames are not allowed");
                 return;
             }
             Ok(Some(Ok(Message::Close(_)) | Err(_)) | None) => return,
             Err(_) => {
-                conn.kill
+                conn.outbox
                     .kill(CloseCode::ProtocolError, "no traffic, not even pongs");
                 return;
             }
@@ -430,14 +417,14 @@ async fn serve(conn: &Arc<Conn>, stream: &mut SplitStream<WebSocket>) {
             // v1 defines no client notifications; unknown ones are ignored.
             Ok(Frame::Notification(_)) => continue,
             Ok(Frame::Response(_) | Frame::Chunk(_)) => {
-                conn.kill.kill(
+                conn.outbox.kill(
                     CloseCode::ProtocolError,
                     "unexpected frame type from a client",
                 );
                 return;
             }
             Err(e) => {
-                conn.kill
+                conn.outbox
                     .kill(CloseCode::ProtocolError, format!("undecodable frame: {e}"));
                 return;
             }
@@ -466,7 +453,7 @@ async fn expire(conn: &Arc<Conn>) {
     if let Ok(frame) = Frame::notification(&notification) {
         conn.send(&frame).await;
     }
-    conn.kill
+    conn.outbox
         .kill(CloseCode::TokenExpired, "access token expired");
 }
 
@@ -953,28 +940,54 @@ async fn chunk(conn: &Conn, id: u32, item: PullChunk) {
 }
 
 /// Owns the sink: sends queued frames, keepalive pings and the close frame.
+///
+/// It sleeps until the outbox has frames or a close (one wake-up for all
+/// that queued meanwhile), writes them and flushes once. The futures it
+/// waits on live as long as it does, so a wake-up re-registers nothing but
+/// the outbox's waker.
 async fn writer(
     mut sink: SplitSink<WebSocket, Message>,
-    mut outbound: mpsc::Receiver<Bytes>,
-    kill: Arc<KillSwitch>,
+    outbox: Arc<Outbox>,
     keepalive: Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut ping = tokio::time::interval(keepalive);
-    ping.tick().await;
+    let ping = tokio::time::sleep(keepalive);
+    tokio::pin!(ping);
+    let stopping = stopped(&mut shutdown);
+    tokio::pin!(stopping);
+    let mut shutting_down = false;
+    let mut batch = Vec::new();
     loop {
-        tokio::select! {
+        let next = tokio::select! {
             biased;
-            (code, reason) = kill.killed() => {
+            next = outbox.next(&mut batch) => next,
+            () = &mut stopping, if !shutting_down => {
+                // Going away; the close frame goes out on the next turn.
+                shutting_down = true;
+                outbox.close_with(1001, "server shutting down");
+                continue;
+            }
+            () = &mut ping => {
+                ping.as_mut().reset(tokio::time::Instant::now() + keepalive);
+                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+        };
+        match next {
+            Next::Frames => {
+                if !write_all(&mut sink, &mut batch).await {
+                    break;
+                }
+            }
+            Next::Close(code, reason) => {
                 // Frames queued before the close (e.g. `revoked`) go out
                 // first, except for a slow consumer, whose queue is the
                 // problem.
                 if code != CloseCode::SlowConsumer.code() {
-                    while let Ok(bytes) = outbound.try_recv() {
-                        if sink.send(Message::Binary(bytes)).await.is_err() {
-                            break;
-                        }
-                    }
+                    outbox.drain(&mut batch);
+                    let _ = write_all(&mut sink, &mut batch).await;
                 }
                 let _ = sink
                     .send(Message::Close(Some(CloseFrame {
@@ -984,39 +997,21 @@ async fn writer(
                     .await;
                 break;
             }
-            () = stopped(&mut shutdown) => {
-                // Going away; the close frame goes out on the next turn.
-                kill.close_with(1001, "server shutting down");
-            }
-            frame = outbound.recv() => match frame {
-                Some(bytes) => {
-                    // Write everything already queued, then flush once: a
-                    // pull stream costs one syscall per burst, not per frame.
-                    let mut ok = sink.feed(Message::Binary(bytes)).await.is_ok();
-                    let mut burst = 1;
-                    while ok && burst < 64 {
-                        let Ok(more) = outbound.try_recv() else { break };
-                        ok = sink.feed(Message::Binary(more)).await.is_ok();
-                        burst += 1;
-                    }
-                    if !ok || sink.flush().await.is_err() {
-                        break;
-                    }
-                }
-                None => {
-                    let _ = sink.close().await;
-                    break;
-                }
-            },
-            _ = ping.tick() => {
-                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
-                    break;
-                }
-            }
         }
     }
     // Wake the reader if the socket died under the writer.
-    kill.close_with(1000, "connection closed");
+    outbox.close_with(1000, "connection closed");
+}
+
+/// Writes `batch` (emptying it) and flushes once: a burst costs one
+/// syscall, not one per frame. False if the socket failed.
+async fn write_all(sink: &mut SplitSink<WebSocket, Message>, batch: &mut Vec<Bytes>) -> bool {
+    for bytes in batch.drain(..) {
+        if sink.feed(Message::Binary(bytes)).await.is_err() {
+            return false;
+        }
+    }
+    sink.flush().await.is_ok()
 }
 
 /// Resolves once the server shuts down (the watch guard is dropped here, so

@@ -429,18 +429,30 @@ async fn expired_tokens_close_with_4001_unless_refreshed(backend: Backend) {
 }
 
 async fn slow_consumers_are_closed_not_skipped(backend: Backend) {
-    let limits = Limits {
+    // Two frames of notifications: the queue is full by count.
+    let by_frames = Limits {
         queue_frames: 2,
         ..Limits::default()
     };
-    let server = TestServer::start_with(backend, "slow_consumer", limits).await;
+    fills_until_closed(backend, "slow_consumer_frames", by_frames).await;
+    // Room for a thousand frames but 4 MiB: full by bytes, 1 MiB records.
+    let by_bytes = Limits {
+        queue_bytes: 4 << 20,
+        ..Limits::default()
+    };
+    fills_until_closed(backend, "slow_consumer_bytes", by_bytes).await;
+}
+
+/// A subscriber that stops reading while 1 MiB records are pushed: the
+/// notifications fill the socket buffers and then its queue, and it is
+/// closed with 4006 while the pushes all succeed.
+async fn fills_until_closed(backend: Backend, name: &str, limits: Limits) {
+    let server = TestServer::start_with(backend, name, limits).await;
     let alice = server.user(1);
     let (mut reader, _) = server.client(&alice).await;
     let (mut writer, _) = server.client(&alice).await;
     let space = alice.personal_space;
     reader.subscribe(space, None).await;
-    // The reader stops reading; 1 MiB notifications fill the socket buffers
-    // and then its two-frame queue.
     let blob = vec![0x42u8; 1 << 20];
     let mut cursor = 0;
     for i in 0..40u128 {
@@ -455,6 +467,58 @@ async fn slow_consumers_are_closed_not_skipped(backend: Backend) {
     }
     assert_eq!(cursor, 40);
     assert_eq!(reader.closed().await, Some(4006));
+}
+
+async fn a_slow_pull_leaves_room_for_notifications(backend: Backend) {
+    let limits = Limits {
+        queue_frames: 8,
+        ..Limits::default()
+    };
+    let server = TestServer::start_with(backend, "pull_room", limits).await;
+    let alice = server.user(1);
+    let (mut writer, _) = server.client(&alice).await;
+    let space = alice.personal_space;
+    let blob = vec![0x42u8; 1 << 20];
+    for i in 0..30u128 {
+        writer
+            .call(push(space, vec![change(i, &blob, 0)]))
+            .await
+            .unwrap();
+    }
+    let (mut reader, _) = server.client(&alice).await;
+    reader.subscribe(space, None).await;
+    let pull = reader
+        .send(PullParams {
+            spaces: vec![PullSpace {
+                id: space,
+                since: 0,
+                cap: None,
+            }],
+        })
+        .await;
+    // The reader does not read yet: 30 MiB of chunks fill the socket
+    // buffers and then the connection's room for its own frames, where the
+    // pull waits.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for i in 0..3u128 {
+        writer
+            .call(push(space, vec![change(100 + i, b"small", 0)]))
+            .await
+            .unwrap();
+    }
+    // The notifications had room of their own: nothing was closed, the
+    // pull completes and every `sync` arrives.
+    let (mut records, mut syncs, mut done) = (0, 0, false);
+    while !done || syncs < 3 {
+        match reader.next().await {
+            Incoming::Chunk(id, PullChunk::Record(_)) if id == pull => records += 1,
+            Incoming::Response(r) if r.id == pull => done = true,
+            Incoming::Notification(Notification::Sync(_)) => syncs += 1,
+            Incoming::Closed(code) => panic!("closed with {code:?} during a pull"),
+            _ => {}
+        }
+    }
+    assert_eq!((records, syncs), (30, 3));
 }
 
 async fn health_answers(backend: Backend) {
@@ -642,6 +706,7 @@ both_backends!(
     bad_input_gets_errors_and_closes,
     expired_tokens_close_with_4001_unless_refreshed,
     slow_consumers_are_closed_not_skipped,
+    a_slow_pull_leaves_room_for_notifications,
     health_answers,
     pulls_behind_the_compaction_horizon_start_over,
     pushes_past_the_storage_quota_are_refused,

@@ -105,7 +105,7 @@ pub(super) async fn snapshot(conn: &Conn, spaces: &[Uuid]) {
     for space in spaces {
         conn.app
             .presence
-            .send_snapshot(*space, conn.id, &conn.queue, &conn.kill)
+            .send_snapshot(*space, conn.id, &conn.outbox)
             .await;
     }
 }

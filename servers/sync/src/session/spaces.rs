@@ -12,12 +12,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use sealbase_crypto::{Capability, TokenHash};
 use sealbase_protocol::{
-    CapRevokeParams, CloseCode, Deks, DeksGetParams, DeksRewrapParams, DeksRewrapped, Empty,
-    EpochBeginParams, EpochBegun, EpochCompleteParams, EpochKeys, ErrorBody, ErrorCode, Frame,
-    Hash, KeysGetParams, MembershipAppendParams, MembershipAppended, MembershipEntry,
-    MembershipList, MembershipListParams, MembershipNotification, Notification, PullChunk,
-    PulledFile, PulledKey, PulledMembership, SealedEpochKey, SpaceCreateParams, SpaceCreated,
-    SyncNotification, WrappedKey,
+    CapRevokeParams, Deks, DeksGetParams, DeksRewrapParams, DeksRewrapped, Empty, EpochBeginParams,
+    EpochBegun, EpochCompleteParams, EpochKeys, ErrorBody, ErrorCode, Frame, Hash, KeysGetParams,
+    MembershipAppendParams, MembershipAppended, MembershipEntry, MembershipList,
+    MembershipListParams, MembershipNotification, Notification, PullChunk, PulledFile, PulledKey,
+    PulledMembership, SealedEpochKey, SpaceCreateParams, SpaceCreated, SyncNotification,
+    WrappedKey,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -297,12 +297,9 @@ pub(super) async fn begin_epoch(
             keys,
         });
         match Frame::notification(&notification).and_then(|f| f.encode()) {
+            // A full backlog closes the subscriber with 4006.
             Ok(bytes) => {
-                if subscriber.queue.try_send(Bytes::from(bytes)).is_err() {
-                    subscriber
-                        .kill
-                        .kill(CloseCode::SlowConsumer, "send queue full");
-                }
+                let _ = subscriber.notify(Bytes::from(bytes));
             }
             Err(e) => tracing::warn!(error = %e, "epoch notification not sent"),
         }

@@ -226,10 +226,11 @@ impl Client {
             "Sec-WebSocket-Protocol",
             sealbase_protocol::SUBPROTOCOL.parse().unwrap(),
         );
-        // tungstenite zeroes its whole read buffer before every read: the
-        // 128 KiB default costs more than the frames a test reads.
+        // tungstenite zeroes its read buffer before every read: the 128 KiB
+        // default costs more than the frames a test reads (a notification
+        // is about 1 KiB; larger frames take a few reads).
         let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-            .read_buffer_size(32 * 1024);
+            .read_buffer_size(4 * 1024);
         let (ws, response) =
             tokio_tungstenite::connect_async_with_config(request, Some(config), true)
                 .await
