@@ -20,17 +20,22 @@
 mod common;
 
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Client, Incoming, User};
+use futures_util::StreamExt;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use sealbase_crypto::Identity;
 use sealbase_protocol::{
-    CallResult, Change, Notification, PullChunk, PullParams, PullSpace, PushParams, PushResult,
-    Uuid, WrappedKey,
+    CallResult, Change, Frame, Notification, PullChunk, PullParams, PullSpace, PushParams,
+    PushResult, Uuid, WrappedKey,
 };
 use sealbase_sync::testing::TestIssuer;
+use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::Message;
 
 /// The driver allocates like the server does (see `src/main.rs`), so the
 /// two cores it shares with the server are not spent in malloc's locks.
@@ -227,6 +232,12 @@ async fn pull_from_zero(server: &Server, n: u64, runs: usize) -> (f64, Duration)
 }
 
 /// p50 and p99 of push → `sync` arrival across `subscribers` connections.
+///
+/// Each subscriber is a task reading its own socket, as a device would; it
+/// decodes every frame and notes when each `sync` arrived. The writer waits
+/// for the last subscriber of one push before the next push, woken once per
+/// push: the arrivals themselves wake nobody, so the driver spends its CPU
+/// on the sockets, not on reporting.
 async fn notification_latency(
     server: &Server,
     subscribers: usize,
@@ -234,48 +245,79 @@ async fn notification_latency(
 ) -> (Duration, Duration, Cpu) {
     let u = user(3000 + subscribers as u64);
     let space = u.personal_space;
-    // One reader task per subscriber for the whole run, reporting when each
-    // `sync` arrives.
-    let (tx, mut arrivals) = tokio::sync::mpsc::unbounded_channel();
+    let arrived = Arc::new(Arrivals::default());
     let mut readers = Vec::new();
     for _ in 0..subscribers {
         let mut c = server.client(&u).await;
         c.subscribe(space, None).await;
-        let tx = tx.clone();
+        let arrived = arrived.clone();
         readers.push(tokio::spawn(async move {
-            for _ in 0..pushes {
-                while !matches!(c.notification().await, Notification::Sync(_)) {}
-                tx.send(Instant::now()).unwrap();
+            let mut at = Vec::with_capacity(pushes as usize);
+            while at.len() < pushes as usize {
+                let msg = c.ws.next().await.expect("socket closed").unwrap();
+                let Message::Binary(bytes) = msg else {
+                    continue;
+                };
+                let Frame::Notification(n) = sealbase_protocol::decode(&bytes).unwrap() else {
+                    continue;
+                };
+                if let Notification::Sync(sync) = Notification::from_raw(&n).unwrap() {
+                    at.push(Instant::now());
+                    assert_eq!(sync.cursor, at.len() as u64, "a sync per push, in order");
+                    arrived.one(subscribers);
+                }
             }
+            at
         }));
     }
-    drop(tx);
     let mut writer = server.client(&u).await;
     let blob = vec![0x5au8; 1024];
-    let mut samples = Vec::new();
+    let mut sent = Vec::new();
     let server_pid = server.child.id().to_string();
     let (server_cpu, driver_cpu) = (cpu_seconds(&server_pid), cpu_seconds("self"));
     for p in 0..pushes {
-        let sent = Instant::now();
+        let waiting = arrived.all.notified();
+        sent.push(Instant::now());
         push(&mut writer, space, batch(p * 10, 1, &blob)).await;
         // Every subscriber receives this push's notification before the
         // next push.
-        for _ in 0..subscribers {
-            let at = arrivals.recv().await.unwrap();
-            samples.push(at.duration_since(sent));
-        }
+        tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("not every subscriber got the sync within 10 s");
     }
     let deliveries = (pushes * subscribers as u64) as f64;
     let cpu = Cpu {
         server_us: (cpu_seconds(&server_pid) - server_cpu) * 1e6 / deliveries,
         driver_us: (cpu_seconds("self") - driver_cpu) * 1e6 / deliveries,
     };
+    let mut samples = Vec::new();
     for r in readers {
-        r.await.unwrap();
+        let at = r.await.unwrap();
+        samples.extend(
+            at.iter()
+                .zip(&sent)
+                .map(|(at, sent)| at.duration_since(*sent)),
+        );
     }
     samples.sort();
     let pick = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
     (pick(0.5), pick(0.99), cpu)
+}
+
+/// Counts the subscribers that received the current push's `sync`; the
+/// last one wakes the writer.
+#[derive(Default)]
+struct Arrivals {
+    count: AtomicUsize,
+    all: Notify,
+}
+
+impl Arrivals {
+    fn one(&self, subscribers: usize) {
+        if (self.count.fetch_add(1, Ordering::AcqRel) + 1).is_multiple_of(subscribers) {
+            self.all.notify_one();
+        }
+    }
 }
 
 /// CPU time per delivered notification, in the server and in this driver.
@@ -333,14 +375,22 @@ async fn main() {
         .and_then(|i| args.get(i + 1))
         .cloned();
     let run = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    // The value after `flag`, a number.
+    let number = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .map(|n| {
+                n.parse::<usize>()
+                    .unwrap_or_else(|_| panic!("{flag} takes a number"))
+            })
+    };
     // `--pull-runs N` repeats the pull N times (default 5; more for a
     // profile in which the pulls outweigh filling the space).
-    let pull_runs: usize = args
-        .iter()
-        .position(|a| a == "--pull-runs")
-        .and_then(|i| args.get(i + 1))
-        .map(|n| n.parse().expect("--pull-runs takes a number"))
-        .unwrap_or(5);
+    let pull_runs = number("--pull-runs").unwrap_or(5);
+    // `--subscribers N` and `--pushes N` replace the notification
+    // scenario's 100 and 1,000 subscribers and its 50 pushes.
+    let subscriber_counts = number("--subscribers").map_or(vec![100, 1000], |n| vec![n]);
     let scale: u64 = if quick { 10 } else { 1 };
     let uscale = scale as usize;
     for backend in backends {
@@ -373,12 +423,12 @@ async fn main() {
                 first.as_secs_f64() * 1e3
             );
         }
-        for subscribers in [100usize, 1000] {
+        for &subscribers in &subscriber_counts {
             if !run("notify") {
                 break;
             }
-            let (p50, p99, cpu) =
-                notification_latency(&server, subscribers / uscale, 50 / scale).await;
+            let pushes = number("--pushes").map_or(50 / scale, |n| n as u64);
+            let (p50, p99, cpu) = notification_latency(&server, subscribers / uscale, pushes).await;
             println!(
                 "push -> sync notification, {} subscribers: p50 {:.2} ms, p99 {:.2} ms \
                  (CPU per delivery: server {:.1} us, driver {:.1} us)",
