@@ -105,6 +105,34 @@ struct Queue {
     blocked: bool,
 }
 
+impl Queue {
+    fn push(&mut self, frame: Bytes, kind: Kind) {
+        match kind {
+            Kind::Own => self.own.add(frame.len()),
+            Kind::Notification => self.notifications.add(frame.len()),
+        }
+        self.frames.push_back((frame, kind));
+    }
+
+    fn pop(&mut self) -> Option<(Bytes, Kind)> {
+        let (frame, kind) = self.frames.pop_front()?;
+        match kind {
+            Kind::Own => self.own.remove(frame.len()),
+            Kind::Notification => self.notifications.remove(frame.len()),
+        }
+        Some((frame, kind))
+    }
+}
+
+/// Releases the lock, then wakes the writer if it was waiting.
+fn wake_writer(mut queue: MutexGuard<'_, Queue>) {
+    let writer = queue.writer.take();
+    drop(queue);
+    if let Some(writer) = writer {
+        writer.wake();
+    }
+}
+
 /// The outbound side of one connection: its queue, and its close request.
 #[derive(Debug)]
 pub struct Outbox {
@@ -173,13 +201,8 @@ impl Outbox {
         if !queue.notifications.admits(1, frame.len(), self.limits) {
             return Ok(Some(frame));
         }
-        queue.notifications.add(frame.len());
-        queue.frames.push_back((frame, Kind::Notification));
-        let writer = queue.writer.take();
-        drop(queue);
-        if let Some(writer) = writer {
-            writer.wake();
-        }
+        queue.push(frame, Kind::Notification);
+        wake_writer(queue);
         Ok(None)
     }
 
@@ -202,23 +225,22 @@ impl Outbox {
             if self.close.get().is_some() {
                 return false;
             }
-            let (waiting, writer) = {
+            let waiting = {
                 let mut queue = self.queue();
                 let mut queued = false;
                 while let Some(frame) =
                     frames.next_if(|f| queue.own.admits(1, f.len(), self.limits))
                 {
-                    queue.own.add(frame.len());
-                    queue.frames.push_back((frame, Kind::Own));
+                    queue.push(frame, Kind::Own);
                     queued = true;
                 }
                 let waiting = frames.peek().is_some();
                 queue.blocked |= waiting;
-                (waiting, if queued { queue.writer.take() } else { None })
+                if queued {
+                    wake_writer(queue);
+                }
+                waiting
             };
-            if let Some(writer) = writer {
-                writer.wake();
-            }
             if waiting {
                 tokio::select! {
                     () = room => {}
@@ -305,18 +327,12 @@ impl Outbox {
         let (mut taken, mut bytes) = (0, 0);
         let mut own = false;
         while taken < BATCH_FRAMES && (taken == 0 || bytes < BATCH_BYTES) {
-            let Some((frame, kind)) = queue.frames.pop_front() else {
+            let Some((frame, kind)) = queue.pop() else {
                 break;
             };
             taken += 1;
             bytes += frame.len();
-            match kind {
-                Kind::Own => {
-                    queue.own.remove(frame.len());
-                    own = true;
-                }
-                Kind::Notification => queue.notifications.remove(frame.len()),
-            }
+            own |= kind == Kind::Own;
             batch.push(frame);
         }
         if own && std::mem::take(&mut queue.blocked) {
@@ -336,10 +352,7 @@ impl Outbox {
         if self.close.set((code, detail.into())).is_ok() {
             self.closing.notify_waiters();
             self.room.notify_waiters();
-            let writer = self.queue().writer.take();
-            if let Some(writer) = writer {
-                writer.wake();
-            }
+            wake_writer(self.queue());
         }
     }
 
@@ -366,11 +379,7 @@ impl Outbox {
     #[cfg(test)]
     pub(crate) fn try_recv(&self) -> Option<Bytes> {
         let mut queue = self.queue();
-        let (frame, kind) = queue.frames.pop_front()?;
-        match kind {
-            Kind::Own => queue.own.remove(frame.len()),
-            Kind::Notification => queue.notifications.remove(frame.len()),
-        }
+        let (frame, kind) = queue.pop()?;
         if kind == Kind::Own && std::mem::take(&mut queue.blocked) {
             self.room.notify_waiters();
         }
@@ -415,14 +424,9 @@ impl Reservation<'_> {
         let mut queue = outbox.queue();
         queue.own.frames -= std::mem::take(&mut self.slots);
         for frame in frames {
-            queue.own.add(frame.len());
-            queue.frames.push_back((frame, Kind::Own));
+            queue.push(frame, Kind::Own);
         }
-        let writer = queue.writer.take();
-        drop(queue);
-        if let Some(writer) = writer {
-            writer.wake();
-        }
+        wake_writer(queue);
     }
 }
 
