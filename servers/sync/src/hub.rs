@@ -183,17 +183,24 @@ impl Hub {
 
     fn offer(&self, targets: Vec<Subscriber>, frame: &Bytes) {
         for sub in targets {
-            match sub.notify(frame.clone()) {
-                Ok(()) => {
-                    self.stats.delivered.fetch_add(1, Ordering::Relaxed);
-                }
-                // `notify` has closed it with 4006.
-                Err(Refused::SlowConsumer) => {
-                    self.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
-                }
-                // The connection is already going away.
-                Err(Refused::Closing) => {}
+            self.offer_one(&sub, frame.clone());
+        }
+    }
+
+    /// Offers a frame made for one subscriber (e.g. the epoch keys sealed
+    /// to its member), with the same slow-consumer rule and the same
+    /// counters as [`Hub::publish`].
+    pub fn offer_one(&self, sub: &Subscriber, frame: Bytes) {
+        match sub.notify(frame) {
+            Ok(()) => {
+                self.stats.delivered.fetch_add(1, Ordering::Relaxed);
             }
+            // `notify` has closed it with 4006.
+            Err(Refused::SlowConsumer) => {
+                self.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
+            }
+            // The connection is already going away.
+            Err(Refused::Closing) => {}
         }
     }
 
@@ -244,6 +251,15 @@ mod tests {
         hub.publish(space, &frame, None);
         assert_eq!(b.reason().unwrap().0, CloseCode::SlowConsumer.code());
         assert_eq!(hub.stats.slow_consumers.load(Ordering::Relaxed), 1);
+
+        // A frame made for one subscriber counts the same way.
+        let delivered = hub.stats.delivered.load(Ordering::Relaxed);
+        let d = subscriber(1);
+        hub.offer_one(&d, frame.clone());
+        assert_eq!(hub.stats.delivered.load(Ordering::Relaxed), delivered + 1);
+        hub.offer_one(&d, frame.clone());
+        assert_eq!(d.reason().unwrap().0, CloseCode::SlowConsumer.code());
+        assert_eq!(hub.stats.slow_consumers.load(Ordering::Relaxed), 2);
 
         hub.baseline(space, 4);
         hub.baseline(space, 6);

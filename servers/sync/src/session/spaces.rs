@@ -298,9 +298,7 @@ pub(super) async fn begin_epoch(
         });
         match Frame::notification(&notification).and_then(|f| f.encode()) {
             // A full backlog closes the subscriber with 4006.
-            Ok(bytes) => {
-                let _ = subscriber.notify(Bytes::from(bytes));
-            }
+            Ok(bytes) => conn.app.hub.offer_one(&subscriber, Bytes::from(bytes)),
             Err(e) => tracing::warn!(error = %e, "epoch notification not sent"),
         }
     }
