@@ -7,6 +7,12 @@
 //! so its memory can be read from `/proc/PID/status`; client and server
 //! still share the machine's two cores, as in the upstream measurements the
 //! goals in the sync server issue compare against.
+//!
+//! After the notification figures it prints the machine's floor for the
+//! same deliveries: the same number of loopback connections and bytes per
+//! frame, written by plain threads with no server in between
+//! (`support/epoll.rs`). A machine whose floor is above a goal cannot show
+//! any server meeting it.
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -18,6 +24,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/epoll.rs"]
+mod epoll;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -35,7 +43,10 @@ use sealbase_protocol::{
 };
 use sealbase_sync::testing::TestIssuer;
 use tokio::sync::Notify;
+use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
 /// The driver allocates like the server does (see `src/main.rs`), so the
 /// two cores it shares with the server are not spent in malloc's locks.
@@ -124,6 +135,10 @@ impl Server {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap()
     }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
 }
 
 fn user(seed: u64) -> User {
@@ -231,44 +246,96 @@ async fn pull_from_zero(server: &Server, n: u64, runs: usize) -> (f64, Duration)
     (rates[runs / 2], firsts[runs / 2])
 }
 
+/// How the notification scenario's subscribers read their sockets.
+#[derive(Clone, Copy, PartialEq)]
+enum Readers {
+    /// A tokio task per subscriber reading through tokio-tungstenite, as a
+    /// Rust client on a device would.
+    Tasks,
+    /// Two threads on `epoll` reading every subscriber's socket
+    /// (`support/epoll.rs`): the least driver CPU per delivery, so the two
+    /// shared cores go to the server.
+    Epoll,
+}
+
 /// p50 and p99 of push → `sync` arrival across `subscribers` connections.
 ///
-/// Each subscriber is a task reading its own socket, as a device would; it
-/// decodes every frame and notes when each `sync` arrived. The writer waits
-/// for the last subscriber of one push before the next push, woken once per
-/// push: the arrivals themselves wake nobody, so the driver spends its CPU
-/// on the sockets, not on reporting.
+/// Every subscriber's frames are decoded (WebSocket, then CBOR) and each
+/// `sync` is checked to carry the next cursor. The writer waits for the
+/// last subscriber of one push before the next push, woken once per push:
+/// the arrivals themselves wake nobody, so the driver spends its CPU on the
+/// sockets, not on reporting.
 async fn notification_latency(
     server: &Server,
     subscribers: usize,
     pushes: u64,
-) -> (Duration, Duration, Cpu) {
-    let u = user(3000 + subscribers as u64);
+    readers: Readers,
+) -> Notified {
+    let u = user(3000 + subscribers as u64 + 10_000 * u64::from(readers == Readers::Epoll));
     let space = u.personal_space;
-    let arrived = Arc::new(Arrivals::default());
-    let mut readers = Vec::new();
+    let rounds = pushes as usize;
+    let mut clients = Vec::with_capacity(subscribers);
     for _ in 0..subscribers {
         let mut c = server.client(&u).await;
         c.subscribe(space, None).await;
-        let arrived = arrived.clone();
-        readers.push(tokio::spawn(async move {
-            let mut at = Vec::with_capacity(pushes as usize);
-            while at.len() < pushes as usize {
-                let msg = c.ws.next().await.expect("socket closed").unwrap();
-                let Message::Binary(bytes) = msg else {
-                    continue;
-                };
-                let Frame::Notification(n) = sealbase_protocol::decode(&bytes).unwrap() else {
-                    continue;
-                };
-                if let Notification::Sync(sync) = Notification::from_raw(&n).unwrap() {
-                    at.push(Instant::now());
-                    assert_eq!(sync.cursor, at.len() as u64, "a sync per push, in order");
-                    arrived.one(subscribers);
-                }
+        clients.push(c);
+    }
+    let frame_len = Arc::new(AtomicUsize::new(0));
+    let tasks = Arc::new(Arrivals::default());
+    let threads = Arc::new(epoll::Delivered::default());
+    let (mut task_readers, mut thread_readers) = (Vec::new(), Vec::new());
+    match readers {
+        Readers::Tasks => {
+            for mut c in clients {
+                let (arrived, frame_len) = (tasks.clone(), frame_len.clone());
+                task_readers.push(tokio::spawn(async move {
+                    let mut at = Vec::with_capacity(rounds);
+                    while at.len() < rounds {
+                        let msg = c.ws.next().await.expect("socket closed").unwrap();
+                        let Message::Binary(bytes) = msg else {
+                            continue;
+                        };
+                        if let Some(cursor) = sync_cursor(&bytes) {
+                            at.push(Instant::now());
+                            frame_len.store(ws_frame_len(bytes.len()), Ordering::Relaxed);
+                            assert_eq!(cursor, at.len() as u64, "a sync per push, in order");
+                            arrived.one(subscribers);
+                        }
+                    }
+                    at
+                }));
             }
-            at
-        }));
+        }
+        Readers::Epoll => {
+            // The handshake, auth and subscribe went through tungstenite;
+            // nothing has been sent since, so its buffers are empty and the
+            // socket is taken over as it is.
+            let sockets = clients
+                .into_iter()
+                .map(|c| match c.ws.into_inner() {
+                    MaybeTlsStream::Plain(s) => s.into_std().unwrap(),
+                    _ => unreachable!("the load generator connects without TLS"),
+                })
+                .collect();
+            let frame_len = frame_len.clone();
+            let mut cursors = vec![0u64; subscribers];
+            let parse = move |socket: usize, pending: &mut Vec<u8>| {
+                let mut arrived = 0;
+                while let Some((header, start, end)) = ws_frame(pending) {
+                    if header.opcode == OpCode::Data(Data::Binary)
+                        && let Some(cursor) = sync_cursor(&pending[start..end])
+                    {
+                        cursors[socket] += 1;
+                        assert_eq!(cursor, cursors[socket], "a sync per push, in order");
+                        frame_len.store(end, Ordering::Relaxed);
+                        arrived += 1;
+                    }
+                    pending.drain(..end);
+                }
+                arrived
+            };
+            thread_readers = epoll::read_rounds(sockets, 2, rounds, &threads, parse);
+        }
     }
     let mut writer = server.client(&u).await;
     let blob = vec![0x5au8; 1024];
@@ -276,32 +343,102 @@ async fn notification_latency(
     let server_pid = server.child.id().to_string();
     let (server_cpu, driver_cpu) = (cpu_seconds(&server_pid), cpu_seconds("self"));
     for p in 0..pushes {
-        let waiting = arrived.all.notified();
+        let waiting = tasks.all.notified();
         sent.push(Instant::now());
         push(&mut writer, space, batch(p * 10, 1, &blob)).await;
         // Every subscriber receives this push's notification before the
         // next push.
-        tokio::time::timeout(Duration::from_secs(10), waiting)
-            .await
-            .expect("not every subscriber got the sync within 10 s");
+        match readers {
+            Readers::Tasks => tokio::time::timeout(Duration::from_secs(10), waiting)
+                .await
+                .expect("not every subscriber got the sync within 10 s"),
+            Readers::Epoll => tokio::task::block_in_place(|| {
+                threads.wait_for(subscribers * (p as usize + 1));
+            }),
+        }
     }
     let deliveries = (pushes * subscribers as u64) as f64;
     let cpu = Cpu {
         server_us: (cpu_seconds(&server_pid) - server_cpu) * 1e6 / deliveries,
         driver_us: (cpu_seconds("self") - driver_cpu) * 1e6 / deliveries,
     };
+    let arrivals = match readers {
+        Readers::Tasks => {
+            let mut all = Vec::new();
+            for r in task_readers {
+                all.push(r.await.unwrap());
+            }
+            all
+        }
+        Readers::Epoll => epoll::join_rounds(thread_readers),
+    };
     let mut samples = Vec::new();
-    for r in readers {
-        let at = r.await.unwrap();
-        samples.extend(
-            at.iter()
-                .zip(&sent)
-                .map(|(at, sent)| at.duration_since(*sent)),
-        );
+    let mut last = vec![Duration::ZERO; sent.len()];
+    for at in arrivals {
+        for (i, (at, sent)) in at.iter().zip(&sent).enumerate() {
+            let latency = at.duration_since(*sent);
+            samples.push(latency);
+            last[i] = last[i].max(latency);
+        }
     }
     samples.sort();
+    last.sort();
     let pick = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
-    (pick(0.5), pick(0.99), cpu)
+    Notified {
+        p50: pick(0.5),
+        p99: pick(0.99),
+        last_p50: last[last.len() / 2],
+        cpu,
+        frame_len: frame_len.load(Ordering::Relaxed),
+    }
+}
+
+/// The cursor of a `sync` notification frame; `None` for any other frame.
+fn sync_cursor(frame: &[u8]) -> Option<u64> {
+    let Frame::Notification(n) = sealbase_protocol::decode(frame).unwrap() else {
+        return None;
+    };
+    match Notification::from_raw(&n).unwrap() {
+        Notification::Sync(sync) => Some(sync.cursor),
+        _ => None,
+    }
+}
+
+/// The first complete WebSocket frame in `bytes`: its header and where its
+/// payload starts and ends. Frames from a server are not masked.
+fn ws_frame(bytes: &[u8]) -> Option<(FrameHeader, usize, usize)> {
+    let mut cursor = std::io::Cursor::new(bytes);
+    let (header, len) = FrameHeader::parse(&mut cursor).unwrap()?;
+    assert!(
+        header.mask.is_none() && header.is_final,
+        "one unmasked frame per message"
+    );
+    let start = cursor.position() as usize;
+    let end = start + usize::try_from(len).unwrap();
+    (end <= bytes.len()).then_some((header, start, end))
+}
+
+/// What the notification scenario measured.
+struct Notified {
+    p50: Duration,
+    p99: Duration,
+    /// The median over pushes of the push's last delivery.
+    last_p50: Duration,
+    cpu: Cpu,
+    /// Bytes on the wire of one `sync` notification (WebSocket header and
+    /// CBOR frame).
+    frame_len: usize,
+}
+
+/// Length of a server-to-client (unmasked) WebSocket binary frame carrying
+/// `payload` bytes (RFC 6455 §5.2).
+fn ws_frame_len(payload: usize) -> usize {
+    payload
+        + match payload {
+            0..=125 => 2,
+            126..=65535 => 4,
+            _ => 10,
+        }
 }
 
 /// Counts the subscribers that received the current push's `sync`; the
@@ -324,6 +461,11 @@ impl Arrivals {
 struct Cpu {
     server_us: f64,
     driver_us: f64,
+}
+
+/// CPU seconds of this process so far.
+fn own_cpu_seconds() -> f64 {
+    cpu_seconds("self")
 }
 
 /// User + system CPU seconds of process `pid` (all its threads) so far.
@@ -391,6 +533,19 @@ async fn main() {
     // `--subscribers N` and `--pushes N` replace the notification
     // scenario's 100 and 1,000 subscribers and its 50 pushes.
     let subscriber_counts = number("--subscribers").map_or(vec![100, 1000], |n| vec![n]);
+    // `--readers epoll` has the notification scenario's subscribers read
+    // on two epoll threads instead of a tokio task each (`--readers both`
+    // runs both); without it, the tasks, then the floor.
+    let readers_flag = args
+        .iter()
+        .position(|a| a == "--readers")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let readers_wanted = |name: &str| match readers_flag.as_deref() {
+        None => name == "tasks",
+        Some("both") => true,
+        Some(r) => r == name,
+    };
     let scale: u64 = if quick { 10 } else { 1 };
     let uscale = scale as usize;
     for backend in backends {
@@ -428,16 +583,46 @@ async fn main() {
                 break;
             }
             let pushes = number("--pushes").map_or(50 / scale, |n| n as u64);
-            let (p50, p99, cpu) = notification_latency(&server, subscribers / uscale, pushes).await;
-            println!(
-                "push -> sync notification, {} subscribers: p50 {:.2} ms, p99 {:.2} ms \
-                 (CPU per delivery: server {:.1} us, driver {:.1} us)",
-                subscribers / uscale,
-                p50.as_secs_f64() * 1e3,
-                p99.as_secs_f64() * 1e3,
-                cpu.server_us,
-                cpu.driver_us,
-            );
+            let mut frame_len = 0;
+            for (readers, name) in [(Readers::Tasks, "tasks"), (Readers::Epoll, "epoll")] {
+                if !readers_wanted(name) {
+                    continue;
+                }
+                let n = notification_latency(&server, subscribers / uscale, pushes, readers).await;
+                println!(
+                    "push -> sync notification, {} subscribers ({name}): p50 {:.2} ms, \
+                     p99 {:.2} ms, last of a push {:.2} ms (median) \
+                     (CPU per delivery: server {:.1} us, driver {:.1} us)",
+                    subscribers / uscale,
+                    ms(n.p50),
+                    ms(n.p99),
+                    ms(n.last_p50),
+                    n.cpu.server_us,
+                    n.cpu.driver_us,
+                );
+                frame_len = n.frame_len;
+            }
+            // The same deliveries with no server: the machine's floor.
+            for (writers, readers) in [(1, 2), (2, 2)] {
+                if readers_flag.as_deref() == Some("epoll") {
+                    break;
+                }
+                let f = epoll::floor(
+                    subscribers / uscale,
+                    pushes as usize,
+                    frame_len,
+                    writers,
+                    readers,
+                    own_cpu_seconds,
+                );
+                println!(
+                    "  floor ({writers} writer / {readers} reader threads, {frame_len} bytes): \
+                     p50 {:.2} ms, p99 {:.2} ms (CPU per delivery {:.1} us)",
+                    ms(f.p50),
+                    ms(f.p99),
+                    f.cpu_us
+                );
+            }
         }
     }
 }
