@@ -138,12 +138,31 @@ impl Hub {
     /// Offers `frame` to every subscriber of `space` except `skip`. A full
     /// queue closes that subscriber with 4006.
     pub fn publish(&self, space: Uuid, frame: &Bytes, skip: Option<ConnId>) {
-        // Clone the handles so no send happens under the lock.
+        self.publish_with(space, skip, || Some(frame.clone()));
+    }
+
+    /// [`Hub::publish`] for a frame that costs something to make: `frame`
+    /// runs only when this process has a subscriber of `space` other than
+    /// `skip` (a push into a space nobody else watches here encodes
+    /// nothing). `None` from it sends nothing.
+    pub fn publish_with(
+        &self,
+        space: Uuid,
+        skip: Option<ConnId>,
+        frame: impl FnOnce() -> Option<Bytes>,
+    ) {
+        // Clone the handles so no send (and no encoding) happens under the
+        // lock.
         let targets = match self.spaces().subscribers.get(&space) {
             Some(subs) => others(subs, skip),
             None => return,
         };
-        self.offer(targets, frame);
+        if targets.is_empty() {
+            return;
+        }
+        if let Some(frame) = frame() {
+            self.offer(targets, &frame);
+        }
     }
 
     /// Registers `conn` as a connection whose mailbox is `mailbox`.
@@ -260,6 +279,19 @@ mod tests {
         hub.offer_one(&d, frame.clone());
         assert_eq!(d.reason().unwrap().0, CloseCode::SlowConsumer.code());
         assert_eq!(hub.stats.slow_consumers.load(Ordering::Relaxed), 2);
+
+        // Nothing is made for a space with no one to send it to.
+        let lonely = Uuid::from_bytes([2; 16]);
+        hub.publish_with(lonely, None, || panic!("no subscribers"));
+        hub.subscribe(lonely, 5, subscriber(8));
+        hub.publish_with(lonely, Some(5), || panic!("only the sender"));
+        let mut made = false;
+        hub.publish_with(lonely, None, || {
+            made = true;
+            Some(frame.clone())
+        });
+        assert!(made, "made for a subscriber");
+        hub.unsubscribe(lonely, 5);
 
         hub.baseline(space, 4);
         hub.baseline(space, 6);

@@ -699,33 +699,38 @@ async fn push(conn: &Arc<Conn>, p: PushParams) -> Result<PushResult, ErrorBody> 
         } => {
             // The deleted records' files: rows gone with the push, objects now.
             crate::files::delete_later(&conn.app, removed_files);
-            let notification = Notification::Sync(SyncNotification {
-                space: p.space,
-                prev,
-                cursor,
-                records: p
-                    .changes
-                    .into_iter()
-                    .map(|c| SyncedRecord {
-                        id: c.id,
-                        blob: c.blob,
-                        dek: c.dek,
-                    })
-                    .collect(),
-                keys: Vec::new(),
+            let space = p.space;
+            // Encoded once, and only if someone here subscribes; every
+            // subscriber gets the same bytes.
+            conn.app.hub.publish_with(space, Some(conn.id), || {
+                let notification = Notification::Sync(SyncNotification {
+                    space,
+                    prev,
+                    cursor,
+                    records: p
+                        .changes
+                        .into_iter()
+                        .map(|c| SyncedRecord {
+                            id: c.id,
+                            blob: c.blob,
+                            dek: c.dek,
+                        })
+                        .collect(),
+                    keys: Vec::new(),
+                });
+                match Frame::notification(&notification).and_then(|f| f.encode()) {
+                    Ok(bytes) => Some(Bytes::from(bytes)),
+                    // Only a batch at the very edge of the frame limit can
+                    // get here; subscribers learn of it from the next
+                    // notification's `prev` (or their next pull), as with
+                    // any lost notification.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "sync notification not sent");
+                        None
+                    }
+                }
             });
-            // Encoded once; every subscriber gets the same bytes.
-            match Frame::notification(&notification).and_then(|f| f.encode()) {
-                Ok(bytes) => conn
-                    .app
-                    .hub
-                    .publish(p.space, &Bytes::from(bytes), Some(conn.id)),
-                // Only a batch at the very edge of the frame limit can get
-                // here; subscribers learn of it from the next notification's
-                // `prev` (or their next pull), as with any lost notification.
-                Err(e) => tracing::warn!(error = %e, "sync notification not sent"),
-            }
-            conn.app.hub.observe(p.space, cursor);
+            conn.app.hub.observe(space, cursor);
             Ok(PushResult::Applied { prev, cursor })
         }
         PushOutcome::Conflict(records) => Ok(PushResult::Conflict { records }),
