@@ -60,6 +60,13 @@ pub struct Metrics {
     pub file_objects_deleted: AtomicU64,
     /// Orphaned objects deleted by the sweep.
     pub file_orphans_swept: AtomicU64,
+    /// SQLite WAL checkpoints run (none on Postgres).
+    pub wal_checkpoints: AtomicU64,
+    /// Frames in the SQLite WAL at the last checkpoint.
+    pub wal_frames: AtomicU64,
+    /// Of those, the frames the last checkpoint could not copy yet (an
+    /// open read still needed them).
+    pub wal_pending: AtomicU64,
 }
 
 fn micros(d: Duration) -> u64 {
@@ -81,6 +88,14 @@ impl Metrics {
     pub fn observe_pull(&self, took: Duration) {
         self.pulls.fetch_add(1, Ordering::Relaxed);
         self.pull_micros.fetch_add(micros(took), Ordering::Relaxed);
+    }
+
+    /// Records a SQLite WAL checkpoint.
+    pub fn observe_checkpoint(&self, done: crate::store::sqlite::WalCheckpoint) {
+        self.wal_checkpoints.fetch_add(1, Ordering::Relaxed);
+        self.wal_frames.store(done.frames, Ordering::Relaxed);
+        self.wal_pending
+            .store(done.frames.saturating_sub(done.copied), Ordering::Relaxed);
     }
 
     /// Records a compaction pass.
@@ -213,6 +228,26 @@ impl Metrics {
             "Tombstones dropped after the horizon.",
             get(&self.compacted_tombstones).to_string(),
         );
+        if get(&self.wal_checkpoints) > 0 {
+            metric(
+                "sealbase_sync_sqlite_checkpoints_total",
+                "counter",
+                "SQLite WAL checkpoints run (every 250 ms).",
+                get(&self.wal_checkpoints).to_string(),
+            );
+            metric(
+                "sealbase_sync_sqlite_wal_frames",
+                "gauge",
+                "Pages in the SQLite write-ahead log at the last checkpoint.",
+                get(&self.wal_frames).to_string(),
+            );
+            metric(
+                "sealbase_sync_sqlite_wal_pending_frames",
+                "gauge",
+                "Pages the last checkpoint could not copy into the database yet (an open read needed them).",
+                get(&self.wal_pending).to_string(),
+            );
+        }
         metric(
             "sealbase_sync_notifications_total",
             "counter",

@@ -26,6 +26,7 @@ use crate::metrics::Metrics;
 use crate::presence::{Outlets, Presence};
 use crate::ratelimit::{Rate, RateLimiter};
 use crate::store::Store;
+use crate::store::sqlite::CHECKPOINT_EVERY;
 
 /// Per-connection and per-user limits of this server.
 #[derive(Debug, Clone)]
@@ -310,6 +311,9 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
         cors_origins: settings.cors_origins,
         sockets: Mutex::new(HashMap::new()),
     });
+    if let Store::Sqlite(_) = store {
+        tokio::spawn(checkpointer(state.clone()));
+    }
     if let Store::Postgres(pg) = store {
         if let Some(outgoing) = outgoing {
             // Ends when the state (and its relay) is dropped.
@@ -353,17 +357,51 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
     })
 }
 
+/// Ticks every `period` until the server shuts down; a late tick delays
+/// the next ones instead of bunching them up.
+struct Ticker {
+    interval: tokio::time::Interval,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Ticker {
+    fn new(app: &AppState, period: Duration) -> Self {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self {
+            interval,
+            shutdown: app.shutdown.clone(),
+        }
+    }
+
+    /// Waits for the next tick; false once the server shuts down.
+    async fn tick(&mut self) -> bool {
+        tokio::select! {
+            _ = self.shutdown.wait_for(|down| *down) => false,
+            _ = self.interval.tick() => true,
+        }
+    }
+}
+
+/// Copies SQLite's write-ahead log into the database file every
+/// [`CHECKPOINT_EVERY`], so that no push waits for a checkpoint (see
+/// [`crate::store::sqlite::SqliteStore::checkpoint`]).
+async fn checkpointer(app: Arc<AppState>) {
+    let mut ticker = Ticker::new(&app, CHECKPOINT_EVERY);
+    while ticker.tick().await {
+        match app.store.checkpoint().await {
+            Ok(Some(done)) => app.metrics.observe_checkpoint(done),
+            Ok(None) => return,
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; retrying next interval"),
+        }
+    }
+}
+
 /// Compacts tombstones past the horizon every `compaction_interval`, until
 /// shutdown.
 async fn compactor(app: Arc<AppState>) {
-    let mut tick = tokio::time::interval(app.limits.compaction_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut shutdown = app.shutdown.clone();
-    loop {
-        tokio::select! {
-            _ = shutdown.wait_for(|down| *down) => return,
-            _ = tick.tick() => {}
-        }
+    let mut ticker = Ticker::new(&app, app.limits.compaction_interval);
+    while ticker.tick().await {
         let cutoff = crate::unix_now().saturating_sub(app.limits.tombstone_horizon.as_secs());
         // Spaces in bounded passes, so one pass never runs unbounded.
         loop {

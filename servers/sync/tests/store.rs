@@ -227,6 +227,13 @@ async fn insert_shared_space(db: &Db, space: Uuid, root_did: &str) {
 
 async fn ping(db: Db) {
     db.store.ping().await.unwrap();
+    // Only a SQLite file has a write-ahead log to copy.
+    let checkpoint = db.store.checkpoint().await.unwrap();
+    assert_eq!(
+        checkpoint.is_some(),
+        db.url.starts_with("sqlite:"),
+        "{checkpoint:?}"
+    );
 }
 
 async fn migrations_are_idempotent(db: Db) {
@@ -769,6 +776,11 @@ async fn pull_reads_the_index(db: Db) {
 #[tokio::test]
 async fn sqlite_in_memory() {
     let db = open("sqlite::memory:".into(), None).await;
+    assert_eq!(
+        db.store.checkpoint().await.unwrap(),
+        None,
+        "no log in memory"
+    );
     let space = new_space(&db, 11).await;
     let id = Uuid::from_u128(1);
     assert_eq!(
@@ -788,6 +800,45 @@ async fn sqlite_in_memory() {
         .await
         .unwrap();
     assert_eq!(page, vec![row(id, 1, Some(b"m"))]);
+}
+
+/// Commits leave checkpoints to `Store::checkpoint` (the server runs it
+/// every 250 ms): the log grows past SQLite's own 1,000-page mark without
+/// being copied, one checkpoint copies all of it, and the next write starts
+/// the log from its beginning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_checkpoints_run_apart_from_commits() {
+    let db = sqlite_db("checkpoints").await;
+    // Migrations ran on the writer too; start from a copied log.
+    let first = db.store.checkpoint().await.unwrap().unwrap();
+    assert_eq!(first.copied, first.frames, "{first:?}");
+    let space = new_space(&db, 30).await;
+    let blob = vec![7u8; 16 * 1024];
+    // 6 MiB of blobs: about 1,600 pages of 4 KiB.
+    for batch in 0..4u128 {
+        let changes: Vec<Change> = (0..96)
+            .map(|i| put(Uuid::from_u128(batch * 1000 + i + 1), 0, &blob))
+            .collect();
+        db.store.push(space, &changes).await.unwrap();
+    }
+    // Each batch adds about 480 pages. Had a commit checkpointed on
+    // crossing 1,000, the fourth batch would have started the log again.
+    let done = db.store.checkpoint().await.unwrap().unwrap();
+    assert!(done.frames > 1500, "commits checkpointed: {done:?}");
+    assert_eq!(done.copied, done.frames, "{done:?}");
+    assert!(!done.busy);
+    // Everything is in the database file: reads see it, and the next write
+    // reuses the log from the start.
+    assert_eq!(pull_all(&db, space, 0).await.len(), 4 * 96);
+    db.store
+        .push(space, &[put(Uuid::from_u128(99_999), 0, b"small")])
+        .await
+        .unwrap();
+    let next = db.store.checkpoint().await.unwrap().unwrap();
+    assert!(next.frames < 20, "the log restarted: {next:?}");
+    assert_eq!(next.copied, next.frames);
+    // Nothing new: a checkpoint finds nothing to copy.
+    assert_eq!(db.store.checkpoint().await.unwrap().unwrap(), next);
 }
 
 #[tokio::test]

@@ -529,6 +529,50 @@ async fn health_answers(backend: Backend) {
     assert!(metrics.contains("sealbase_sync_connections"), "{metrics}");
 }
 
+/// On SQLite the server copies the write-ahead log into the database file
+/// in the background (commits never do): a checkpoint after a push finds
+/// the push's pages and copies them all. Postgres has no such log here.
+async fn the_sqlite_log_is_checkpointed_in_the_background(backend: Backend) {
+    let server = TestServer::start(backend, "checkpoints").await;
+    let alice = server.user(1);
+    let (mut client, _) = server.client(&alice).await;
+    client
+        .call(push(alice.personal_space, vec![change(1, &[9; 20_000], 0)]))
+        .await
+        .unwrap();
+    let value = |metrics: &str, name: &str| -> Option<u64> {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    };
+    let metrics = http_get(&server.http("/metrics")).await;
+    let checkpoints = value(&metrics, "sealbase_sync_sqlite_checkpoints_total");
+    if matches!(backend, Backend::Postgres) {
+        assert_eq!(checkpoints, None, "{metrics}");
+        return;
+    }
+    // The first ran at start, before the push.
+    let after_push = checkpoints.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = http_get(&server.http("/metrics")).await;
+        let count = value(&metrics, "sealbase_sync_sqlite_checkpoints_total").unwrap();
+        // Two more: the second started after the push had committed.
+        if count >= after_push + 2 {
+            let frames = value(&metrics, "sealbase_sync_sqlite_wal_frames").unwrap();
+            let pending = value(&metrics, "sealbase_sync_sqlite_wal_pending_frames").unwrap();
+            assert!(frames >= 5, "the push's pages (a 20 kB blob): {metrics}");
+            assert_eq!(pending, 0, "{metrics}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no checkpoint ran: {metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A minimal HTTP/1.1 GET over a raw socket.
 async fn http_get(url: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -708,6 +752,7 @@ both_backends!(
     slow_consumers_are_closed_not_skipped,
     a_slow_pull_leaves_room_for_notifications,
     health_answers,
+    the_sqlite_log_is_checkpointed_in_the_background,
     pulls_behind_the_compaction_horizon_start_over,
     pushes_past_the_storage_quota_are_refused,
     pushes_and_space_creations_are_rate_limited,

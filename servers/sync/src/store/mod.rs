@@ -312,6 +312,17 @@ impl Store {
         }
     }
 
+    /// Copies SQLite's write-ahead log into the database file (see
+    /// [`sqlite::SqliteStore::checkpoint`]); `None` where there is nothing
+    /// of the kind to do (Postgres checkpoints on its own, an in-memory
+    /// SQLite database has no log).
+    pub async fn checkpoint(&self) -> Result<Option<sqlite::WalCheckpoint>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.checkpoint().await,
+            Store::Postgres(_) => Ok(None),
+        }
+    }
+
     /// The backend's name, for logs and metrics.
     pub fn backend(&self) -> &'static str {
         match self {

@@ -48,6 +48,10 @@ const MMAP_BYTES: u64 = 256 << 20;
 /// pull page is at most 500 rows).
 const ROW_BUFFER: usize = 512;
 
+/// How often the server copies committed WAL frames into the database
+/// file (see [`SqliteStore::checkpoint`]).
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
 /// Rows per multi-row statement: six parameters each stays far below
 /// SQLite's limit of 32,766 bound parameters.
 const ROWS_PER_STATEMENT: usize = 1000;
@@ -64,6 +68,20 @@ pub struct SqliteStore {
     pages: Option<Arc<PageReader>>,
     /// Bytes a user's spaces may store.
     quota: Option<i64>,
+    /// The connection WAL checkpoints run on (`None` in memory, which has
+    /// no WAL).
+    checkpointer: Option<SqlitePool>,
+}
+
+/// What a WAL checkpoint found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalCheckpoint {
+    /// Frames in the write-ahead log.
+    pub frames: u64,
+    /// Of those, the frames now in the database file.
+    pub copied: u64,
+    /// Whether the checkpoint could not start (another one was running).
+    pub busy: bool,
 }
 
 /// A space row: kind, owner_user, root_did, cursor, compacted.
@@ -116,6 +134,7 @@ impl SqliteStore {
                 reader: pool,
                 pages: None,
                 quota: None,
+                checkpointer: None,
             });
         }
 
@@ -127,7 +146,15 @@ impl SqliteStore {
         }
         // The writer connects first: it creates the file and switches it to WAL
         // before any reader opens it.
+        // Commits never checkpoint on the writer (SQLite's default does so
+        // every 1,000 WAL pages, in the commit that crosses the line, which
+        // then waits for the copy and its fsync): the server runs them on a
+        // connection of their own (`checkpoint`).
         let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
+            .await?;
+        let checkpointer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
             .await?;
@@ -141,7 +168,31 @@ impl SqliteStore {
             reader,
             pages,
             quota: None,
+            checkpointer: Some(checkpointer),
         })
+    }
+
+    /// Copies the committed frames of the write-ahead log into the database
+    /// file: a PASSIVE checkpoint, which waits for no reader or writer and
+    /// which none waits for, copying what no open read still needs. The
+    /// writer never checkpoints (`wal_autocheckpoint` is 0 on it), so the
+    /// server calls this every [`CHECKPOINT_EVERY`]; with nothing new in
+    /// the log it reads the log's header and returns. Once everything is
+    /// copied, the next write starts the log from its beginning again.
+    /// `None` for an in-memory database.
+    pub(crate) async fn checkpoint(&self) -> Result<Option<WalCheckpoint>, StoreError> {
+        let Some(pool) = &self.checkpointer else {
+            return Ok(None);
+        };
+        let (busy, frames, copied): (i64, i64, i64) =
+            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(pool)
+                .await?;
+        Ok(Some(WalCheckpoint {
+            frames: frames.max(0).unsigned_abs(),
+            copied: copied.max(0).unsigned_abs(),
+            busy: busy != 0,
+        }))
     }
 
     /// See [`super::Store::with_quota`].
