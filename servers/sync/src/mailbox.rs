@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sealbase_protocol::{Frame, Invitation, InvitationNotification, Notification};
-use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::hub::ConnId;
@@ -56,14 +55,8 @@ pub(crate) async fn relayed(app: &AppState, me: Uuid, signal: InvitationSignal) 
 /// Deletes expired invitations every `limits.invitation_sweep` (and prunes
 /// the per-sender rate limiter) until the server shuts down.
 pub(crate) async fn sweep(app: Arc<AppState>) {
-    let mut shutdown = app.shutdown.clone();
-    let mut tick = tokio::time::interval(app.limits.invitation_sweep);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = stopped(&mut shutdown) => return,
-        }
+    let mut ticker = crate::server::Ticker::new(&app, app.limits.invitation_sweep);
+    while ticker.tick().await {
         app.limiters.invitations.prune();
         let mut deleted = 0u64;
         loop {
@@ -90,8 +83,4 @@ pub(crate) async fn sweep(app: Arc<AppState>) {
             tracing::debug!(deleted, "expired invitations deleted");
         }
     }
-}
-
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|down| *down).await;
 }

@@ -440,14 +440,8 @@ impl Presence {
 /// Runs [`Presence::sweep`] every [`Presence::sweep_interval`] until the
 /// server shuts down.
 pub(crate) async fn sweep(app: Arc<AppState>) {
-    let mut shutdown = app.shutdown.clone();
-    let mut tick = tokio::time::interval(app.presence.sweep_interval());
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.wait_for(|down| *down) => return,
-        }
+    let mut ticker = crate::server::Ticker::new(&app, app.presence.sweep_interval());
+    while ticker.tick().await {
         app.presence
             .sweep(app.outlets(), Instant::now(), crate::unix_now());
     }

@@ -357,16 +357,27 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
     })
 }
 
-/// Ticks every `period` until the server shuts down; a late tick delays
-/// the next ones instead of bunching them up.
-struct Ticker {
+/// The clock of a background task: ticks every `period` until the server
+/// shuts down; a late tick delays the next ones instead of bunching them
+/// up.
+pub(crate) struct Ticker {
     interval: tokio::time::Interval,
     shutdown: watch::Receiver<bool>,
 }
 
 impl Ticker {
-    fn new(app: &AppState, period: Duration) -> Self {
-        let mut interval = tokio::time::interval(period);
+    /// The first tick at once.
+    pub(crate) fn new(app: &AppState, period: Duration) -> Self {
+        Self::first_at(app, tokio::time::Instant::now(), period)
+    }
+
+    /// The first tick a whole period from now.
+    pub(crate) fn after_a_period(app: &AppState, period: Duration) -> Self {
+        Self::first_at(app, tokio::time::Instant::now() + period, period)
+    }
+
+    fn first_at(app: &AppState, first: tokio::time::Instant, period: Duration) -> Self {
+        let mut interval = tokio::time::interval_at(first, period);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Self {
             interval,
@@ -375,7 +386,7 @@ impl Ticker {
     }
 
     /// Waits for the next tick; false once the server shuts down.
-    async fn tick(&mut self) -> bool {
+    pub(crate) async fn tick(&mut self) -> bool {
         tokio::select! {
             _ = self.shutdown.wait_for(|down| *down) => false,
             _ = self.interval.tick() => true,

@@ -15,7 +15,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 
 use super::storage::FileStorage;
-use crate::server::AppState;
+use crate::server::{AppState, Ticker};
 use crate::store::FileObject;
 
 /// Objects checked against the database per query.
@@ -23,16 +23,8 @@ const BATCH: usize = 500;
 
 /// Sweeps every `every` until the server shuts down.
 pub(crate) async fn run(app: Arc<AppState>, every: Duration) {
-    let mut shutdown = app.shutdown.clone();
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // The first tick is immediate: wait a full period after start.
-    tick.tick().await;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.wait_for(|down| *down) => return,
-        }
+    let mut ticker = Ticker::after_a_period(&app, every);
+    while ticker.tick().await {
         match once(&app).await {
             Ok(0) => tracing::debug!("file sweep: no orphaned objects"),
             Ok(n) => tracing::info!(deleted = n, "file sweep deleted orphaned objects"),
