@@ -34,12 +34,19 @@ impl Delivered {
         self.changed.notify_all();
     }
 
-    /// Blocks until `total` deliveries have arrived.
+    /// Blocks until `total` deliveries have arrived; panics after 10 s
+    /// without them (a lost delivery must not hang the benchmark).
     pub(crate) fn wait_for(&self, total: usize) {
-        let mut count = self.count.lock().unwrap();
-        while *count < total {
-            count = self.changed.wait(count).unwrap();
-        }
+        let count = self.count.lock().unwrap();
+        let (count, waited) = self
+            .changed
+            .wait_timeout_while(count, Duration::from_secs(10), |count| *count < total)
+            .unwrap();
+        assert!(
+            !waited.timed_out(),
+            "{} of {total} deliveries after 10 s",
+            *count
+        );
     }
 }
 
