@@ -16,21 +16,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use sealbase_crypto::{Capability, Did, VerifiedCapability};
 use sealbase_protocol::{
-    AuthParams, ClientRequest, CloseCode, Empty, ErrorBody, ErrorCode, Frame, MAX_FRAME_LEN,
-    Notification, PullBegin, PullChunk, PullCommit, PullParams, PullResult, PulledRecord,
-    PulledTombstone, PushParams, PushResult, RawRequest, RevokedNotification, RevokedReason,
-    Session, SessionLimits, SpaceCursor, SpaceDenied, SubscribeParams, Subscribed,
-    SyncNotification, SyncedRecord, TokenRefreshParams, TokenRefreshed, UnsubscribeParams,
-    Validate,
+    AuthParams, ClientRequest, CloseCode, Empty, ErrorBody, ErrorCode, Frame, Notification,
+    PullBegin, PullChunk, PullCommit, PullParams, PullResult, PulledRecord, PulledTombstone,
+    PushParams, PushResult, RawRequest, RevokedNotification, RevokedReason, Session, SessionLimits,
+    SpaceCursor, SpaceDenied, SubscribeParams, Subscribed, SyncNotification, SyncedRecord,
+    TokenRefreshParams, TokenRefreshed, UnsubscribeParams, Validate,
 };
 use tokio::sync::Semaphore;
 use uuid::Uuid;
@@ -44,7 +39,13 @@ use crate::{random_uuid, unix_now};
 
 mod invitations;
 mod presence;
+mod socket;
 mod spaces;
+
+use socket::Socket;
+pub(crate) use socket::upgrade;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 pub(crate) use spaces::check_epoch;
 
@@ -56,35 +57,6 @@ const FIRST_PULL_PAGE: u32 = 32;
 /// about 4,000 records of 1 KiB, one of the largest. With the next page read
 /// while the current one is sent, a pull holds two pages.
 const PULL_PAGE_BYTES: u64 = 4 << 20;
-
-/// `GET /api/v1/ws`: upgrades to a protocol v1 connection. A client that
-/// does not offer the `sealbase.v1` subprotocol gets 400, not a socket.
-pub(crate) async fn upgrade(
-    State(app): State<Arc<AppState>>,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Response {
-    let offered = headers
-        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|p| p.trim() == sealbase_protocol::SUBPROTOCOL);
-    if !offered {
-        return (
-            StatusCode::BAD_REQUEST,
-            "this endpoint speaks the WebSocket subprotocol sealbase.v1 only",
-        )
-            .into_response();
-    }
-    let read_buffer = app.limits.read_buffer;
-    ws.protocols([sealbase_protocol::SUBPROTOCOL])
-        .max_message_size(MAX_FRAME_LEN)
-        .max_frame_size(MAX_FRAME_LEN)
-        .read_buffer_size(read_buffer)
-        .write_buffer_size(0)
-        .on_upgrade(move |socket| run(app, socket))
-}
 
 /// What request handlers share about their connection.
 struct Conn {
@@ -230,7 +202,7 @@ fn bad_request(e: &impl std::fmt::Display) -> ErrorBody {
     ErrorBody::new(ErrorCode::BadRequest, e.to_string())
 }
 
-async fn run(app: Arc<AppState>, socket: WebSocket) {
+async fn run(app: Arc<AppState>, socket: Socket) {
     let (sink, mut stream) = socket.split();
     let outbox = Arc::new(Outbox::new(OutboxLimits {
         frames: app.limits.queue_frames,
@@ -271,7 +243,7 @@ async fn run(app: Arc<AppState>, socket: WebSocket) {
 /// token or silence past the timeout closes with 4000.
 async fn handshake(
     app: &Arc<AppState>,
-    stream: &mut SplitStream<WebSocket>,
+    stream: &mut SplitStream<Socket>,
     outbox: &Arc<Outbox>,
 ) -> Option<Conn> {
     let first = tokio::select! {
@@ -379,7 +351,7 @@ async fn authenticate(app: &AppState, params: &AuthParams) -> Result<AccessToken
 }
 
 /// The reader loop after a successful handshake.
-async fn serve(conn: &Arc<Conn>, stream: &mut SplitStream<WebSocket>) {
+async fn serve(conn: &Arc<Conn>, stream: &mut SplitStream<Socket>) {
     let inflight = Arc::new(Semaphore::new(conn.app.limits.max_inflight));
     let idle_limit = conn.app.limits.keepalive.saturating_mul(3);
     loop {
@@ -398,7 +370,9 @@ async fn serve(conn: &Arc<Conn>, stream: &mut SplitStream<WebSocket>) {
         };
         let bytes = match msg {
             Ok(Some(Ok(Message::Binary(bytes)))) => bytes,
-            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            // A raw frame is what tungstenite gives only to those writing
+            // them; a reader never sees one.
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)))) => continue,
             Ok(Some(Ok(Message::Text(_)))) => {
                 conn.outbox
                     .kill(CloseCode::ProtocolError, "text frames are not allowed");
@@ -951,7 +925,7 @@ async fn chunk(conn: &Conn, id: u32, item: PullChunk) {
 /// waits on live as long as it does, so a wake-up re-registers nothing but
 /// the outbox's waker.
 async fn writer(
-    mut sink: SplitSink<WebSocket, Message>,
+    mut sink: SplitSink<Socket, Message>,
     outbox: Arc<Outbox>,
     keepalive: Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
@@ -996,7 +970,7 @@ async fn writer(
                 }
                 let _ = sink
                     .send(Message::Close(Some(CloseFrame {
-                        code,
+                        code: code.into(),
                         reason: reason.into(),
                     })))
                     .await;
@@ -1010,7 +984,7 @@ async fn writer(
 
 /// Writes `batch` (emptying it) and flushes once: a burst costs one
 /// syscall, not one per frame. False if the socket failed.
-async fn write_all(sink: &mut SplitSink<WebSocket, Message>, batch: &mut Vec<Bytes>) -> bool {
+async fn write_all(sink: &mut SplitSink<Socket, Message>, batch: &mut Vec<Bytes>) -> bool {
     for bytes in batch.drain(..) {
         if sink.feed(Message::Binary(bytes)).await.is_err() {
             return false;

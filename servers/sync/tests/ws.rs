@@ -133,6 +133,96 @@ async fn without_the_subprotocol_there_is_no_socket(backend: Backend) {
     }
 }
 
+/// Sends `request` (HTTP/1.1, written out by hand) to the server and
+/// returns the response's head.
+async fn raw_http(server: &TestServer, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = server.http("").trim_start_matches("http://").to_owned();
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut byte))
+            .await
+            .expect("the server answers")
+            .unwrap();
+        assert_eq!(n, 1, "connection closed inside the response head");
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap().to_ascii_lowercase()
+}
+
+/// The upgrade follows RFC 6455 §4.2: what is not a version 13 handshake
+/// offering `sealbase.v1` gets an HTTP refusal; a good one gets 101 with the
+/// accept key the RFC's example gives.
+async fn only_a_websocket_handshake_upgrades(backend: Backend) {
+    let server = TestServer::start(backend, "handshake").await;
+    let path = sealbase_protocol::WS_PATH;
+    let request = |extra: &str| format!("GET {path} HTTP/1.1\r\nHost: sync.test\r\n{extra}\r\n");
+    let good = "Connection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\
+                Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                Sec-WebSocket-Protocol: other, sealbase.v1\r\n";
+    let head = raw_http(&server, &request(good)).await;
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(
+        head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo=\r\n"),
+        "{head}"
+    );
+    assert!(
+        head.contains("sec-websocket-protocol: sealbase.v1\r\n"),
+        "{head}"
+    );
+
+    let refusals = [
+        ("", "400"),
+        (
+            &good.replace("keep-alive, Upgrade", "keep-alive")[..],
+            "400",
+        ),
+        (
+            &good.replace("Upgrade: websocket", "Upgrade: h2c")[..],
+            "400",
+        ),
+        (&good.replace("Version: 13", "Version: 8")[..], "426"),
+        (
+            &good.replace("dGhlIHNhbXBsZSBub25jZQ==", "c2hvcnQ=")[..],
+            "400",
+        ),
+        (&good.replace("Sec-WebSocket-Key", "X-Key")[..], "400"),
+        (
+            &good.replace("other, sealbase.v1", "sealbase.v2")[..],
+            "400",
+        ),
+    ];
+    for (headers, status) in refusals {
+        let head = raw_http(&server, &request(headers)).await;
+        assert!(
+            head.starts_with(&format!("http/1.1 {status}")),
+            "{headers:?}: {head}"
+        );
+        if status == "426" {
+            assert!(head.contains("sec-websocket-version: 13\r\n"), "{head}");
+        }
+    }
+    let head = raw_http(
+        &server,
+        &format!("POST {path} HTTP/1.1\r\nHost: sync.test\r\nContent-Length: 0\r\n{good}\r\n"),
+    )
+    .await;
+    assert!(head.starts_with("http/1.1 405"), "{head}");
+
+    // The server still serves sockets after the refusals.
+    let alice = server.user(1);
+    let (mut c, _) = server.client(&alice).await;
+    assert!(matches!(
+        c.call(push(alice.personal_space, vec![change(1, b"one", 0)]))
+            .await
+            .unwrap(),
+        CallResult::Push(PushResult::Applied { .. })
+    ));
+}
+
 async fn push_then_pull_round_trips(backend: Backend) {
     let server = TestServer::start(backend, "push_pull").await;
     let alice = server.user(1);
@@ -742,6 +832,7 @@ both_backends!(
     auth_returns_the_session,
     auth_failures_close_with_4000,
     without_the_subprotocol_there_is_no_socket,
+    only_a_websocket_handshake_upgrades,
     push_then_pull_round_trips,
     pulls_stream_in_cursor_order_across_pages,
     conflicts_name_each_record,
