@@ -73,12 +73,14 @@ web:
 wasm:
     scripts/cargo-wasm build {{wasm_crates}} --release
 
-# Criterion benchmarks (figures go to docs/benchmarks.md): crypto, and the
+# Criterion benchmarks (figures go to docs/benchmarks.md): crypto, encoding and
+# decoding a pull chunk, and the
 # sync server's authorization check, the accounts server's per-login and per-token cost,
 # the local store, the sync engine's cold sync and merge throughput, and
 # shared-space rotation cost and invite-to-first-sync latency.
 bench *args:
     cargo bench -p sealbase-crypto --bench crypto -- {{args}}
+    cargo bench -p sealbase-protocol --bench frames -- {{args}}
     cargo bench -p sealbase-sync --bench capability -- {{args}}
     cargo bench -p sealbase-accounts --bench accounts -- {{args}}
     cargo bench -p sealbase-db --bench store -- {{args}}

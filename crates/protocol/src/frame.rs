@@ -41,11 +41,13 @@ impl RawValue {
         // Most payloads fit; larger ones (records) grow from here in a few
         // doublings rather than a dozen.
         let mut bytes = Vec::with_capacity(256);
-        ciborium::into_writer(value, &mut bytes)
-            .map_err(|e| EncodeError::Serialize(e.to_string()))?;
-        // Our types never produce tags or indefinite lengths, but a caller's
-        // type could; refuse it here rather than send a frame peers reject.
-        Self::from_cbor(bytes).map_err(EncodeError::Cbor)
+        encode_into(value, &mut bytes)?;
+        Ok(Self(bytes))
+    }
+
+    /// Wraps what [`encode_into`] wrote into an empty vector (so checked).
+    pub(crate) fn from_encoded(bytes: Vec<u8>) -> Self {
+        Self(bytes)
     }
 
     /// The empty map `{}`: params of methods without parameters.
@@ -90,6 +92,40 @@ impl core::fmt::Debug for RawValue {
         }
         f.write_str(")")
     }
+}
+
+/// Appends `value` to `out` as one CBOR item a payload may be (checked as
+/// [`RawValue::from_cbor`] checks).
+pub(crate) fn encode_into<T: Serialize + ?Sized>(
+    value: &T,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    let start = out.len();
+    ciborium::into_writer(value, &mut *out).map_err(|e| EncodeError::Serialize(e.to_string()))?;
+    // Our types never produce tags or indefinite lengths, but a caller's
+    // type could; refuse it here rather than send a frame peers reject.
+    cbor::check_item(out.get(start..).unwrap_or_default(), 1).map_err(EncodeError::Cbor)
+}
+
+/// Starts chunk frame `{type: 3, id, name, data: ...}` in `out`, up to the
+/// `data` key: the payload follows.
+pub(crate) fn write_chunk_head(out: &mut Vec<u8>, id: u32, name: &str) {
+    cbor::write_header(out, cbor::MAJOR_MAP, 4);
+    cbor::write_text(out, "type");
+    cbor::write_header(out, cbor::MAJOR_UINT, TYPE_CHUNK);
+    cbor::write_text(out, "id");
+    cbor::write_header(out, cbor::MAJOR_UINT, u64::from(id));
+    cbor::write_text(out, "name");
+    cbor::write_text(out, name);
+    cbor::write_text(out, "data");
+}
+
+/// An encoded frame within [`MAX_FRAME_LEN`].
+pub(crate) fn within_limit(frame: Vec<u8>) -> Result<Vec<u8>, EncodeError> {
+    if frame.len() > MAX_FRAME_LEN {
+        return Err(EncodeError::FrameTooLarge { len: frame.len() });
+    }
+    Ok(frame)
 }
 
 /// `{type: 0, id, method, params}`: a call expecting one response.
@@ -282,17 +318,11 @@ impl Frame {
                 raw(&mut out, "params", &n.params);
             }
             Frame::Chunk(c) => {
-                map(&mut out, 4);
-                uint(&mut out, "type", TYPE_CHUNK);
-                uint(&mut out, "id", u64::from(c.id));
-                text(&mut out, "name", &c.name);
-                raw(&mut out, "data", &c.data);
+                write_chunk_head(&mut out, c.id, &c.name);
+                out.extend_from_slice(c.data.as_bytes());
             }
         }
-        if out.len() > MAX_FRAME_LEN {
-            return Err(EncodeError::FrameTooLarge { len: out.len() });
-        }
-        Ok(out)
+        within_limit(out)
     }
 
     /// The frame's `type` number.

@@ -540,6 +540,7 @@ proptest! {
     #[test]
     fn chunks_round_trip(id in any::<u32>(), chunk in chunk()) {
         let bytes = Frame::chunk(id, &chunk).unwrap().encode().unwrap();
+        prop_assert_eq!(&chunk.encode_frame(id).unwrap(), &bytes);
         check_encoding(&bytes);
         let Frame::Chunk(raw) = decode(&bytes).unwrap() else { panic!("not a chunk") };
         prop_assert_eq!(raw.id, id);

@@ -203,9 +203,10 @@ async fn push_throughput(server: &Server, clients: u64, batches: u64, seed: u64)
     (clients * batches * 100) as f64 / started.elapsed().as_secs_f64()
 }
 
-/// (records/s, time to first record) pulling `n` records from cursor 0:
-/// the medians of `runs` pulls of the same space.
-async fn pull_from_zero(server: &Server, n: u64, runs: usize) -> (f64, Duration) {
+/// (records/s, time to first record, CPU per record) pulling `n` records
+/// from cursor 0: the medians of `runs` pulls of the same space, and the CPU
+/// over all of them.
+async fn pull_from_zero(server: &Server, n: u64, runs: usize) -> (f64, Duration, Cpu) {
     let u = user(2000);
     let mut c = server.client(&u).await;
     let blob = vec![0x5au8; 1024];
@@ -214,6 +215,8 @@ async fn pull_from_zero(server: &Server, n: u64, runs: usize) -> (f64, Duration)
     }
     let mut rates = Vec::new();
     let mut firsts = Vec::new();
+    let server_pid = server.child.id().to_string();
+    let (server_cpu, driver_cpu) = (cpu_seconds(&server_pid), own_cpu_seconds());
     for _ in 0..runs {
         let started = Instant::now();
         let id = c
@@ -241,9 +244,14 @@ async fn pull_from_zero(server: &Server, n: u64, runs: usize) -> (f64, Duration)
         rates.push(n as f64 / started.elapsed().as_secs_f64());
         firsts.push(first.unwrap_or_default());
     }
+    let records = (n * runs as u64) as f64;
+    let cpu = Cpu {
+        server_us: (cpu_seconds(&server_pid) - server_cpu) * 1e6 / records,
+        driver_us: (own_cpu_seconds() - driver_cpu) * 1e6 / records,
+    };
     rates.sort_by(f64::total_cmp);
     firsts.sort();
-    (rates[runs / 2], firsts[runs / 2])
+    (rates[runs / 2], firsts[runs / 2], cpu)
 }
 
 /// How the notification scenario's subscribers read their sockets.
@@ -341,7 +349,7 @@ async fn notification_latency(
     let blob = vec![0x5au8; 1024];
     let mut sent = Vec::new();
     let server_pid = server.child.id().to_string();
-    let (server_cpu, driver_cpu) = (cpu_seconds(&server_pid), cpu_seconds("self"));
+    let (server_cpu, driver_cpu) = (cpu_seconds(&server_pid), own_cpu_seconds());
     for p in 0..pushes {
         let waiting = tasks.all.notified();
         sent.push(Instant::now());
@@ -360,7 +368,7 @@ async fn notification_latency(
     let deliveries = (pushes * subscribers as u64) as f64;
     let cpu = Cpu {
         server_us: (cpu_seconds(&server_pid) - server_cpu) * 1e6 / deliveries,
-        driver_us: (cpu_seconds("self") - driver_cpu) * 1e6 / deliveries,
+        driver_us: (own_cpu_seconds() - driver_cpu) * 1e6 / deliveries,
     };
     let arrivals = match readers {
         Readers::Tasks => {
@@ -457,7 +465,8 @@ impl Arrivals {
     }
 }
 
-/// CPU time per delivered notification, in the server and in this driver.
+/// CPU time per item (a delivered notification, a pulled record), in the
+/// server and in this driver.
 struct Cpu {
     server_us: f64,
     driver_us: f64,
@@ -571,11 +580,14 @@ async fn main() {
             println!("push, 16 clients, 100 x 1 KiB per batch: {r:.0} records/s");
         }
         if run("pull") {
-            let (rate, first) = pull_from_zero(&server, 20_000 / scale, pull_runs).await;
+            let (rate, first, cpu) = pull_from_zero(&server, 20_000 / scale, pull_runs).await;
             println!(
-                "pull from 0 of {} records (median of {pull_runs}): {rate:.0} records/s, first record after {:.2} ms",
+                "pull from 0 of {} records (median of {pull_runs}): {rate:.0} records/s, \
+                 first record after {:.2} ms (CPU per record: server {:.2} us, driver {:.2} us)",
                 20_000 / scale,
-                first.as_secs_f64() * 1e3
+                first.as_secs_f64() * 1e3,
+                cpu.server_us,
+                cpu.driver_us,
             );
         }
         for &subscribers in &subscriber_counts {

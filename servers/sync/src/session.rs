@@ -894,7 +894,7 @@ impl<'a> ChunkBatch<'a> {
 
     /// Adds a chunk; queues the group once it is full.
     async fn push(&mut self, item: &PullChunk) {
-        match Frame::chunk(self.id, item).and_then(|frame| frame.encode()) {
+        match item.encode_frame(self.id) {
             Ok(bytes) => self.frames.push(Bytes::from(bytes)),
             Err(e) => tracing::error!(error = %e, "cannot encode a pull chunk"),
         }
