@@ -176,8 +176,8 @@ async fn push(c: &mut Client, space: Uuid, changes: Vec<Change>) -> (u64, u64) {
 }
 
 /// Records/s pushing 1 KiB blobs in batches of 100 from `clients` clients,
-/// each into its own user's personal space.
-async fn push_throughput(server: &Server, clients: u64, batches: u64, seed: u64) -> f64 {
+/// each into its own user's personal space, and the CPU per record.
+async fn push_throughput(server: &Server, clients: u64, batches: u64, seed: u64) -> (f64, Cpu) {
     let blob = vec![0x5au8; 1024];
     let mut conns = Vec::new();
     for i in 0..clients {
@@ -185,6 +185,8 @@ async fn push_throughput(server: &Server, clients: u64, batches: u64, seed: u64)
         let c = server.client(&u).await;
         conns.push((c, u.personal_space));
     }
+    let server_pid = server.child.id().to_string();
+    let (server_cpu, driver_cpu) = (cpu_seconds(&server_pid), own_cpu_seconds());
     let started = Instant::now();
     let tasks: Vec<_> = conns
         .into_iter()
@@ -200,7 +202,13 @@ async fn push_throughput(server: &Server, clients: u64, batches: u64, seed: u64)
     for t in tasks {
         t.await.unwrap();
     }
-    (clients * batches * 100) as f64 / started.elapsed().as_secs_f64()
+    let records = (clients * batches * 100) as f64;
+    let rate = records / started.elapsed().as_secs_f64();
+    let cpu = Cpu {
+        server_us: (cpu_seconds(&server_pid) - server_cpu) * 1e6 / records,
+        driver_us: (own_cpu_seconds() - driver_cpu) * 1e6 / records,
+    };
+    (rate, cpu)
 }
 
 /// (records/s, time to first record, CPU per record) pulling `n` records
@@ -465,8 +473,8 @@ impl Arrivals {
     }
 }
 
-/// CPU time per item (a delivered notification, a pulled record), in the
-/// server and in this driver.
+/// CPU time per item (a delivered notification, a pushed or pulled
+/// record), in the server and in this driver.
 struct Cpu {
     server_us: f64,
     driver_us: f64,
@@ -574,10 +582,16 @@ async fn main() {
         }
         let server = Server::start(backend).await;
         if run("push") {
-            let r = push_throughput(&server, 1, 200 / scale, 1000).await;
-            println!("push, 1 client, 100 x 1 KiB per batch: {r:.0} records/s");
-            let r = push_throughput(&server, 16, 50 / scale, 1100).await;
-            println!("push, 16 clients, 100 x 1 KiB per batch: {r:.0} records/s");
+            for (clients, batches, seed) in [(1, 200, 1000), (16, 50, 1100)] {
+                let (rate, cpu) = push_throughput(&server, clients, batches / scale, seed).await;
+                println!(
+                    "push, {clients} client{}, 100 x 1 KiB per batch: {rate:.0} records/s \
+                     (CPU per record: server {:.2} us, driver {:.2} us)",
+                    if clients == 1 { "" } else { "s" },
+                    cpu.server_us,
+                    cpu.driver_us,
+                );
+            }
         }
         if run("pull") {
             let (rate, first, cpu) = pull_from_zero(&server, 20_000 / scale, pull_runs).await;
