@@ -515,6 +515,47 @@ async fn idle_memory(server: &Server, sockets: usize) -> f64 {
     (after.saturating_sub(before)) as f64 / sockets as f64
 }
 
+/// Server memory each subscriber still holds (KiB) once one `sync`
+/// notification of a 2 MiB record has reached `subscribers` sockets: what a
+/// large frame leaves behind in a connection's write path.
+async fn memory_after_large_notification(server: &Server, subscribers: usize) -> f64 {
+    let u = user(5000);
+    let space = u.personal_space;
+    let mut readers = Vec::new();
+    for _ in 0..subscribers {
+        let mut c = server.client(&u).await;
+        c.subscribe(space, None).await;
+        readers.push(c);
+    }
+    let mut writer = server.client(&u).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = server.rss_kib();
+    push(&mut writer, space, batch(0, 1, &vec![0x5au8; 2 << 20])).await;
+    let tasks: Vec<_> = readers
+        .into_iter()
+        .map(|mut c| {
+            tokio::spawn(async move {
+                loop {
+                    let msg = c.ws.next().await.expect("socket closed").unwrap();
+                    if let Message::Binary(bytes) = &msg
+                        && sync_cursor(bytes).is_some()
+                    {
+                        return c;
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut readers = Vec::new();
+    for t in tasks {
+        readers.push(t.await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = server.rss_kib();
+    drop(readers);
+    after.saturating_sub(before) as f64 / subscribers as f64
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -578,6 +619,15 @@ async fn main() {
             println!(
                 "idle memory, {} authenticated sockets: {per:.1} KiB per socket",
                 sockets / uscale
+            );
+        }
+        if run("memory") {
+            let server = Server::start(backend).await;
+            let subscribers = 200 / uscale;
+            let per = memory_after_large_notification(&server, subscribers).await;
+            println!(
+                "memory kept after one 2 MiB notification to {subscribers} subscribers: \
+                 {per:.1} KiB per subscriber"
             );
         }
         let server = Server::start(backend).await;

@@ -982,12 +982,16 @@ async fn writer(
     outbox.close_with(1000, "connection closed");
 }
 
-/// Writes `batch` (emptying it) and flushes once: a burst costs one
-/// syscall, not one per frame. False if the socket failed.
+/// Writes `batch` (emptying it), each frame one binary message (in
+/// fragments if large, see `socket::messages`), and flushes once: the
+/// socket gathers the burst into a few large writes. False if the socket
+/// failed.
 async fn write_all(sink: &mut SplitSink<Socket, Message>, batch: &mut Vec<Bytes>) -> bool {
     for bytes in batch.drain(..) {
-        if sink.feed(Message::Binary(bytes)).await.is_err() {
-            return false;
+        for message in socket::messages(bytes) {
+            if sink.feed(message).await.is_err() {
+                return false;
+            }
         }
     }
     sink.flush().await.is_ok()

@@ -611,6 +611,40 @@ async fn a_slow_pull_leaves_room_for_notifications(backend: Backend) {
     assert_eq!((records, syncs), (30, 3));
 }
 
+/// Frames larger than the server's 16 KiB fragment leave as fragmented
+/// messages (so no connection's write buffer keeps a large frame's size);
+/// a client gets them whole: a `sync` notification and a pull chunk of a
+/// 600 KiB record carry the exact bytes.
+async fn large_frames_arrive_whole(backend: Backend) {
+    let server = TestServer::start(backend, "large_frames").await;
+    let alice = server.user(1);
+    let (mut reader, _) = server.client(&alice).await;
+    let (mut writer, _) = server.client(&alice).await;
+    let space = alice.personal_space;
+    reader.subscribe(space, None).await;
+    let blob: Vec<u8> = (0..600 * 1024u32).map(|i| (i % 251) as u8).collect();
+    writer
+        .call(push(space, vec![change(1, &blob, 0)]))
+        .await
+        .unwrap();
+    match reader.next().await {
+        Incoming::Notification(Notification::Sync(sync)) => {
+            assert_eq!(sync.records.len(), 1);
+            assert_eq!(sync.records[0].blob.as_ref().unwrap().as_slice(), blob);
+        }
+        other => panic!("expected the sync notification, got {other:?}"),
+    }
+    let (chunks, _) = pull_all(&mut reader, space, 0).await;
+    let pulled: Vec<&[u8]> = chunks
+        .iter()
+        .filter_map(|c| match c {
+            PullChunk::Record(r) => Some(r.blob.as_slice()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pulled, [blob.as_slice()]);
+}
+
 async fn health_answers(backend: Backend) {
     let server = TestServer::start(backend, "health").await;
     let body = http_get(&server.http("/health")).await;
@@ -842,6 +876,7 @@ both_backends!(
     expired_tokens_close_with_4001_unless_refreshed,
     slow_consumers_are_closed_not_skipped,
     a_slow_pull_leaves_room_for_notifications,
+    large_frames_arrive_whole,
     health_answers,
     the_sqlite_log_is_checkpointed_in_the_background,
     pulls_behind_the_compaction_horizon_start_over,

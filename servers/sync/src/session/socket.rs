@@ -13,6 +13,12 @@
 //!
 //! axum's own upgrade extractor cannot be given such a stream, hence the
 //! upgrade here: the same checks, and the accept key from tungstenite.
+//!
+//! The codec copies each outgoing frame into a write buffer of its own,
+//! which keeps the capacity of the largest frame for the connection's life.
+//! A message larger than [`FRAGMENT_BYTES`] therefore leaves as fragments
+//! of that size ([`messages`], RFC 6455 §5.4): a 4 MiB `sync` notification
+//! to a thousand subscribers would otherwise leave 4 MiB behind in each.
 
 use std::io;
 use std::pin::Pin;
@@ -28,10 +34,17 @@ use hyper_util::rt::TokioIo;
 use sealbase_protocol::MAX_FRAME_LEN;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::server::AppState;
+
+/// The largest WebSocket frame the server writes; longer messages are
+/// fragmented.
+pub(crate) const FRAGMENT_BYTES: usize = 16 << 10;
 
 /// A connection's WebSocket.
 pub(crate) type Socket = WebSocketStream<Coalesced<TokioIo<hyper::upgrade::Upgraded>>>;
@@ -149,6 +162,26 @@ fn refusal(status: StatusCode, reason: &'static str) -> Response {
         );
     }
     response
+}
+
+/// The WebSocket frames that carry one binary message: the message itself
+/// up to [`FRAGMENT_BYTES`], else a binary frame and continuation frames of
+/// that size, the last one final. The pieces share `bytes` (no copy).
+pub(crate) fn messages(bytes: bytes::Bytes) -> impl Iterator<Item = Message> {
+    let len = bytes.len();
+    let pieces = len.div_ceil(FRAGMENT_BYTES);
+    let whole = (pieces <= 1).then(|| Message::Binary(bytes.clone()));
+    let fragments = (pieces > 1).then_some(0..pieces).into_iter().flatten();
+    whole.into_iter().chain(fragments.map(move |i| {
+        let start = i * FRAGMENT_BYTES;
+        let end = len.min(start + FRAGMENT_BYTES);
+        let opcode = if i == 0 { Data::Binary } else { Data::Continue };
+        Message::Frame(Frame::message(
+            bytes.slice(start..end),
+            OpCode::Data(opcode),
+            i + 1 == pieces,
+        ))
+    }))
 }
 
 /// A byte stream whose writes are gathered until a flush (or until
@@ -312,6 +345,38 @@ mod tests {
         io.flush().await.unwrap();
         assert_eq!(io.inner.bytes, data);
         assert_eq!(io.inner.writes, 10);
+    }
+
+    #[test]
+    fn large_messages_leave_in_fragments() {
+        let small = bytes::Bytes::from(vec![1u8; FRAGMENT_BYTES]);
+        let out: Vec<Message> = messages(small.clone()).collect();
+        assert_eq!(out, [Message::Binary(small)]);
+        assert_eq!(messages(bytes::Bytes::new()).count(), 1);
+
+        let large: Vec<u8> = (0..2 * FRAGMENT_BYTES + 100)
+            .map(|i| (i % 253) as u8)
+            .collect();
+        let frames: Vec<Frame> = messages(bytes::Bytes::from(large.clone()))
+            .map(|m| match m {
+                Message::Frame(f) => f,
+                other => panic!("expected a raw frame, got {other:?}"),
+            })
+            .collect();
+        let shape: Vec<(OpCode, bool, usize)> = frames
+            .iter()
+            .map(|f| (f.header().opcode, f.header().is_final, f.payload().len()))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                (OpCode::Data(Data::Binary), false, FRAGMENT_BYTES),
+                (OpCode::Data(Data::Continue), false, FRAGMENT_BYTES),
+                (OpCode::Data(Data::Continue), true, 100),
+            ]
+        );
+        let joined: Vec<u8> = frames.iter().flat_map(|f| f.payload().to_vec()).collect();
+        assert_eq!(joined, large);
     }
 
     #[tokio::test]
