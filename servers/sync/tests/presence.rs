@@ -13,7 +13,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{Backend, Client, Incoming, TempDir, TestServer, User, now};
+use common::{Backend, Client, Incoming, TempDir, TestServer, User, http_get, now};
 use sealbase_crypto::{Capability, CapabilityToken, OsRng};
 use sealbase_protocol::{
     CallResult, CapRevokeParams, Change, ClientRequest, ErrorBody, ErrorCode, EventNotification,
@@ -653,22 +653,6 @@ fn rand_bytes(n: usize) -> Vec<u8> {
     let mut bytes = vec![0u8; n];
     rand_core::OsRng.fill_bytes(&mut bytes);
     bytes
-}
-
-async fn http_get(url: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let url = url.trim_start_matches("http://");
-    let (host, path) = url.split_once('/').unwrap();
-    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
-    stream
-        .write_all(
-            format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    response
 }
 
 both_backends!(

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use futures_util::SinkExt;
 
-use common::{Backend, Client, Incoming, TestServer};
+use common::{Backend, Client, Incoming, TestServer, http_get};
 use sealbase_protocol::{
     CallResult, Change, ErrorCode, Notification, PullChunk, PullParams, PullSpace, PushParams,
     PushResult, RecordCursor, TokenRefreshParams, Uuid, WrappedKey,
@@ -695,22 +695,6 @@ async fn the_sqlite_log_is_checkpointed_in_the_background(backend: Backend) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// A minimal HTTP/1.1 GET over a raw socket.
-async fn http_get(url: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_once('/').unwrap();
-    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
-    s.write_all(
-        format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
 }
 
 async fn pulls_behind_the_compaction_horizon_start_over(backend: Backend) {

@@ -169,10 +169,11 @@ fn refusal(status: StatusCode, reason: &'static str) -> Response {
 /// that size, the last one final. The pieces share `bytes` (no copy).
 pub(crate) fn messages(bytes: bytes::Bytes) -> impl Iterator<Item = Message> {
     let len = bytes.len();
-    let pieces = len.div_ceil(FRAGMENT_BYTES);
-    let whole = (pieces <= 1).then(|| Message::Binary(bytes.clone()));
-    let fragments = (pieces > 1).then_some(0..pieces).into_iter().flatten();
-    whole.into_iter().chain(fragments.map(move |i| {
+    let pieces = len.div_ceil(FRAGMENT_BYTES).max(1);
+    (0..pieces).map(move |i| {
+        if pieces == 1 {
+            return Message::Binary(bytes.clone());
+        }
         let start = i * FRAGMENT_BYTES;
         let end = len.min(start + FRAGMENT_BYTES);
         let opcode = if i == 0 { Data::Binary } else { Data::Continue };
@@ -181,7 +182,7 @@ pub(crate) fn messages(bytes: bytes::Bytes) -> impl Iterator<Item = Message> {
             OpCode::Data(opcode),
             i + 1 == pieces,
         ))
-    }))
+    })
 }
 
 /// A byte stream whose writes are gathered until a flush (or until
