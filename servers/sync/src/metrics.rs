@@ -60,6 +60,9 @@ pub struct Metrics {
     pub file_objects_deleted: AtomicU64,
     /// Orphaned objects deleted by the sweep.
     pub file_orphans_swept: AtomicU64,
+    /// Whether the store has a SQLite write-ahead log: its checkpoint
+    /// figures are exported from the start, at zero until the first one.
+    pub sqlite_wal: bool,
     /// SQLite WAL checkpoints run (none on Postgres).
     pub wal_checkpoints: AtomicU64,
     /// Frames in the SQLite WAL at the last checkpoint.
@@ -228,7 +231,7 @@ impl Metrics {
             "Tombstones dropped after the horizon.",
             get(&self.compacted_tombstones).to_string(),
         );
-        if get(&self.wal_checkpoints) > 0 {
+        if self.sqlite_wal {
             metric(
                 "sealbase_sync_sqlite_checkpoints_total",
                 "counter",

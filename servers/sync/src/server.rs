@@ -306,12 +306,15 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
         limiters: Limiters::new(&settings.limits),
         files: settings.files,
         limits: settings.limits,
-        metrics: Metrics::default(),
+        metrics: Metrics {
+            sqlite_wal: store.has_wal(),
+            ..Metrics::default()
+        },
         shutdown: shutdown_rx.clone(),
         cors_origins: settings.cors_origins,
         sockets: Mutex::new(HashMap::new()),
     });
-    if let Store::Sqlite(_) = store {
+    if store.has_wal() {
         tokio::spawn(checkpointer(state.clone()));
     }
     if let Store::Postgres(pg) = store {

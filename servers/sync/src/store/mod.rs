@@ -323,6 +323,15 @@ impl Store {
         }
     }
 
+    /// Whether the store keeps a SQLite write-ahead log the server must
+    /// checkpoint (a database file; not Postgres, not in memory).
+    pub fn has_wal(&self) -> bool {
+        match self {
+            Store::Sqlite(s) => s.has_wal(),
+            Store::Postgres(_) => false,
+        }
+    }
+
     /// The backend's name, for logs and metrics.
     pub fn backend(&self) -> &'static str {
         match self {

@@ -195,6 +195,11 @@ impl SqliteStore {
         }))
     }
 
+    /// See [`super::Store::has_wal`].
+    pub(crate) fn has_wal(&self) -> bool {
+        self.checkpointer.is_some()
+    }
+
     /// See [`super::Store::with_quota`].
     pub(crate) fn with_quota(&self, quota: Option<i64>) -> Self {
         Self {
