@@ -62,7 +62,11 @@ fn hkdf_raw(ikm: &[u8], salt: &[u8], info: &[u8]) -> [u8; 32] {
 }
 
 fn check_or_write<T: Serialize>(file: &str, value: &T) {
-    let path = format!("{}/tests/vectors/{file}", env!("CARGO_MANIFEST_DIR"));
+    // The directory at run time: a test binary built from another checkout
+    // that shares the target directory must still read this one's files.
+    let root = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+    let path = format!("{root}/tests/vectors/{file}");
     let mut json = serde_json::to_string_pretty(value).unwrap();
     json.push('\n');
     if std::env::var_os("SEALBASE_WRITE_VECTORS").is_some_and(|v| v == "1") {
