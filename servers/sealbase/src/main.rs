@@ -196,7 +196,9 @@ async fn main() -> anyhow::Result<()> {
         sync_args.extend(["--cors-origin".into(), origin]);
     }
     let sync = sealbase_sync::config::Cli::try_parse_from(sync_args)?.config;
-    let sync = sealbase_sync::start(sync.settings().await?).await?;
+    let sync = sync.settings().await?;
+    let sync_store = sync.store.clone();
+    let sync = sealbase_sync::start(sync).await?;
     let stop_sync = sync.shutdown_handle();
     let (stop_apps, apps_stopped) = tokio::sync::watch::channel(false);
     let app_tasks = apps::serve(
@@ -257,6 +259,7 @@ async fn main() -> anyhow::Result<()> {
     if !sync_ended {
         let _ = sync_done.await;
     }
+    sync_store.close().await;
     let _ = stop_accounts.send(());
     if !accounts_ended {
         let _ = accounts_task.await;

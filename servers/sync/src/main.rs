@@ -28,6 +28,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Serve => {
             let settings = cli.config.settings().await?;
+            let store = settings.store.clone();
             let server = sealbase_sync::start(settings).await?;
             let stop = server.shutdown_handle();
             tokio::spawn(async move {
@@ -35,7 +36,11 @@ async fn main() -> anyhow::Result<()> {
                 tracing::info!("shutting down: closing connections");
                 let _ = stop.send(true);
             });
-            server.wait().await?;
+            let served = server.wait().await;
+            // Every session has ended: a SQLite database is left whole in
+            // its file, a Postgres session ends cleanly.
+            store.close().await;
+            served?;
             Ok(())
         }
     }

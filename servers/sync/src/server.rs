@@ -130,6 +130,41 @@ impl Default for Limits {
 /// Most keys each rate limiter tracks (see [`crate::ratelimit`]).
 const LIMITER_KEYS: usize = 1 << 20;
 
+/// How long shutdown waits for the WebSocket sessions to end after their
+/// close frames (1001): a client that stops reading cannot hold it longer.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Counts the WebSocket sessions alive, so shutdown can wait for them.
+#[derive(Debug, Clone)]
+pub(crate) struct LiveSessions(watch::Sender<usize>);
+
+/// One live session; dropping it ends the session's count.
+#[derive(Debug)]
+pub(crate) struct LiveSession(watch::Sender<usize>);
+
+impl LiveSessions {
+    fn new() -> Self {
+        Self(watch::channel(0).0)
+    }
+
+    /// Counts a session until the returned guard drops.
+    pub(crate) fn enter(&self) -> LiveSession {
+        self.0.send_modify(|n| *n += 1);
+        LiveSession(self.0.clone())
+    }
+
+    /// Resolves once no session is alive.
+    async fn ended(&self) {
+        let _ = self.0.subscribe().wait_for(|n| *n == 0).await;
+    }
+}
+
+impl Drop for LiveSession {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
 /// The rate limits this server enforces, by connection or by user.
 #[derive(Debug)]
 pub(crate) struct Limiters {
@@ -207,6 +242,8 @@ pub(crate) struct AppState {
     /// See [`Settings::cors_origins`].
     pub(crate) cors_origins: Vec<String>,
     sockets: Mutex<HashMap<Uuid, usize>>,
+    /// The WebSocket sessions alive (upgraded, not yet ended).
+    pub(crate) live: LiveSessions,
 }
 
 impl AppState {
@@ -256,7 +293,9 @@ impl RunningServer {
     }
 
     /// Stops accepting, closes every connection (1001) and waits for the
-    /// server to finish.
+    /// server to finish: HTTP requests done, WebSocket sessions ended (for
+    /// at most [`DRAIN_TIMEOUT`]). The store stays open for its owner to
+    /// [`Store::close`].
     pub async fn shutdown(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(true);
         self.task
@@ -313,6 +352,7 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
         shutdown: shutdown_rx.clone(),
         cors_origins: settings.cors_origins,
         sockets: Mutex::new(HashMap::new()),
+        live: LiveSessions::new(),
     });
     if store.has_wal() {
         tokio::spawn(checkpointer(state.clone()));
@@ -335,6 +375,7 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
         tokio::spawn(crate::files::sweep(state.clone(), every));
     }
     let state_files = state.files.description().to_owned();
+    let live = state.live.clone();
     let app = router(state);
     let mut stop = shutdown_rx;
     // Frames are written whole, one per notification or response: Nagle's
@@ -346,11 +387,23 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
         }
     });
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|down| *down).await;
             })
+            .await;
+        // HTTP requests are done; the WebSocket sessions got the same
+        // signal and are closing with 1001 after what they had queued.
+        if tokio::time::timeout(DRAIN_TIMEOUT, live.ended())
             .await
+            .is_err()
+        {
+            tracing::warn!(
+                timeout = ?DRAIN_TIMEOUT,
+                "WebSocket sessions still open after the drain timeout; stopping without them"
+            );
+        }
+        served
     });
     tracing::info!(%addr, %instance, files = %state_files, "sync server listening");
     Ok(RunningServer {

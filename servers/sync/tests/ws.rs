@@ -697,6 +697,54 @@ async fn the_sqlite_log_is_checkpointed_in_the_background(backend: Backend) {
     }
 }
 
+/// Graceful shutdown: live sockets get 1001, the listener closes, the
+/// sessions end before `shutdown` returns, and closing the store then
+/// leaves a SQLite database whole in its file, with nothing lost.
+async fn shutdown_closes_sockets_then_the_store(backend: Backend) {
+    let server = TestServer::start(backend, "shutdown").await;
+    let alice = server.user(1);
+    let space = alice.personal_space;
+    let (mut client, _) = server.client(&alice).await;
+    client
+        .call(push(space, vec![change(1, &[7; 5_000], 0)]))
+        .await
+        .unwrap();
+    // A pull leaves reader connections open in the store.
+    let (chunks, _) = pull_all(&mut client, space, 0).await;
+    assert!(chunks.iter().any(|c| matches!(c, PullChunk::Record(_))));
+    let addr = server.server.local_addr();
+    let store = server.store.clone();
+    let dir = tokio::time::timeout(Duration::from_secs(20), server.shut_down())
+        .await
+        .expect("shutdown drains within its timeout");
+    assert_eq!(client.closed().await, Some(1001));
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "still accepting after shutdown"
+    );
+    assert!(store.ping().await.is_err(), "the store is closed");
+    let Some(dir) = dir else {
+        return;
+    };
+    let file = dir.path().join("sync.db");
+    assert!(file.exists());
+    assert!(
+        !dir.path().join("sync.db-wal").exists(),
+        "the log was copied into the database and removed"
+    );
+    let reopened = sealbase_sync::store::Store::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
+    let rows = reopened
+        .pull_page(space, 0, u64::MAX, None, 10, u64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].id, Uuid::from_u128(1));
+    assert_eq!(rows[0].version.as_ref().unwrap().0, [7; 5_000]);
+    reopened.close().await;
+}
+
 async fn pulls_behind_the_compaction_horizon_start_over(backend: Backend) {
     let server = TestServer::start(backend, "compaction_reset").await;
     let alice = server.user(1);
@@ -863,6 +911,7 @@ both_backends!(
     large_frames_arrive_whole,
     health_answers,
     the_sqlite_log_is_checkpointed_in_the_background,
+    shutdown_closes_sockets_then_the_store,
     pulls_behind_the_compaction_horizon_start_over,
     pushes_past_the_storage_quota_are_refused,
     pushes_and_space_creations_are_rate_limited,

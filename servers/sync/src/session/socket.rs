@@ -78,7 +78,11 @@ pub(crate) async fn upgrade(State(app): State<Arc<AppState>>, mut req: Request) 
         .write_buffer_size(0)
         .max_message_size(Some(MAX_FRAME_LEN))
         .max_frame_size(Some(MAX_FRAME_LEN));
+    // Counted from here: shutdown waits for a session whose upgrade it
+    // finds under way.
+    let live = app.live.enter();
     tokio::spawn(async move {
+        let _live = live;
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
             Err(e) => {

@@ -323,6 +323,17 @@ impl Store {
         }
     }
 
+    /// Closes every connection once those in use are returned; calls after
+    /// this fail. On SQLite the database file is then complete on its own
+    /// (the write-ahead log is copied into it and removed), so it can be
+    /// copied as is.
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(s) => s.close().await,
+            Store::Postgres(p) => p.close().await,
+        }
+    }
+
     /// Whether the store keeps a SQLite write-ahead log the server must
     /// checkpoint (a database file; not Postgres, not in memory).
     pub fn has_wal(&self) -> bool {

@@ -272,6 +272,12 @@ impl PostgresStore {
         }
     }
 
+    /// See [`super::Store::close`].
+    pub(crate) async fn close(&self) {
+        self.pages.close().await;
+        self.pool.close().await;
+    }
+
     /// See [`super::Store::usage`].
     pub(crate) async fn usage(&self, user: Uuid) -> Result<u64, StoreError> {
         let used: i64 = sqlx::query_scalar(

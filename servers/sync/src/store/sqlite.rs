@@ -195,6 +195,20 @@ impl SqliteStore {
         }))
     }
 
+    /// See [`super::Store::close`]. The writer closes last: the last
+    /// connection to a database in WAL mode copies the whole log into the
+    /// database file and removes it.
+    pub(crate) async fn close(&self) {
+        if let Some(pages) = &self.pages {
+            pages.close().await;
+        }
+        self.reader.close().await;
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.close().await;
+        }
+        self.writer.close().await;
+    }
+
     /// See [`super::Store::has_wal`].
     pub(crate) fn has_wal(&self) -> bool {
         self.checkpointer.is_some()

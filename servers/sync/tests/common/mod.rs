@@ -55,6 +55,10 @@ impl TempDir {
     pub(crate) fn new(path: std::path::PathBuf) -> Self {
         Self(path)
     }
+
+    pub(crate) fn path(&self) -> &std::path::Path {
+        &self.0
+    }
 }
 
 impl Drop for TempDir {
@@ -141,6 +145,15 @@ impl TestServer {
             _files: None,
             _dir: None,
         }
+    }
+
+    /// Shuts the server down as its binary does on SIGTERM: sockets closed
+    /// with 1001 and drained, then the store closed. Gives back the SQLite
+    /// database's directory, kept until the guard drops.
+    pub(crate) async fn shut_down(self) -> Option<TempDir> {
+        self.server.shutdown().await.unwrap();
+        self.store.close().await;
+        self._dir
     }
 
     pub(crate) fn url(&self) -> String {

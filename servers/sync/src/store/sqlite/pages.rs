@@ -61,6 +61,19 @@ impl PageReader {
         }
     }
 
+    /// Waits for the pages being read, then closes every connection; reads
+    /// after this fail.
+    pub(super) async fn close(&self) {
+        // Every permit: no page is being read now, and none starts after.
+        if let Ok(all) = self.permits.acquire_many(READERS).await {
+            all.forget();
+        }
+        self.permits.close();
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+    }
+
     /// The rows of one page, in `(cursor, id)` order.
     pub(super) async fn read(
         self: &Arc<Self>,
