@@ -48,8 +48,12 @@ pub async fn run(
     };
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, %issuer, "accounts server ready");
-    serve(listener, router(state), shutdown).await?;
+    let served = serve(listener, router(state), shutdown).await;
     sweeper.abort();
+    // Requests are done: close the connections, so that a SQLite database
+    // is left whole in its file (its write-ahead log copied in, removed).
+    store.pool().close().await;
+    served?;
     Ok(())
 }
 

@@ -162,6 +162,7 @@ async fn main() -> anyhow::Result<()> {
             .await
             .with_context(|| format!("registering app {id}"))?;
         }
+        store.pool().close().await;
     }
     let (stop_accounts, stopped) = tokio::sync::oneshot::channel::<()>();
     let mut accounts_task = tokio::spawn(sealbase_accounts::service::run(accounts, async {

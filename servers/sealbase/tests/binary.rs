@@ -240,13 +240,15 @@ async fn both_servers_in_one_binary_authorize_and_sync() {
 
     // SIGTERM stops both; a restart keeps the keys and the records.
     assert!(server.terminate().success());
-    // The sync server closed its store after its sockets: the database is
+    // Both servers closed their stores once drained: each database is
     // whole in its file, its write-ahead log copied in and removed.
-    assert!(data.join("sync.db").exists());
-    assert!(
-        !data.join("sync.db-wal").exists(),
-        "sync.db-wal left behind"
-    );
+    for db in ["sync.db", "accounts.db"] {
+        assert!(data.join(db).exists(), "{db}");
+        assert!(
+            !data.join(format!("{db}-wal")).exists(),
+            "{db}-wal left behind"
+        );
+    }
     let server = Sealbase::start(&data, accounts_port, sync_port);
     server.ready(&http).await;
     let again = get_text(&http, format!("{issuer}/.well-known/jwks.json")).await;
