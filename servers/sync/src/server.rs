@@ -131,7 +131,8 @@ impl Default for Limits {
 const LIMITER_KEYS: usize = 1 << 20;
 
 /// How long shutdown waits for the WebSocket sessions to end after their
-/// close frames (1001): a client that stops reading cannot hold it longer.
+/// close frames (1001) and for what they leave for other instances to be
+/// relayed: a client that stops reading cannot hold it longer.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Counts the WebSocket sessions alive, so shutdown can wait for them.
@@ -357,14 +358,18 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
     if store.has_wal() {
         tokio::spawn(checkpointer(state.clone()));
     }
+    // The relay's sender and how to have it finish, on Postgres.
+    let mut relay_task = None;
     if let Store::Postgres(pg) = store {
         if let Some(outgoing) = outgoing {
-            // Ends when the state (and its relay) is dropped.
-            tokio::spawn(crate::fanout::ephemeral::send(
+            let (finish, finishing) = tokio::sync::oneshot::channel();
+            let task = tokio::spawn(crate::fanout::ephemeral::send(
                 pg.clone(),
                 instance,
                 outgoing,
+                finishing,
             ));
+            relay_task = Some((finish, task));
         }
         tokio::spawn(crate::fanout::run(state.clone(), pg));
     }
@@ -394,7 +399,8 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
             .await;
         // HTTP requests are done; the WebSocket sessions got the same
         // signal and are closing with 1001 after what they had queued.
-        if tokio::time::timeout(DRAIN_TIMEOUT, live.ended())
+        let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+        if tokio::time::timeout_at(deadline, live.ended())
             .await
             .is_err()
         {
@@ -402,6 +408,14 @@ pub async fn start(settings: Settings) -> std::io::Result<RunningServer> {
                 timeout = ?DRAIN_TIMEOUT,
                 "WebSocket sessions still open after the drain timeout; stopping without them"
             );
+        }
+        // The ended sessions' peers leaving reach the other instances now,
+        // not after their presence expires there.
+        if let Some((finish, task)) = relay_task {
+            let _ = finish.send(());
+            if tokio::time::timeout_at(deadline, task).await.is_err() {
+                tracing::warn!("presence and events still queued for other instances at shutdown");
+            }
         }
         served
     });

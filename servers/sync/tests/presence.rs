@@ -776,6 +776,57 @@ async fn events_cross_instances_whole_and_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_instance_tells_the_others_its_peers_left() {
+    // Presence lasts 60 s without a heartbeat: only the stopping instance
+    // saying so can end it sooner.
+    let limits = Limits {
+        events_per_second: 10_000,
+        ..Limits::default()
+    };
+    let a = env(Backend::Postgres, "presence_shutdown", limits.clone()).await;
+    // B has a pool of its own, which A closing its store leaves alone.
+    let b_store = Store::connect(&a.url).await.unwrap();
+    let b = TestServer::start_on(b_store, a.server.issuer.clone(), limits).await;
+    settle().await;
+    let alice = a.server.user(1);
+    let space = alice.personal_space;
+    let (mut on_a, _) = a.server.client(&alice).await;
+    let (mut on_b, _) = b.client(&alice).await;
+    subscribed(&mut on_b, space, None).await;
+    ok(&mut on_a, set(space, None, b"on a")).await;
+    let peer = presence(&mut on_b).await.peer;
+
+    // Events of the largest size, accepted (queued for the relay) just
+    // before A stops, so that A's relay is still sending when it does.
+    let sent = 40;
+    for n in 0..sent {
+        ok(&mut on_a, event(space, None, &vec![n; MAX_EVENT_LEN])).await;
+    }
+    // A stops as its binary does: sockets closed and drained, then its
+    // store closed.
+    let Env { server: a, .. } = a;
+    let _ = a.shut_down().await;
+    assert_eq!(on_a.closed().await, Some(1001));
+    // Everything A accepted reaches B, then the peer's leave.
+    let mut received = 0;
+    let left = loop {
+        let next = tokio::time::timeout(Duration::from_secs(10), on_b.notification())
+            .await
+            .expect("B hears the rest of A's events and that A's peer left");
+        match next {
+            Notification::Event(e) => {
+                assert_eq!(e.data.as_slice(), vec![received; MAX_EVENT_LEN]);
+                received += 1;
+            }
+            Notification::PresenceLeave(left) => break left,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(received, sent);
+    assert_eq!(left.peer, peer);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_instance_s_peers_expire() {
     let limits = Limits {
         presence_ttl: Duration::from_secs(1),

@@ -41,7 +41,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::server::AppState;
@@ -402,11 +402,33 @@ pub(crate) fn receive(app: &AppState, me: Uuid, parts: &mut Reassembler, payload
 }
 
 /// Sends queued messages as `instance`, batching what has piled up into
-/// one statement, until every sender is gone.
-pub(crate) async fn send(store: PostgresStore, instance: Uuid, mut outgoing: Outgoing) {
+/// one statement, until every sender is gone or `finish` resolves; then
+/// it sends what is still queued (at shutdown: the peers of the sessions
+/// that just ended, leaving) and returns.
+pub(crate) async fn send(
+    store: PostgresStore,
+    instance: Uuid,
+    mut outgoing: Outgoing,
+    mut finish: oneshot::Receiver<()>,
+) {
     let mut seq = 0u64;
     let mut batch = Vec::new();
-    while let Some(first) = outgoing.recv().await {
+    let mut finishing = false;
+    loop {
+        let first = if finishing {
+            outgoing.try_recv()
+        } else {
+            tokio::select! {
+                message = outgoing.recv() => message,
+                _ = &mut finish => {
+                    finishing = true;
+                    continue;
+                }
+            }
+        };
+        let Some(first) = first else {
+            return;
+        };
         batch.clear();
         let mut next = Some(first);
         while let Some(message) = next {
@@ -423,6 +445,9 @@ pub(crate) async fn send(store: PostgresStore, instance: Uuid, mut outgoing: Out
         }
         if let Err(e) = store.notify_ephemeral(&batch).await {
             tracing::warn!(error = %e, payloads = batch.len(), "cannot relay presence and events");
+            if finishing {
+                return;
+            }
             // Do not spin against a database that is down.
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
