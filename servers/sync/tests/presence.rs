@@ -678,6 +678,18 @@ async fn pair(name: &str, limits: Limits) -> (Env, TestServer) {
     (a, b)
 }
 
+/// Alice on both instances, once they have settled: her personal space,
+/// a client on A, and one on B subscribed to that space.
+async fn alice_on_both(a: &TestServer, b: &TestServer) -> (User, Uuid, Client, Client) {
+    settle().await;
+    let alice = a.user(1);
+    let space = alice.personal_space;
+    let (on_a, _) = a.client(&alice).await;
+    let (mut on_b, _) = b.client(&alice).await;
+    subscribed(&mut on_b, space, None).await;
+    (alice, space, on_a, on_b)
+}
+
 /// Waits until `instance`'s listener is up (its hello was heard): the first
 /// presence relayed to it after start must not race its LISTEN.
 async fn settle() {
@@ -687,12 +699,7 @@ async fn settle() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presence_crosses_instances() {
     let (a, b) = pair("presence_cross", Limits::default()).await;
-    settle().await;
-    let alice = a.server.user(1);
-    let space = alice.personal_space;
-    let (mut on_a, _) = a.server.client(&alice).await;
-    let (mut on_b, _) = b.client(&alice).await;
-    subscribed(&mut on_b, space, None).await;
+    let (alice, space, mut on_a, mut on_b) = alice_on_both(&a.server, &b).await;
 
     ok(&mut on_a, set(space, None, b"from a")).await;
     let p = presence(&mut on_b).await;
@@ -735,12 +742,7 @@ async fn presence_crosses_instances() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_cross_instances_whole_and_in_order() {
     let (a, b) = pair("events_cross", Limits::default()).await;
-    settle().await;
-    let alice = a.server.user(1);
-    let space = alice.personal_space;
-    let (mut sender, _) = a.server.client(&alice).await;
-    let (mut on_b, _) = b.client(&alice).await;
-    subscribed(&mut on_b, space, None).await;
+    let (alice, space, mut sender, mut on_b) = alice_on_both(&a.server, &b).await;
 
     // Over NOTIFY's 8000-byte payload limit, up to the protocol's 64 KiB,
     // between small ones.
@@ -787,12 +789,7 @@ async fn a_stopping_instance_tells_the_others_its_peers_left() {
     // B has a pool of its own, which A closing its store leaves alone.
     let b_store = Store::connect(&a.url).await.unwrap();
     let b = TestServer::start_on(b_store, a.server.issuer.clone(), limits).await;
-    settle().await;
-    let alice = a.server.user(1);
-    let space = alice.personal_space;
-    let (mut on_a, _) = a.server.client(&alice).await;
-    let (mut on_b, _) = b.client(&alice).await;
-    subscribed(&mut on_b, space, None).await;
+    let (_, space, mut on_a, mut on_b) = alice_on_both(&a.server, &b).await;
     ok(&mut on_a, set(space, None, b"on a")).await;
     let peer = presence(&mut on_b).await.peer;
 
