@@ -43,6 +43,14 @@ fn push(space: Uuid, changes: Vec<Change>) -> PushParams {
     }
 }
 
+/// A user (seed 1) signed in on two devices, and her personal space.
+async fn two_devices(server: &TestServer) -> (Client, Client, Uuid) {
+    let alice = server.user(1);
+    let (first, _) = server.client(&alice).await;
+    let (second, _) = server.client(&alice).await;
+    (first, second, alice.personal_space)
+}
+
 async fn pull_all(client: &mut Client, space: Uuid, since: u64) -> (Vec<PullChunk>, CallResult) {
     let id = client
         .send(PullParams {
@@ -353,10 +361,7 @@ async fn conflicts_name_each_record(backend: Backend) {
 
 async fn subscribers_get_pushes_in_real_time(backend: Backend) {
     let server = TestServer::start(backend, "realtime").await;
-    let alice = server.user(1);
-    let (mut phone, _) = server.client(&alice).await;
-    let (mut laptop, _) = server.client(&alice).await;
-    let space = alice.personal_space;
+    let (mut phone, mut laptop, space) = two_devices(&server).await;
     let subscribed = phone.subscribe(space, None).await;
     assert_eq!(subscribed.spaces[0].cursor, 0);
 
@@ -538,10 +543,7 @@ async fn slow_consumers_are_closed_not_skipped(backend: Backend) {
 /// closed with 4006 while the pushes all succeed.
 async fn fills_until_closed(backend: Backend, name: &str, limits: Limits) {
     let server = TestServer::start_with(backend, name, limits).await;
-    let alice = server.user(1);
-    let (mut reader, _) = server.client(&alice).await;
-    let (mut writer, _) = server.client(&alice).await;
-    let space = alice.personal_space;
+    let (mut reader, mut writer, space) = two_devices(&server).await;
     reader.subscribe(space, None).await;
     let blob = vec![0x42u8; 1 << 20];
     let mut cursor = 0;
@@ -617,10 +619,7 @@ async fn a_slow_pull_leaves_room_for_notifications(backend: Backend) {
 /// 600 KiB record carry the exact bytes.
 async fn large_frames_arrive_whole(backend: Backend) {
     let server = TestServer::start(backend, "large_frames").await;
-    let alice = server.user(1);
-    let (mut reader, _) = server.client(&alice).await;
-    let (mut writer, _) = server.client(&alice).await;
-    let space = alice.personal_space;
+    let (mut reader, mut writer, space) = two_devices(&server).await;
     reader.subscribe(space, None).await;
     let blob: Vec<u8> = (0..600 * 1024u32).map(|i| (i % 251) as u8).collect();
     writer
